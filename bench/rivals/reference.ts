@@ -1,0 +1,181 @@
+// Float64 CPU reference results for the rival workloads, and verify().
+// Browser-safe (no Node imports). Inputs are the same Float32Arrays handed to
+// the rivals; all arithmetic here is in float64 (JS numbers, Float64Array).
+import { ADAM, type MlpInit, TINY_CHAIN_OPS } from './spec';
+
+type Num = ArrayLike<number>;
+
+/** Seed gradient, closed form: d/d[w;b] sum((x@w+b)^2) = 2 [x^T y; sum(y)]. */
+export function refSeed(flatParams: Num, x: Num, n: number, d: number): Float64Array {
+  const g = new Float64Array(d + 1);
+  const b = flatParams[d];
+  for (let i = 0; i < n; i++) {
+    let y = b;
+    for (let j = 0; j < d; j++) y += x[i * d + j] * flatParams[j];
+    for (let j = 0; j < d; j++) g[j] += 2 * y * x[i * d + j];
+    g[d] += 2 * y;
+  }
+  return g;
+}
+
+/** Row-major (m,k) @ (k,n) in float64. */
+export function matmul64(a: Num, b: Num, m: number, k: number, n: number): Float64Array {
+  const c = new Float64Array(m * n);
+  for (let i = 0; i < m; i++) {
+    for (let p = 0; p < k; p++) {
+      const aip = a[i * k + p];
+      if (aip === 0) continue;
+      const ro = p * n;
+      const co = i * n;
+      for (let j = 0; j < n; j++) c[co + j] += aip * b[ro + j];
+    }
+  }
+  return c;
+}
+
+/** A @ B @ B ... (`chain` matmuls total). */
+export function refMatmul(a: Num, b: Num, n: number, chain: number): Float64Array {
+  let c: Num = a;
+  for (let k = 0; k < chain; k++) c = matmul64(c, b, n, n, n);
+  return c as Float64Array;
+}
+
+/** VJP of C = A@B with all-ones cotangent G: dA = G B^T (row sums of B), dB = A^T G (column sums of A). */
+export function refMatmulVjp(a: Num, b: Num, n: number): [Float64Array, Float64Array] {
+  const rowSumB = new Float64Array(n);
+  const colSumA = new Float64Array(n);
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) rowSumB[i] += b[i * n + j];
+  for (let i = 0; i < n; i++) for (let k = 0; k < n; k++) colSumA[k] += a[i * n + k];
+  const dA = new Float64Array(n * n);
+  const dB = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) for (let k = 0; k < n; k++) dA[i * n + k] = rowSumB[k];
+  for (let k = 0; k < n; k++) for (let j = 0; j < n; j++) dB[k * n + j] = colSumA[k];
+  return [dA, dB];
+}
+
+/**
+ * Losses of the first `steps` MLP training steps (each loss is computed before
+ * that step's Adam update), in float64.
+ */
+export function refMlpLosses(init: MlpInit, xs: Num, ys: Num, steps: number): number[] {
+  const { inDim: D, hidden: H, outDim: O } = init;
+  const B = xs.length / D;
+  const params = [init.layer1.w, init.layer1.b, init.layer2.w, init.layer2.b].map((p) => Float64Array.from(p));
+  const [w1, b1, w2, b2] = params;
+  const m = params.map((p) => new Float64Array(p.length));
+  const v = params.map((p) => new Float64Array(p.length));
+  const losses: number[] = [];
+  const h = new Float64Array(B * H);
+  const dh = new Float64Array(B * H);
+  const dpred = new Float64Array(B * O);
+  for (let t = 1; t <= steps; t++) {
+    // forward
+    for (let i = 0; i < B; i++) {
+      for (let k = 0; k < H; k++) {
+        let z = b1[k];
+        for (let j = 0; j < D; j++) z += xs[i * D + j] * w1[j * H + k];
+        h[i * H + k] = Math.tanh(z);
+      }
+    }
+    let loss = 0;
+    for (let i = 0; i < B; i++) {
+      for (let o = 0; o < O; o++) {
+        let p = b2[o];
+        for (let k = 0; k < H; k++) p += h[i * H + k] * w2[k * O + o];
+        const r = p - ys[i * O + o];
+        loss += r * r;
+        dpred[i * O + o] = (2 * r) / (B * O);
+      }
+    }
+    losses.push(loss / (B * O));
+    // backward
+    const g = params.map((p) => new Float64Array(p.length));
+    const [gw1, gb1, gw2, gb2] = g;
+    for (let i = 0; i < B; i++) {
+      for (let o = 0; o < O; o++) {
+        const dp = dpred[i * O + o];
+        gb2[o] += dp;
+        for (let k = 0; k < H; k++) gw2[k * O + o] += h[i * H + k] * dp;
+      }
+      for (let k = 0; k < H; k++) {
+        let s = 0;
+        for (let o = 0; o < O; o++) s += dpred[i * O + o] * w2[k * O + o];
+        const hk = h[i * H + k];
+        dh[i * H + k] = s * (1 - hk * hk);
+      }
+    }
+    for (let i = 0; i < B; i++) {
+      for (let k = 0; k < H; k++) {
+        const dz = dh[i * H + k];
+        gb1[k] += dz;
+        for (let j = 0; j < D; j++) gw1[j * H + k] += xs[i * D + j] * dz;
+      }
+    }
+    // Adam
+    const bc1 = 1 - ADAM.b1 ** t;
+    const bc2 = 1 - ADAM.b2 ** t;
+    for (let q = 0; q < params.length; q++) {
+      const p = params[q], gq = g[q], mq = m[q], vq = v[q];
+      for (let i = 0; i < p.length; i++) {
+        mq[i] = ADAM.b1 * mq[i] + (1 - ADAM.b1) * gq[i];
+        vq[i] = ADAM.b2 * vq[i] + (1 - ADAM.b2) * gq[i] * gq[i];
+        p[i] -= (ADAM.lr * (mq[i] / bc1)) / (Math.sqrt(vq[i] / bc2) + ADAM.eps);
+      }
+    }
+  }
+  return losses;
+}
+
+export function refTinyChain(v: Num): Float64Array {
+  const out = Float64Array.from(v);
+  for (const o of TINY_CHAIN_OPS) {
+    for (let i = 0; i < out.length; i++) {
+      const x = out[i];
+      switch (o.op) {
+        case 'add': out[i] = x + o.c; break;
+        case 'mul': out[i] = x * o.c; break;
+        case 'sub': out[i] = x - o.c; break;
+        case 'sin': out[i] = Math.sin(x); break;
+        case 'tanh': out[i] = Math.tanh(x); break;
+      }
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// verify
+
+export class VerifyError extends Error {}
+
+/**
+ * Normwise check: max|got - want| <= rtol * max(max|want|, 1e-30), no NaN/Inf,
+ * same length. Returns the achieved relative error; throws VerifyError if it
+ * fails. Normwise (not elementwise) so entries near zero do not fail on
+ * float32 rounding.
+ */
+export function verify(name: string, got: Num | number, want: Num | number, rtol: number): number {
+  const g: Num = typeof got === 'number' ? [got] : got;
+  const w: Num = typeof want === 'number' ? [want] : want;
+  if (g.length !== w.length) throw new VerifyError(`${name}: length ${g.length}, expected ${w.length}`);
+  let maxErr = 0;
+  let maxRef = 0;
+  let worst = -1;
+  for (let i = 0; i < w.length; i++) {
+    if (!Number.isFinite(g[i])) throw new VerifyError(`${name}: non-finite value ${g[i]} at index ${i}`);
+    const e = Math.abs(g[i] - w[i]);
+    if (e > maxErr) {
+      maxErr = e;
+      worst = i;
+    }
+    maxRef = Math.max(maxRef, Math.abs(w[i]));
+  }
+  const rel = maxErr / Math.max(maxRef, 1e-30);
+  if (!(rel <= rtol)) {
+    throw new VerifyError(
+      `${name}: relative error ${rel.toExponential(2)} > rtol ${rtol.toExponential(1)} ` +
+        `(worst index ${worst}: got ${g[worst]}, want ${w[worst]}; max|want| ${maxRef.toExponential(3)})`,
+    );
+  }
+  return rel;
+}

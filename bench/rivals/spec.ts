@@ -1,0 +1,136 @@
+// Shared definitions for the rival-library benchmark workloads: the Rival
+// interface, workload parameters, the tiny-chain op list and deterministic
+// input generators. Browser-safe (no Node imports).
+
+/** A prepared workload: call it to run once; resolves after the result is read back to the CPU. */
+export type Runner<T> = (() => Promise<T>) & {
+  /** Free whatever the prepare step allocated (GPU buffers, jit caches, variables). Idempotent. */
+  dispose?: () => void;
+};
+
+/** Initial MLP parameters, row-major. Shapes: layer1.w (inDim, hidden), layer1.b (hidden), layer2.w (hidden, outDim), layer2.b (outDim). */
+export interface MlpInit {
+  inDim: number;
+  hidden: number;
+  outDim: number;
+  layer1: { w: Float32Array; b: Float32Array };
+  layer2: { w: Float32Array; b: Float32Array };
+}
+
+export const ADAM = { lr: 1e-3, b1: 0.9, b2: 0.999, eps: 1e-8 } as const;
+
+export interface Rival {
+  name: string;
+  /** One line on how the library is driven (API used, optimizer, flags). */
+  notes: string;
+  /** Load the library and select its WebGPU backend (no-op for plain JS). In Node call installNodeGpu() first. */
+  init(): Promise<void>;
+  /**
+   * Workload 1, the reference problem. flatParams (d+1,) = [w; b], x (n,d) row-major.
+   * y = x@w + b, loss = sum(y^2). Resolves to d loss / d flatParams (d+1,), read back.
+   */
+  prepareSeed(flatParams: Float32Array, x: Float32Array, n: number, d: number): Promise<Runner<Float32Array>>;
+  /** Workload 2a. C = A@B@B@...@B (`chain` matmuls, square n), one readback of the final C. chain=1 is plain A@B. */
+  prepareMatmul(a: Float32Array, b: Float32Array, n: number, chain: number): Promise<Runner<Float32Array>>;
+  /** Workload 2b. VJP of C = A@B with an all-ones upstream cotangent: resolves to [dA, dB]. */
+  prepareMatmulVjp(a: Float32Array, b: Float32Array, n: number): Promise<Runner<[Float32Array, Float32Array]>>;
+  /**
+   * Workload 3. One training step of the 2-layer tanh MLP, MSE loss (mean over batch and outputs),
+   * Adam (ADAM constants, bias-corrected). Each call runs one step (state persists between calls)
+   * and resolves to the loss computed in that step's forward pass, i.e. before its update.
+   */
+  prepareMlp(init: MlpInit, xs: Float32Array, ys: Float32Array): Promise<Runner<number>>;
+  /** Workload 4. TINY_CHAIN_OPS applied in order to a short vector, one readback. */
+  prepareTinyChain(v: Float32Array): Promise<Runner<Float32Array>>;
+  /**
+   * Leak probe: number of live library-owned tensors/buffers. Sampled around a
+   * timed loop; it must not grow in steady state. Undefined where not meaningful.
+   */
+  liveCount?(): number;
+  /** Release everything this rival still holds. */
+  dispose?(): Promise<void>;
+}
+
+/** The tiny elementwise chain: 50 ops, cycling add / mul / sin / sub / tanh so values stay bounded. */
+export type TinyOp = { op: 'add' | 'mul' | 'sub'; c: number } | { op: 'sin' | 'tanh' };
+
+export const TINY_CHAIN_OPS: readonly TinyOp[] = Array.from({ length: 50 }, (_, i): TinyOp => {
+  switch (i % 5) {
+    case 0:
+      return { op: 'add', c: 0.25 };
+    case 1:
+      return { op: 'mul', c: 1.5 };
+    case 2:
+      return { op: 'sin' };
+    case 3:
+      return { op: 'sub', c: 0.125 };
+    default:
+      return { op: 'tanh' };
+  }
+});
+
+// ---------------------------------------------------------------------------
+// Deterministic inputs
+
+/** mulberry32: small, fast, deterministic PRNG in [0, 1). */
+export function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Float32Array of `len` values uniform in [-scale, scale). */
+export function uniform(len: number, seed: number, scale = 1): Float32Array {
+  const r = rng(seed);
+  const out = new Float32Array(len);
+  for (let i = 0; i < len; i++) out[i] = (2 * r() - 1) * scale;
+  return out;
+}
+
+export function seedInputs(n: number, d: number, seed = 1): { flatParams: Float32Array; x: Float32Array } {
+  return { flatParams: uniform(d + 1, seed), x: uniform(n * d, seed + 1) };
+}
+
+/**
+ * Square matmul inputs. B is scaled by sqrt(3/n) (unit-variance rows after
+ * the product) so a chain of matmuls neither explodes nor vanishes.
+ */
+export function matmulInputs(n: number, seed = 3): { a: Float32Array; b: Float32Array } {
+  return { a: uniform(n * n, seed), b: uniform(n * n, seed + 1, Math.sqrt(3 / n)) };
+}
+
+/** MLP problem: Glorot-ish init, xs uniform in [-1,1), ys = sin(sum of a few features). */
+export function mlpInputs(
+  batch = 256,
+  inDim = 64,
+  hidden = 256,
+  outDim = 1,
+  seed = 7,
+): { init: MlpInit; xs: Float32Array; ys: Float32Array; batch: number } {
+  const init: MlpInit = {
+    inDim,
+    hidden,
+    outDim,
+    layer1: { w: uniform(inDim * hidden, seed, Math.sqrt(6 / (inDim + hidden))), b: uniform(hidden, seed + 1, 0.1) },
+    layer2: { w: uniform(hidden * outDim, seed + 2, Math.sqrt(6 / (hidden + outDim))), b: uniform(outDim, seed + 3, 0.1) },
+  };
+  const xs = uniform(batch * inDim, seed + 4);
+  const ys = new Float32Array(batch * outDim);
+  for (let i = 0; i < batch; i++) {
+    for (let o = 0; o < outDim; o++) {
+      let s = 0;
+      for (let j = o; j < inDim; j += 4) s += xs[i * inDim + j];
+      ys[i * outDim + o] = Math.sin(s);
+    }
+  }
+  return { init, xs, ys, batch };
+}
+
+export function tinyChainInput(len = 16, seed = 11): Float32Array {
+  return uniform(len, seed);
+}

@@ -1,0 +1,623 @@
+// Rival implementations of the benchmark workloads (see spec.ts for the
+// contract): plain JS (Float32Array loops, no GPU), jax-js eager, jax-js jit,
+// and TensorFlow.js on its WebGPU backend.
+//
+// Browser-safe: no Node imports. The libraries are loaded lazily in init(), so
+// in Node it is enough to call installNodeGpu() (node-gpu.ts) before init().
+//
+// Conventions shared by every GPU rival:
+//  - prepare*() uploads the inputs once and keeps them resident; the returned
+//    runner times compute + readback only (no per-call upload of inputs).
+//  - every runner awaits its readback, so nothing stays queued between calls.
+//  - every runner frees its temporaries, and its `dispose` frees the resident
+//    inputs; liveCount() lets the harness check that nothing leaks per call.
+import type { Array as JArray } from '@jax-js/jax';
+import type { Scalar, Tensor, Variable } from '@tensorflow/tfjs-core';
+import { ADAM, type MlpInit, type Rival, type Runner, TINY_CHAIN_OPS, type TinyOp } from './spec';
+
+export type { MlpInit, Rival, Runner } from './spec';
+
+/** Attach a dispose function to a runner and register it with the owning rival. */
+function runner<T>(fn: () => Promise<T>, owned: Set<() => void>, free: () => void): Runner<T> {
+  let done = false;
+  const dispose = () => {
+    if (done) return;
+    done = true;
+    owned.delete(dispose);
+    free();
+  };
+  owned.add(dispose);
+  return Object.assign(fn, { dispose });
+}
+
+function disposeAll(owned: Set<() => void>): void {
+  for (const d of [...owned]) d();
+}
+
+// ===========================================================================
+// Plain JS: straightforward Float32Array loops (cache-friendly i-k-j matmul),
+// float64 scalar accumulators where a JS number is the natural choice.
+
+/** c (m,n) = a (m,k) @ b (k,n), row-major, i-k-j order, overwrites c. */
+function mm32(a: Float32Array, b: Float32Array, c: Float32Array, m: number, k: number, n: number): void {
+  c.fill(0);
+  for (let i = 0; i < m; i++) {
+    const co = i * n;
+    for (let p = 0; p < k; p++) {
+      const aip = a[i * k + p];
+      const bo = p * n;
+      for (let j = 0; j < n; j++) c[co + j] += aip * b[bo + j];
+    }
+  }
+}
+
+function tinyStep32(v: Float32Array, o: TinyOp): void {
+  const len = v.length;
+  switch (o.op) {
+    case 'add': for (let i = 0; i < len; i++) v[i] += o.c; break;
+    case 'mul': for (let i = 0; i < len; i++) v[i] *= o.c; break;
+    case 'sub': for (let i = 0; i < len; i++) v[i] -= o.c; break;
+    case 'sin': for (let i = 0; i < len; i++) v[i] = Math.sin(v[i]); break;
+    case 'tanh': for (let i = 0; i < len; i++) v[i] = Math.tanh(v[i]); break;
+  }
+}
+
+export const plainjs: Rival = {
+  name: 'plain-js',
+  notes: 'Float32Array loops on the CPU, single thread; hand-written backward passes and Adam',
+  async init() {},
+
+  async prepareSeed(flatParams, x, n, d) {
+    const acc = new Float64Array(d + 1);
+    return async () => {
+      acc.fill(0);
+      const b = flatParams[d];
+      for (let i = 0; i < n; i++) {
+        const ro = i * d;
+        let y = b;
+        for (let j = 0; j < d; j++) y += x[ro + j] * flatParams[j];
+        const y2 = 2 * y;
+        for (let j = 0; j < d; j++) acc[j] += y2 * x[ro + j];
+        acc[d] += y2;
+      }
+      return Float32Array.from(acc);
+    };
+  },
+
+  async prepareMatmul(a, b, n, chain) {
+    return async () => {
+      let src = a;
+      let dst = new Float32Array(n * n);
+      let spare = chain > 1 ? new Float32Array(n * n) : dst;
+      for (let k = 0; k < chain; k++) {
+        mm32(src, b, dst, n, n, n);
+        src = dst;
+        [dst, spare] = [spare, dst];
+      }
+      return src;
+    };
+  },
+
+  async prepareMatmulVjp(a, b, n) {
+    // General VJP with an explicit cotangent G (all ones): dA = G B^T, dB = A^T G.
+    // It does not exploit G being ones, so the cost is the honest 2 n^3.
+    const g = new Float32Array(n * n).fill(1);
+    return async () => {
+      const dA = new Float32Array(n * n);
+      const dB = new Float32Array(n * n);
+      for (let i = 0; i < n; i++) {
+        for (let k = 0; k < n; k++) {
+          let s = 0;
+          for (let j = 0; j < n; j++) s += g[i * n + j] * b[k * n + j];
+          dA[i * n + k] = s;
+        }
+      }
+      for (let i = 0; i < n; i++) {
+        for (let k = 0; k < n; k++) {
+          const aik = a[i * n + k];
+          const go = i * n;
+          const bo = k * n;
+          for (let j = 0; j < n; j++) dB[bo + j] += aik * g[go + j];
+        }
+      }
+      return [dA, dB];
+    };
+  },
+
+  async prepareMlp(init, xs, ys) {
+    const { inDim: D, hidden: H, outDim: O } = init;
+    const B = xs.length / D;
+    const params = [init.layer1.w, init.layer1.b, init.layer2.w, init.layer2.b].map((p) => Float32Array.from(p));
+    const [w1, b1, w2, b2] = params;
+    const grads = params.map((p) => new Float32Array(p.length));
+    const [gw1, gb1, gw2, gb2] = grads;
+    const m = params.map((p) => new Float32Array(p.length));
+    const v = params.map((p) => new Float32Array(p.length));
+    const h = new Float32Array(B * H);
+    const dz = new Float32Array(B * H);
+    const pred = new Float32Array(B * O);
+    let t = 0;
+    return async () => {
+      // forward: h = tanh(x w1 + b1), pred = h w2 + b2
+      mm32(xs, w1, h, B, D, H);
+      for (let i = 0; i < B; i++) for (let k = 0; k < H; k++) h[i * H + k] = Math.tanh(h[i * H + k] + b1[k]);
+      mm32(h, w2, pred, B, H, O);
+      let loss = 0;
+      const scale = 2 / (B * O);
+      for (let i = 0; i < B; i++) {
+        for (let o = 0; o < O; o++) {
+          const r = pred[i * O + o] + b2[o] - ys[i * O + o];
+          loss += r * r;
+          pred[i * O + o] = scale * r; // now d loss / d pred
+        }
+      }
+      loss /= B * O;
+      // backward
+      for (const g of grads) g.fill(0);
+      for (let i = 0; i < B; i++) {
+        for (let k = 0; k < H; k++) {
+          const hk = h[i * H + k];
+          let s = 0;
+          for (let o = 0; o < O; o++) {
+            const dp = pred[i * O + o];
+            gw2[k * O + o] += hk * dp;
+            s += dp * w2[k * O + o];
+          }
+          dz[i * H + k] = s * (1 - hk * hk);
+        }
+        for (let o = 0; o < O; o++) gb2[o] += pred[i * O + o];
+      }
+      for (let i = 0; i < B; i++) {
+        const zo = i * H;
+        for (let k = 0; k < H; k++) gb1[k] += dz[zo + k];
+        for (let j = 0; j < D; j++) {
+          const xij = xs[i * D + j];
+          const go = j * H;
+          for (let k = 0; k < H; k++) gw1[go + k] += xij * dz[zo + k];
+        }
+      }
+      // Adam
+      t++;
+      const bc1 = 1 - ADAM.b1 ** t;
+      const bc2 = 1 - ADAM.b2 ** t;
+      for (let q = 0; q < params.length; q++) {
+        const p = params[q], g = grads[q], mq = m[q], vq = v[q];
+        for (let i = 0; i < p.length; i++) {
+          const gi = g[i];
+          mq[i] = ADAM.b1 * mq[i] + (1 - ADAM.b1) * gi;
+          vq[i] = ADAM.b2 * vq[i] + (1 - ADAM.b2) * gi * gi;
+          p[i] -= (ADAM.lr * (mq[i] / bc1)) / (Math.sqrt(vq[i] / bc2) + ADAM.eps);
+        }
+      }
+      return loss;
+    };
+  },
+
+  async prepareTinyChain(v) {
+    return async () => {
+      const out = Float32Array.from(v);
+      for (const o of TINY_CHAIN_OPS) tinyStep32(out, o);
+      return out;
+    };
+  },
+};
+
+// ===========================================================================
+// jax-js (WebGPU device). Move semantics: every jax-js function consumes its
+// Array arguments, `.ref` adds a reference, `.data()` consumes the array it
+// reads. Resident inputs are therefore always passed as `x.ref`, and every
+// runner's output is consumed by its `.data()` readback, so each call leaves
+// the reference counts exactly as it found them.
+
+type Jax = typeof import('@jax-js/jax');
+type JParams = { layer1: { w: JArray; b: JArray }; layer2: { w: JArray; b: JArray } };
+type JScalar = JArray | number;
+
+/** jax-js's typings want Float32Array<ArrayBuffer> (not ArrayBufferLike). */
+const f32 = (a: Float32Array) => a as Float32Array<ArrayBuffer>;
+
+/** Live storage buffers on jax-js's GPUDevice (shared by both jax-js rivals). */
+let jaxLiveBuffers = 0;
+
+export function makeJaxRival(useJit: boolean): Rival {
+  let jax: Jax;
+  const owned = new Set<() => void>();
+  const maybeJit = <F extends (...args: any[]) => any>(f: F): F & { dispose?: () => void } =>
+    useJit ? (jax.jit(f) as unknown as F & { dispose: () => void }) : f;
+
+  return {
+    name: useJit ? 'jax-js jit' : 'jax-js eager',
+    notes: useJit
+      ? 'jax-js 0.1.25 webgpu; jit(grad), jit(vjp), jit(valueAndGrad + hand-rolled Adam) as one jitted step'
+      : 'jax-js 0.1.25 webgpu; grad / vjp / valueAndGrad + hand-rolled Adam, op by op (no jit)',
+
+    async init() {
+      jax = await import('@jax-js/jax');
+      const devs = await jax.init('webgpu');
+      if (!devs.includes('webgpu')) throw new Error(`jax-js: webgpu backend unavailable (got ${devs.join(', ')})`);
+      jax.defaultDevice('webgpu');
+      // Leak probe: count live storage buffers on jax-js's GPUDevice. jax-js
+      // pools freed buffers instead of destroying them, so this only grows if
+      // arrays are never released (readback staging buffers are excluded).
+      const dev = jax.getWebGPUDevice() as GPUDevice & { __rivalsCounted?: boolean };
+      if (!dev.__rivalsCounted) {
+        dev.__rivalsCounted = true;
+        const create = dev.createBuffer.bind(dev);
+        dev.createBuffer = (desc: GPUBufferDescriptor) => {
+          const buf = create(desc);
+          if (!(desc.usage & GPUBufferUsage.MAP_READ)) {
+            jaxLiveBuffers++;
+            const destroy = buf.destroy.bind(buf);
+            let gone = false;
+            buf.destroy = () => {
+              if (!gone) jaxLiveBuffers--;
+              gone = true;
+              destroy();
+            };
+          }
+          return buf;
+        };
+      }
+    },
+
+    liveCount: () => jaxLiveBuffers,
+
+    async prepareSeed(flatParams, x, n, d) {
+      const np = jax.numpy;
+      const p = np.array(f32(flatParams));
+      const xa = np.array(f32(x), { shape: [n, d] });
+      const loss = (p: JArray, x: JArray) => {
+        const w = p.ref.slice([0, d]);
+        const b = p.slice([d]);
+        return np.square(np.matmul(x, w).add(b)).sum();
+      };
+      const g = maybeJit(jax.grad(loss));
+      await jax.blockUntilReady([p, xa]);
+      return runner(
+        async () => (await g(p.ref, xa.ref).data()) as Float32Array,
+        owned,
+        () => {
+          p.dispose();
+          xa.dispose();
+          g.dispose?.();
+        },
+      );
+    },
+
+    async prepareMatmul(a, b, n, chain) {
+      const np = jax.numpy;
+      const A = np.array(f32(a), { shape: [n, n] });
+      const B = np.array(f32(b), { shape: [n, n] });
+      const f = maybeJit((A: JArray, B: JArray) => {
+        let c = A;
+        for (let k = 0; k < chain; k++) c = np.matmul(c, k === chain - 1 ? B : B.ref);
+        return c;
+      });
+      await jax.blockUntilReady([A, B]);
+      return runner(
+        async () => (await f(A.ref, B.ref).data()) as Float32Array,
+        owned,
+        () => {
+          A.dispose();
+          B.dispose();
+          f.dispose?.();
+        },
+      );
+    },
+
+    async prepareMatmulVjp(a, b, n) {
+      const np = jax.numpy;
+      const A = np.array(f32(a), { shape: [n, n] });
+      const B = np.array(f32(b), { shape: [n, n] });
+      const G = np.ones([n, n]);
+      const mm = (x: JArray, y: JArray) => np.matmul(x, y);
+      const f = maybeJit((A: JArray, B: JArray, G: JArray): [JArray, JArray] => {
+        const [out, back] = jax.vjp(mm, [A, B]);
+        out.dispose();
+        const [dA, dB] = back(G);
+        back.dispose();
+        return [dA, dB];
+      });
+      await jax.blockUntilReady([A, B, G]);
+      return runner(
+        async () => {
+          const [dA, dB] = f(A.ref, B.ref, G.ref);
+          return (await Promise.all([dA.data(), dB.data()])) as [Float32Array, Float32Array];
+        },
+        owned,
+        () => {
+          A.dispose();
+          B.dispose();
+          G.dispose();
+          f.dispose?.();
+        },
+      );
+    },
+
+    async prepareMlp(init: MlpInit, xs, ys) {
+      const np = jax.numpy;
+      const { inDim: D, hidden: H, outDim: O } = init;
+      const batch = xs.length / D;
+      let params: JParams = {
+        layer1: { w: np.array(f32(init.layer1.w), { shape: [D, H] }), b: np.array(f32(init.layer1.b)) },
+        layer2: { w: np.array(f32(init.layer2.w), { shape: [H, O] }), b: np.array(f32(init.layer2.b)) },
+      };
+      const zeros = (): JParams => ({
+        layer1: { w: np.zeros([D, H]), b: np.zeros([H]) },
+        layer2: { w: np.zeros([H, O]), b: np.zeros([O]) },
+      });
+      let m = zeros();
+      let v = zeros();
+      const X = np.array(f32(xs), { shape: [batch, D] });
+      const Y = np.array(f32(ys), { shape: [batch, O] });
+
+      const lossFn = (p: JParams, x: JArray, y: JArray) => {
+        const h = np.tanh(np.matmul(x, p.layer1.w).add(p.layer1.b));
+        const pred = np.matmul(h, p.layer2.w).add(p.layer2.b);
+        return np.square(pred.sub(y)).mean();
+      };
+      // One full training step. bc1/bc2 are the bias corrections 1 - beta^t;
+      // they are arguments (not closed-over constants) so jit traces once.
+      const step = maybeJit(
+        (p: JParams, m: JParams, v: JParams, x: JArray, y: JArray, bc1: JScalar, bc2: JScalar) => {
+          const [loss, g] = jax.valueAndGrad(lossFn)(jax.tree.ref(p), x, y);
+          const [pl, def] = jax.tree.flatten(p);
+          const [gl] = jax.tree.flatten(g);
+          const [ml] = jax.tree.flatten(m);
+          const [vl] = jax.tree.flatten(v);
+          const use = (s: JScalar) => (typeof s === 'number' ? s : s.ref);
+          const np2: JArray[] = [], nm: JArray[] = [], nv: JArray[] = [];
+          for (let i = 0; i < pl.length; i++) {
+            const gi = gl[i];
+            const mi = ml[i].mul(ADAM.b1).add(gi.ref.mul(1 - ADAM.b1));
+            const vi = vl[i].mul(ADAM.b2).add(np.square(gi).mul(1 - ADAM.b2));
+            const mhat = mi.ref.div(use(bc1));
+            const vhat = vi.ref.div(use(bc2));
+            np2.push(pl[i].sub(mhat.mul(ADAM.lr).div(np.sqrt(vhat).add(ADAM.eps))));
+            nm.push(mi);
+            nv.push(vi);
+          }
+          if (typeof bc1 !== 'number') bc1.dispose();
+          if (typeof bc2 !== 'number') bc2.dispose();
+          return [
+            jax.tree.unflatten(def, np2) as JParams,
+            jax.tree.unflatten(def, nm) as JParams,
+            jax.tree.unflatten(def, nv) as JParams,
+            loss,
+          ] as [JParams, JParams, JParams, JArray];
+        },
+      );
+      let t = 0;
+      await jax.blockUntilReady([params, m, v, X, Y]);
+      return runner(
+        async () => {
+          t++;
+          const [p2, m2, v2, loss] = step(params, m, v, X.ref, Y.ref, 1 - ADAM.b1 ** t, 1 - ADAM.b2 ** t);
+          params = p2;
+          m = m2;
+          v = v2;
+          return (await loss.data())[0];
+        },
+        owned,
+        () => {
+          jax.tree.dispose([params, m, v, X, Y]);
+          step.dispose?.();
+        },
+      );
+    },
+
+    async prepareTinyChain(v) {
+      const np = jax.numpy;
+      const V = np.array(f32(v));
+      const f = maybeJit((x: JArray) => {
+        for (const o of TINY_CHAIN_OPS) {
+          switch (o.op) {
+            case 'add': x = x.add(o.c); break;
+            case 'mul': x = x.mul(o.c); break;
+            case 'sub': x = x.sub(o.c); break;
+            case 'sin': x = np.sin(x); break;
+            case 'tanh': x = np.tanh(x); break;
+          }
+        }
+        return x;
+      });
+      await jax.blockUntilReady(V);
+      return runner(
+        async () => (await f(V.ref).data()) as Float32Array,
+        owned,
+        () => {
+          V.dispose();
+          f.dispose?.();
+        },
+      );
+    },
+
+    async dispose() {
+      disposeAll(owned);
+    },
+  };
+}
+
+export const jaxjsEager: Rival = makeJaxRival(false);
+export const jaxjsJit: Rival = makeJaxRival(true);
+
+// ===========================================================================
+// TensorFlow.js 4.22 on @tensorflow/tfjs-backend-webgpu. Functional API
+// (tf.grad / tf.grads / optimizer.minimize, which uses tf.variableGrads),
+// tf.tidy around each synchronous graph, explicit dispose of every returned
+// tensor after its readback.
+//
+// cpuForward: TF.js's WebGPU backend by default runs an op on its CPU backend
+// when all inputs are still CPU-resident and smaller than 1000 elements
+// (WEBGPU_CPU_FORWARD). That is the library default (cpuForward: true), but it
+// means the tiny workloads do not touch the GPU; cpuForward: false forces the
+// GPU path.
+
+type Tf = typeof import('@tensorflow/tfjs-core');
+
+export function makeTfjsRival(opts: { cpuForward?: boolean } = {}): Rival {
+  const cpuForward = opts.cpuForward ?? true;
+  let tf: Tf;
+  const owned = new Set<() => void>();
+  const flags = () => tf.env().set('WEBGPU_CPU_FORWARD', cpuForward);
+
+  return {
+    name: cpuForward ? 'tfjs webgpu' : 'tfjs webgpu (no cpu fwd)',
+    notes:
+      'tfjs-core/backend-webgpu 4.22.0; tf.grad, tf.grads(dy), tf.train.adam().minimize (tf.variableGrads), tf.tidy' +
+      (cpuForward ? '; library defaults (small CPU-resident ops run on CPU)' : '; WEBGPU_CPU_FORWARD=false'),
+
+    async init() {
+      tf = await import('@tensorflow/tfjs-core');
+      // Gradients are a separate side-effect module in tfjs-core (the
+      // @tensorflow/tfjs union package imports it for you).
+      await import('@tensorflow/tfjs-core/dist/register_all_gradients');
+      await import('@tensorflow/tfjs-backend-webgpu');
+      if (!(await tf.setBackend('webgpu'))) throw new Error('tfjs: webgpu backend failed to initialise');
+      await tf.ready();
+      flags();
+    },
+
+    liveCount: () => tf.memory().numTensors,
+
+    async prepareSeed(flatParams, x, n, d) {
+      flags();
+      const p = tf.tensor1d(flatParams);
+      const X = tf.tensor2d(x, [n, d]);
+      const gradFn = tf.grad((p: Tensor) => {
+        const w = tf.reshape(tf.slice(p, [0], [d]), [d, 1]);
+        const b = tf.slice(p, [d], [1]);
+        return tf.sum(tf.square(tf.add(tf.matMul(X, w), b)));
+      });
+      return runner(
+        async () => {
+          flags();
+          const g = tf.tidy(() => gradFn(p));
+          const out = (await g.data()) as Float32Array;
+          g.dispose();
+          return out;
+        },
+        owned,
+        () => tf.dispose([p, X]),
+      );
+    },
+
+    async prepareMatmul(a, b, n, chain) {
+      flags();
+      const A = tf.tensor2d(a, [n, n]);
+      const B = tf.tensor2d(b, [n, n]);
+      return runner(
+        async () => {
+          flags();
+          const c = tf.tidy(() => {
+            let c: Tensor = A;
+            for (let k = 0; k < chain; k++) c = tf.matMul(c, B);
+            return c;
+          });
+          const out = (await c.data()) as Float32Array;
+          c.dispose();
+          return out;
+        },
+        owned,
+        () => tf.dispose([A, B]),
+      );
+    },
+
+    async prepareMatmulVjp(a, b, n) {
+      flags();
+      const A = tf.tensor2d(a, [n, n]);
+      const B = tf.tensor2d(b, [n, n]);
+      const G = tf.ones([n, n]);
+      const gradsFn = tf.grads((x: Tensor, y: Tensor) => tf.matMul(x, y));
+      return runner(
+        async () => {
+          flags();
+          const [dA, dB] = tf.tidy(() => gradsFn([A, B], G));
+          const out = (await Promise.all([dA.data(), dB.data()])) as [Float32Array, Float32Array];
+          tf.dispose([dA, dB]);
+          return out;
+        },
+        owned,
+        () => tf.dispose([A, B, G]),
+      );
+    },
+
+    async prepareMlp(init, xs, ys) {
+      flags();
+      const { inDim: D, hidden: H, outDim: O } = init;
+      const batch = xs.length / D;
+      const mk = (data: Float32Array, shape: number[]): Variable => {
+        const t = tf.tensor(data, shape);
+        const v = tf.variable(t, true);
+        t.dispose();
+        return v;
+      };
+      const w1 = mk(init.layer1.w, [D, H]);
+      const b1 = mk(init.layer1.b, [H]);
+      const w2 = mk(init.layer2.w, [H, O]);
+      const b2 = mk(init.layer2.b, [O]);
+      const X = tf.tensor2d(xs, [batch, D]);
+      const Y = tf.tensor2d(ys, [batch, O]);
+      const opt = tf.train.adam(ADAM.lr, ADAM.b1, ADAM.b2, ADAM.eps);
+      const lossFn = (): Scalar => {
+        const h = tf.tanh(tf.add(tf.matMul(X, w1), b1));
+        const pred = tf.add(tf.matMul(h, w2), b2);
+        return tf.mean(tf.square(tf.sub(pred, Y))) as Scalar;
+      };
+      return runner(
+        async () => {
+          flags();
+          const cost = opt.minimize(lossFn, true, [w1, b1, w2, b2])!;
+          const val = (await cost.data())[0];
+          cost.dispose();
+          return val;
+        },
+        owned,
+        () => {
+          opt.dispose();
+          tf.dispose([w1, b1, w2, b2, X, Y]);
+        },
+      );
+    },
+
+    async prepareTinyChain(v) {
+      flags();
+      const V = tf.tensor1d(v);
+      // Scalar constants created once, as a performance-aware TF.js user would.
+      const consts = TINY_CHAIN_OPS.map((o) => ('c' in o ? tf.scalar(o.c) : null));
+      return runner(
+        async () => {
+          flags();
+          const r = tf.tidy(() => {
+            let x: Tensor = V;
+            TINY_CHAIN_OPS.forEach((o, i) => {
+              switch (o.op) {
+                case 'add': x = tf.add(x, consts[i]!); break;
+                case 'mul': x = tf.mul(x, consts[i]!); break;
+                case 'sub': x = tf.sub(x, consts[i]!); break;
+                case 'sin': x = tf.sin(x); break;
+                case 'tanh': x = tf.tanh(x); break;
+              }
+            });
+            return x;
+          });
+          const out = (await r.data()) as Float32Array;
+          r.dispose();
+          return out;
+        },
+        owned,
+        () => tf.dispose([V, ...consts.filter((c): c is Scalar => c !== null)]),
+      );
+    },
+
+    async dispose() {
+      disposeAll(owned);
+    },
+  };
+}
+
+export const tfjs: Rival = makeTfjsRival();
+export const tfjsGpuOnly: Rival = makeTfjsRival({ cpuForward: false });
+
+/** The four rivals of the brief, plus the TF.js GPU-only variant. */
+export const rivals: Rival[] = [plainjs, jaxjsEager, jaxjsJit, tfjs, tfjsGpuOnly];

@@ -1,0 +1,64 @@
+// Fused elementwise map with NumPy broadcasting.
+// One thread per output element of a contiguous output. The TS side
+// (src/gpu/fusion.ts) fills in the generated parts marked {{...}}: the input
+// bindings, one load per input, and the fused expression of the chain.
+//
+// Param words (u32, see P below):
+//   0: n (outputs)   1: rank   4..11: output dims
+//   12 + 8*k ..: strides of broadcast input k (0 on broadcast axes)
+//   64..127: constants of the expression (f32 or u32 bit patterns)
+
+struct Params { w: array<vec4<u32>, 32> }
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+{{BINDINGS}}
+
+fn p(i: u32) -> u32 { return P.w[i / 4u][i % 4u]; }
+fn cf(k: u32) -> f32 { return bitcast<f32>(p(64u + k)); }
+fn cu(k: u32) -> u32 { return p(64u + k); }
+
+// Offset into a broadcast input for output element i.
+fn bcast(i: u32, base: u32) -> u32 {
+  var rem = i;
+  var off = 0u;
+  for (var d = i32(p(1u)) - 1; d >= 0; d--) {
+    let dim = p(4u + u32(d));
+    off += (rem % dim) * p(base + u32(d));
+    rem /= dim;
+  }
+  return off;
+}
+
+// x^e that, unlike WGSL's pow, accepts a negative x for integer e.
+fn pow_s(x: f32, e: f32) -> f32 {
+  if (e == 0.0) { return 1.0; }
+  if (x >= 0.0 || e != floor(e)) { return pow(x, e); }
+  let m = pow(-x, e);
+  return select(m, -m, (i32(e) & 1) == 1);
+}
+
+// Counter-based random numbers: a 32-bit integer hash (lowbias32) of (index, seed).
+fn hash(x0: u32) -> u32 {
+  var x = x0;
+  x ^= x >> 16u; x *= 0x7feb352du;
+  x ^= x >> 15u; x *= 0x846ca68bu;
+  x ^= x >> 16u;
+  return x;
+}
+fn uniform01(i: u32, seed: u32, stream: u32) -> f32 {
+  let h = hash(hash(i ^ hash(seed + stream * 0x9e3779b9u)) + seed);
+  return (f32(h >> 8u) + 0.5) * (1.0 / 16777216.0);
+}
+fn normal01(i: u32, seed: u32) -> f32 {
+  // Box-Muller on two independent streams.
+  let u1 = uniform01(i, seed, 1u);
+  let u2 = uniform01(i, seed, 2u);
+  return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = gid.x + gid.y * nwg.x * 256u;
+  if (i >= p(0u)) { return; }
+{{BODY}}
+}

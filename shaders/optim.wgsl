@@ -1,0 +1,27 @@
+// Fused Adam (Optax's scale_by_adam followed by a scale): one pass over a leaf
+// reads g, m, v and writes m', v' and the update into one packed buffer
+// [m' | v' | update], each segment `seg` floats long (a multiple of 64, so the
+// three views start 256-byte aligned).
+//   m' = b1 m + (1 - b1) g          v' = b2 v + (1 - b2) g^2
+//   u  = scale * (m' / bc1) / (sqrt(v' / bc2 + epsRoot) + eps),  bc_i = 1 - b_i^t
+
+struct Params { n: u32, seg: u32, _p0: u32, _p1: u32,
+                b1: f32, b2: f32, eps: f32, epsRoot: f32,
+                bc1: f32, bc2: f32, scale: f32, _p2: f32 }
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read> g: array<f32>;
+@group(0) @binding(3) var<storage, read> m: array<f32>;
+@group(0) @binding(4) var<storage, read> v: array<f32>;
+
+@compute @workgroup_size(256)
+fn adam(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = gid.x + gid.y * nwg.x * 256u;
+  if (i >= P.n) { return; }
+  let gi = g[i];
+  let m1 = P.b1 * m[i] + (1.0 - P.b1) * gi;
+  let v1 = P.b2 * v[i] + (1.0 - P.b2) * gi * gi;
+  out[i] = m1;
+  out[P.seg + i] = v1;
+  out[2u * P.seg + i] = P.scale * (m1 / P.bc1) / (sqrt(v1 / P.bc2 + P.epsRoot) + P.eps);
+}

@@ -1,0 +1,119 @@
+// NDArray: the user's handle to a node of the lazy graph (float32, n-d).
+
+import { DisposedArrayError } from '../errors';
+import { evaluate, releaseIfUnused } from '../gpu/executor';
+import type { Node, Shape } from './node';
+import { registerLeafClass } from '../tree/tree';
+
+/** Small values read back to the host drop their GPU buffer (re-uploaded if used again): losses, metrics. */
+const KEEP_ON_HOST_MAX = 1024;
+
+// Backstop only: arrays a user simply forgets give their buffer back when collected.
+const finalizer = new FinalizationRegistry<Node>((node) => {
+  if (!node.dead) releaseIfUnused(node, 'garbage-collected');
+});
+
+export class NDArray {
+  /** Why this handle may no longer be used (disposed / donated), or null. */
+  private revoked: string | null = null;
+
+  /** @internal Use the op functions (array, add, matmul, ...) to make arrays. */
+  constructor(readonly node: Node, register = true) {
+    if (register) {
+      node.holder = new WeakRef(this);
+      finalizer.register(this, node, this);
+    }
+  }
+
+  get shape(): number[] {
+    return [...this.node.shape];
+  }
+  get ndim(): number {
+    return this.node.shape.length;
+  }
+  get size(): number {
+    return this.node.size;
+  }
+  get dtype(): 'float32' {
+    return 'float32';
+  }
+
+  /** @internal The node, after checking the handle is still usable. */
+  use(): Node {
+    if (this.revoked) throw new DisposedArrayError(`this array (shape [${this.shape.join(', ')}]) was ${this.revoked}`);
+    if (this.node.dead) throw new DisposedArrayError(`this array (shape [${this.shape.join(', ')}]) was ${this.node.dead}`);
+    return this.node;
+  }
+
+  /** Compute (if pending) and copy the values to the host. */
+  async data(): Promise<Float32Array> {
+    const node = this.use();
+    if (node.cpu) return node.cpu.slice();
+    const [host] = await evaluate([node], [node]);
+    if (node.size <= KEEP_ON_HOST_MAX && node.storage && node.consumers === 0) {
+      node.cpu = host!.slice();
+      node.storage.pool.release(node.storage);
+      node.storage = null;
+    }
+    return host!;
+  }
+
+  /** Values as nested JS arrays (a number for a 0-d array). */
+  async toNested(): Promise<NestedArray> {
+    const flat = Array.from(await this.data());
+    const build = (dim: number, at: number): NestedArray => {
+      if (dim === this.ndim) return flat[at]!;
+      const stride = this.node.shape.slice(dim + 1).reduce((a, b) => a * b, 1);
+      return Array.from({ length: this.node.shape[dim]! }, (_, i) => build(dim + 1, at + i * stride));
+    };
+    return build(0, 0);
+  }
+
+  /** The value of a 0-d or one-element array. */
+  async item(): Promise<number> {
+    const d = await this.data();
+    if (d.length !== 1) throw new DisposedArrayError(`item() needs exactly one element; shape is [${this.shape.join(', ')}]`);
+    return d[0]!;
+  }
+
+  /** Give the GPU buffer back now. Later use of this handle throws DisposedArrayError. */
+  dispose(): void {
+    this.revoke('disposed');
+  }
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  /** @internal Donation and dispose: this handle is done; free the buffer once pending work has read it. */
+  revoke(reason: string): void {
+    if (this.revoked) return;
+    this.revoked = reason;
+    finalizer.unregister(this);
+    if (this.node.holder?.deref() === this) releaseIfUnused(this.node, reason);
+  }
+
+  get isDisposed(): boolean {
+    return this.revoked !== null || this.node.dead !== null;
+  }
+
+  toString(): string {
+    return `NDArray(shape=[${this.shape.join(', ')}], float32)`;
+  }
+}
+
+export type NestedArray = number | NestedArray[];
+
+/** @internal A handle for rules and transformations that must not count as a user holder. */
+export function wrap(node: Node): NDArray {
+  return new NDArray(node, false);
+}
+
+export type { Shape };
+
+// NDArrays are pytree leaves (next to numbers).
+registerLeafClass(NDArray);
+declare module '../tree/tree' {
+  interface LeafTypes {
+    ndarray: NDArray;
+  }
+}

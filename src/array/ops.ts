@@ -1,0 +1,363 @@
+// The op functions users call. Each validates its arguments (shape rules,
+// with errors that name the op and the shapes), then binds a primitive: makes
+// a node of the lazy graph. Derived ops (mean, sumTo, matmul of vectors, ...)
+// are compositions of primitives, written here in TypeScript.
+
+import { IndexError, ShapeError, ValueError } from '../errors';
+import { currentContext } from '../gpu/device';
+import { NDArray, type NestedArray } from './ndarray';
+import { makeNode, sizeOf, type Shape } from './node';
+
+export type ArrayOrScalar = NDArray | number;
+
+const fmt = (s: Shape) => `[${s.join(', ')}]`;
+
+/** Make a node for primitive `prim` and return the user's handle to it. */
+export function bind(prim: string, inputs: NDArray[], params: Record<string, unknown>, shape: Shape): NDArray {
+  currentContext(); // throws DeviceLostError once the device is gone
+  const nodes = inputs.map((x) => x.use());
+  return new NDArray(makeNode(prim, nodes, params, shape));
+}
+
+function checkShape(shape: readonly number[], op: string): number[] {
+  if (!Array.isArray(shape)) throw new ValueError(`${op}: shape must be an array of integers, got ${String(shape)}`);
+  for (const d of shape) {
+    if (typeof d !== 'number' || !Number.isInteger(d) || d < 0) {
+      throw new ValueError(`${op}: shape ${fmt(shape)} has an invalid size ${String(d)} (sizes are non-negative integers)`);
+    }
+  }
+  return [...shape];
+}
+
+// ---------------------------------------------------------------- creation
+
+/**
+ * An array from nested JS arrays, a flat Float32Array/number[] plus shape, or
+ * a number (a 0-d array). Data is uploaded lazily, with the first GPU work.
+ */
+export function array(data: NestedArray | Float32Array | ArrayLike<number> | NDArray, shape?: readonly number[]): NDArray {
+  if (data instanceof NDArray) return shape ? reshape(data, shape) : data;
+  let flat: Float32Array;
+  let inferred: number[];
+  if (typeof data === 'number') {
+    flat = new Float32Array([data]);
+    inferred = [];
+  } else if (data instanceof Float32Array || (!Array.isArray(data) && typeof (data as ArrayLike<number>).length === 'number')) {
+    flat = Float32Array.from(data as ArrayLike<number>);
+    inferred = [flat.length];
+  } else if (Array.isArray(data)) {
+    [flat, inferred] = flattenNested(data as NestedArray[]);
+  } else {
+    throw new ValueError(`array: expected nested arrays, a Float32Array, a number or an NDArray, got ${typeof data}`);
+  }
+  const s = shape ? checkShape(shape, 'array') : inferred;
+  if (sizeOf(s) !== flat.length) {
+    throw new ValueError(`array: ${flat.length} values do not fill shape ${fmt(s)} (${sizeOf(s)} elements)`);
+  }
+  currentContext();
+  return new NDArray(makeNode('constant', [], {}, s, flat));
+}
+
+function flattenNested(data: NestedArray[]): [Float32Array, number[]] {
+  const shape: number[] = [];
+  for (let level: NestedArray = data; Array.isArray(level); level = level[0]!) {
+    shape.push(level.length);
+    if (level.length === 0) break;
+  }
+  const out = new Float32Array(sizeOf(shape));
+  let k = 0;
+  const walk = (x: NestedArray, dim: number, path: string) => {
+    if (dim === shape.length) {
+      if (typeof x !== 'number') throw new ValueError(`array: ragged or non-numeric data at ${path || 'the top level'}`);
+      out[k++] = x;
+      return;
+    }
+    if (!Array.isArray(x) || x.length !== shape[dim]) {
+      throw new ValueError(`array: ragged nested data at ${path || 'the top level'}: expected length ${shape[dim]}`);
+    }
+    x.forEach((y, i) => walk(y, dim + 1, `${path}[${i}]`));
+  };
+  walk(data, 0, '');
+  return [out, shape];
+}
+
+export function asArray(x: ArrayOrScalar): NDArray {
+  return x instanceof NDArray ? x : array(x);
+}
+
+export function full(shape: readonly number[], value: number): NDArray {
+  return bind('fill', [], { value }, checkShape(shape, 'full'));
+}
+export const zeros = (shape: readonly number[]) => full(shape, 0);
+export const ones = (shape: readonly number[]) => full(shape, 1);
+export const zerosLike = (x: NDArray) => full(x.shape, 0);
+export const onesLike = (x: NDArray) => full(x.shape, 1);
+
+/** Like numpy.arange: [start, stop) by step. */
+export function arange(start: number, stop?: number, step = 1): NDArray {
+  if (stop === undefined) [start, stop] = [0, start];
+  if (![start, stop, step].every(Number.isFinite) || step === 0) {
+    throw new ValueError(`arange: start, stop and step must be finite and step non-zero (got ${start}, ${stop}, ${step})`);
+  }
+  const n = Math.max(0, Math.ceil((stop - start) / step));
+  return bind('arange', [], { start, step }, [n]);
+}
+
+function seedOf(seed: number, op: string): number {
+  if (!Number.isInteger(seed)) throw new ValueError(`${op}: seed must be an integer, got ${seed}`);
+  return seed >>> 0;
+}
+
+/** Uniform samples in [low, high), reproducible from the seed (a counter-based hash on the GPU). */
+export function randomUniform(shape: readonly number[], seed: number, low = 0, high = 1): NDArray {
+  return bind('random_uniform', [], { seed: seedOf(seed, 'randomUniform'), low, high }, checkShape(shape, 'randomUniform'));
+}
+
+/** Normal samples, reproducible from the seed. */
+export function randomNormal(shape: readonly number[], seed: number, mean = 0, std = 1): NDArray {
+  return bind('random_normal', [], { seed: seedOf(seed, 'randomNormal'), mean, std }, checkShape(shape, 'randomNormal'));
+}
+
+// ---------------------------------------------------------------- elementwise
+
+/** NumPy broadcasting of two shapes. */
+export function broadcastShapes(a: Shape, b: Shape, op = 'broadcast'): number[] {
+  const n = Math.max(a.length, b.length);
+  const out = new Array<number>(n);
+  for (let i = 0; i < n; i++) {
+    const x = a[a.length - n + i] ?? 1;
+    const y = b[b.length - n + i] ?? 1;
+    if (x !== y && x !== 1 && y !== 1) {
+      throw new ShapeError(`${op}: shapes ${fmt(a)} and ${fmt(b)} do not broadcast (axis ${i}: ${x} vs ${y})`);
+    }
+    out[i] = x === 1 ? y : x;
+  }
+  return out;
+}
+
+function binary(prim: string, a: ArrayOrScalar, b: ArrayOrScalar): NDArray {
+  const x = asArray(a);
+  const y = asArray(b);
+  return bind(prim, [x, y], {}, broadcastShapes(x.shape, y.shape, prim));
+}
+
+function unary(prim: string, x: NDArray, params: Record<string, unknown> = {}): NDArray {
+  if (!(x instanceof NDArray)) throw new ValueError(`${prim}: expected an NDArray, got ${typeof x}`);
+  return bind(prim, [x], params, x.shape);
+}
+
+export function add(a: ArrayOrScalar, b: ArrayOrScalar): NDArray {
+  if (typeof b === 'number' && a instanceof NDArray) return addScalar(a, b);
+  if (typeof a === 'number' && b instanceof NDArray) return addScalar(b, a);
+  return binary('add', a, b);
+}
+export function sub(a: ArrayOrScalar, b: ArrayOrScalar): NDArray {
+  if (typeof b === 'number' && a instanceof NDArray) return addScalar(a, -b);
+  if (typeof a === 'number' && b instanceof NDArray) return addScalar(neg(b), a);
+  return binary('sub', a, b);
+}
+export function mul(a: ArrayOrScalar, b: ArrayOrScalar): NDArray {
+  if (typeof b === 'number' && a instanceof NDArray) return scale(a, b);
+  if (typeof a === 'number' && b instanceof NDArray) return scale(b, a);
+  return binary('mul', a, b);
+}
+export const div = (a: ArrayOrScalar, b: ArrayOrScalar) => binary('div', a, b);
+export const maximum = (a: ArrayOrScalar, b: ArrayOrScalar) => binary('maximum', a, b);
+export const minimum = (a: ArrayOrScalar, b: ArrayOrScalar) => neg(maximum(neg(asArray(a)), neg(asArray(b))));
+/** 1 where a >= b, else 0 (no gradient). */
+export const greaterEqual = (a: ArrayOrScalar, b: ArrayOrScalar) => binary('greater_equal', a, b);
+
+export const neg = (x: NDArray) => unary('neg', x);
+export const square = (x: NDArray) => unary('square', x);
+export const sqrt = (x: NDArray) => unary('sqrt', x);
+export const exp = (x: NDArray) => unary('exp', x);
+export const log = (x: NDArray) => unary('log', x);
+export const sin = (x: NDArray) => unary('sin', x);
+export const cos = (x: NDArray) => unary('cos', x);
+export const tanh = (x: NDArray) => unary('tanh', x);
+export const relu = (x: NDArray) => unary('relu', x);
+export const abs = (x: NDArray) => unary('abs', x);
+export const sign = (x: NDArray) => unary('sign', x);
+export const sigmoid = (x: NDArray) => div(1, addScalar(exp(neg(x)), 1));
+/** x * c for a number c. */
+export const scale = (x: NDArray, c: number) => unary('scale', x, { c });
+/** x + c for a number c. */
+export const addScalar = (x: NDArray, c: number) => unary('add_scalar', x, { c });
+/** x ** c for a number c. */
+export function pow(x: NDArray, c: number): NDArray {
+  if (c === 2) return square(x);
+  if (c === 1) return x;
+  return unary('pow_scalar', x, { c });
+}
+export const powScalar = (x: NDArray, c: number) => (c === 1 ? x : c === 0 ? onesLike(x) : unary('pow_scalar', x, { c }));
+
+/** The same values; gradients do not flow through it. */
+export const stopGradient = (x: NDArray) => unary('stop_gradient', x);
+
+export function broadcastTo(x: ArrayOrScalar, shape: readonly number[]): NDArray {
+  const a = asArray(x);
+  const target = checkShape(shape, 'broadcastTo');
+  const b = broadcastShapes(a.shape, target, 'broadcastTo');
+  if (b.length !== target.length || b.some((d, i) => d !== target[i])) {
+    throw new ShapeError(`broadcastTo: cannot broadcast shape ${fmt(a.shape)} to ${fmt(target)}`);
+  }
+  if (a.shape.length === target.length && a.shape.every((d, i) => d === target[i])) return a;
+  return bind('broadcast_to', [a], {}, target);
+}
+
+// ---------------------------------------------------------------- reductions
+
+function normAxes(axes: number | readonly number[] | undefined, ndim: number, op: string): number[] {
+  const list = axes === undefined ? [...Array(ndim).keys()] : typeof axes === 'number' ? [axes] : [...axes];
+  const out = list.map((a) => {
+    if (!Number.isInteger(a) || a < -ndim || a >= ndim) throw new ValueError(`${op}: axis ${a} is out of range for an array of rank ${ndim}`);
+    return a < 0 ? a + ndim : a;
+  });
+  if (new Set(out).size !== out.length) throw new ValueError(`${op}: repeated axis in ${fmt(list)}`);
+  return out.sort((a, b) => a - b);
+}
+
+/** Sum over `axes` (all by default), as a parallel tree reduction. */
+export function sum(x: NDArray, axes?: number | readonly number[], keepdims = false): NDArray {
+  const ax = normAxes(axes, x.ndim, 'sum');
+  const kept = x.shape.map((d, i) => (ax.includes(i) ? 1 : d));
+  const outShape = x.shape.filter((_, i) => !ax.includes(i));
+  let src = x;
+  let run = ax;
+  const contiguous = ax.every((a, i) => i === 0 || a === ax[i - 1]! + 1);
+  if (!contiguous) {
+    // Move the reduced axes to the end so they form one run.
+    const perm = [...x.shape.keys()].filter((i) => !ax.includes(i)).concat(ax);
+    src = transpose(x, perm);
+    run = ax.map((_, i) => x.ndim - ax.length + i);
+  }
+  const out = ax.length === 0 ? x : bind('sum', [src], { axes: run }, outShape);
+  return keepdims ? reshape(out, kept) : out;
+}
+
+export function mean(x: NDArray, axes?: number | readonly number[], keepdims = false): NDArray {
+  const ax = normAxes(axes, x.ndim, 'mean');
+  const count = ax.reduce((n, a) => n * x.shape[a]!, 1);
+  return scale(sum(x, ax, keepdims), 1 / count);
+}
+
+/** Sum g down to `shape` (the reverse of broadcasting): the VJP of every broadcasting op. */
+export function sumTo(g: NDArray, shape: Shape): NDArray {
+  if (g.ndim === shape.length && g.shape.every((d, i) => d === shape[i])) return g;
+  const lead = g.ndim - shape.length;
+  const axes: number[] = [];
+  for (let i = 0; i < g.ndim; i++) if (i < lead || (shape[i - lead] === 1 && g.shape[i] !== 1)) axes.push(i);
+  const s = axes.length ? sum(g, axes) : g;
+  return reshape(s, shape);
+}
+export const unbroadcast = sumTo;
+
+// ---------------------------------------------------------------- shapes
+
+export function reshape(x: NDArray, shape: readonly number[]): NDArray {
+  const s = [...shape];
+  const infer = s.indexOf(-1);
+  if (infer >= 0) {
+    const rest = sizeOf(s.filter((_, i) => i !== infer));
+    if (rest === 0 || x.size % rest !== 0) throw new ShapeError(`reshape: cannot reshape ${fmt(x.shape)} to ${fmt(shape)}`);
+    s[infer] = x.size / rest;
+  }
+  checkShape(s, 'reshape');
+  if (sizeOf(s) !== x.size) {
+    throw new ShapeError(`reshape: cannot reshape ${fmt(x.shape)} (${x.size} elements) to ${fmt(shape)} (${sizeOf(s)} elements)`);
+  }
+  if (s.length === x.ndim && s.every((d, i) => d === x.shape[i])) return x;
+  return bind('reshape', [x], {}, s);
+}
+
+export function transpose(x: NDArray, perm?: readonly number[]): NDArray {
+  const p = perm ? [...perm] : [...x.shape.keys()].reverse();
+  if (p.length !== x.ndim || [...p].sort((a, b) => a - b).some((v, i) => v !== i)) {
+    throw new ValueError(`transpose: ${fmt(p)} is not a permutation of the axes of an array of rank ${x.ndim}`);
+  }
+  if (p.every((v, i) => v === i)) return x;
+  return bind('transpose', [x], { perm: p }, p.map((i) => x.shape[i]!));
+}
+
+/** x[starts[0]:stops[0], starts[1]:stops[1], ...] with static bounds; missing axes are taken whole. */
+export function slice(x: NDArray, starts: readonly number[], stops: readonly number[]): NDArray {
+  if (starts.length > x.ndim || stops.length !== starts.length) {
+    throw new IndexError(`slice: ${starts.length} starts and ${stops.length} stops for an array of rank ${x.ndim}`);
+  }
+  const st = x.shape.map((_, d) => starts[d] ?? 0);
+  const sp = x.shape.map((dim, d) => stops[d] ?? dim);
+  x.shape.forEach((dim, d) => {
+    if (!Number.isInteger(st[d]) || !Number.isInteger(sp[d]) || st[d]! < 0 || sp[d]! > dim || st[d]! > sp[d]!) {
+      throw new IndexError(`slice: [${st[d]}:${sp[d]}] is out of range for axis ${d} of size ${dim} (shape ${fmt(x.shape)})`);
+    }
+  });
+  const shape = sp.map((s, d) => s - st[d]!);
+  if (shape.every((d, i) => d === x.shape[i])) return x;
+  return bind('slice', [x], { starts: st }, shape);
+}
+
+/** Place x into zeros of `shape` at `starts` (the VJP of slice). */
+export function pad(x: NDArray, starts: readonly number[], shape: readonly number[]): NDArray {
+  if (x.shape.some((d, i) => starts[i]! + d > shape[i]!)) {
+    throw new IndexError(`pad: shape ${fmt(x.shape)} at ${fmt(starts)} does not fit in ${fmt(shape)}`);
+  }
+  return bind('pad', [x], { starts: [...starts] }, [...shape]);
+}
+
+export function concatenate(xs: NDArray[], axis = 0): NDArray {
+  if (xs.length === 0) throw new ValueError('concatenate: needs at least one array');
+  const nd = xs[0]!.ndim;
+  const ax = normAxes(axis, nd, 'concatenate')[0]!;
+  const total = xs.reduce((n, x) => {
+    if (x.ndim !== nd || x.shape.some((d, i) => i !== ax && d !== xs[0]!.shape[i])) {
+      throw new ShapeError(`concatenate: shape ${fmt(x.shape)} does not match ${fmt(xs[0]!.shape)} off axis ${ax}`);
+    }
+    return n + x.shape[ax]!;
+  }, 0);
+  const shape = xs[0]!.shape.map((d, i) => (i === ax ? total : d));
+  let at = 0;
+  let out: NDArray | null = null;
+  for (const x of xs) {
+    const starts = shape.map((_, i) => (i === ax ? at : 0));
+    const part = pad(x, starts, shape);
+    out = out ? add(out, part) : part;
+    at += x.shape[ax]!;
+  }
+  return out!;
+}
+
+// ---------------------------------------------------------------- matmul
+
+/** @internal op(a) @ op(b) for 2-D or batched 3-D operands, op = optional transpose of the last two axes. */
+export function matmulT(a: NDArray, b: NDArray, transA: boolean, transB: boolean): NDArray {
+  const [am, ak] = transA ? [a.shape[a.ndim - 1]!, a.shape[a.ndim - 2]!] : [a.shape[a.ndim - 2]!, a.shape[a.ndim - 1]!];
+  const [bk, bn] = transB ? [b.shape[b.ndim - 1]!, b.shape[b.ndim - 2]!] : [b.shape[b.ndim - 2]!, b.shape[b.ndim - 1]!];
+  if (ak !== bk) {
+    throw new ShapeError(`matmul: inner dimensions differ: ${fmt(a.shape)}${transA ? 'ᵀ' : ''} @ ${fmt(b.shape)}${transB ? 'ᵀ' : ''} (${ak} vs ${bk})`);
+  }
+  const ba = a.ndim === 3 ? a.shape[0]! : 1;
+  const bb = b.ndim === 3 ? b.shape[0]! : 1;
+  if (ba !== bb && ba !== 1 && bb !== 1) throw new ShapeError(`matmul: batch sizes ${ba} and ${bb} differ (${fmt(a.shape)} @ ${fmt(b.shape)})`);
+  const shape = a.ndim === 3 || b.ndim === 3 ? [Math.max(ba, bb), am, bn] : [am, bn];
+  return bind('matmul', [a, b], { transA, transB }, shape);
+}
+
+/** Matrix product with NumPy's rules for 1-D operands: (N,d)@(d,) is a matrix-vector product, (d,)@(d,) a dot. */
+export function matmul(a: NDArray, b: NDArray): NDArray {
+  if (!(a instanceof NDArray) || !(b instanceof NDArray)) throw new ValueError('matmul: both operands must be NDArrays');
+  if (a.ndim === 0 || b.ndim === 0 || a.ndim > 3 || b.ndim > 3) {
+    throw new ShapeError(`matmul: operands must have rank 1, 2 or 3, got ${fmt(a.shape)} @ ${fmt(b.shape)}`);
+  }
+  const a2 = a.ndim === 1 ? reshape(a, [1, a.shape[0]!]) : a;
+  const b2 = b.ndim === 1 ? reshape(b, [b.shape[0]!, 1]) : b;
+  if (a2.shape[a2.ndim - 1] !== b2.shape[b2.ndim - 2]) {
+    throw new ShapeError(`matmul: inner dimensions differ: ${fmt(a.shape)} @ ${fmt(b.shape)} (${a2.shape[a2.ndim - 1]} vs ${b2.shape[b2.ndim - 2]})`);
+  }
+  const c = matmulT(a2, b2, false, false);
+  if (a.ndim > 1 && b.ndim > 1) return c;
+  const shape = c.shape.filter((_, i) => !((a.ndim === 1 && i === c.ndim - 2) || (b.ndim === 1 && i === c.ndim - 1)));
+  return reshape(c, shape);
+}
+
+/** Dot product of two vectors, or sum(a * b) over all elements of equal shapes. */
+export const dot = (a: NDArray, b: NDArray) => (a.ndim === 1 && b.ndim === 1 ? matmul(a, b) : sum(mul(a, b)));

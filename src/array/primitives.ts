@@ -1,0 +1,280 @@
+// The rules table: one entry per primitive, saying what it computes on the GPU
+// (an elementwise expression to fuse, or a lowering to kernel calls) and its
+// VJP. Shape rules live with the op constructors in ops.ts, which validate the
+// user's arguments before a node is made. VJPs are written with the library's
+// own differentiable ops, so differentiating a gradient (grad of grad) works.
+
+import type { Node } from './node';
+import type { NDArray } from './ndarray';
+import { grid1d, Words, type KernelCall, type Lowering, type Slot } from '../gpu/kernels';
+import * as ops from './ops';
+
+/** Cotangents for each input, in input order; null where the input gets no gradient. */
+export type Vjp = (g: NDArray, inputs: NDArray[], out: NDArray, params: Record<string, any>) => (NDArray | null)[];
+
+export interface ElementwiseRule {
+  /** WGSL expression from argument expressions and constant accessors. */
+  expr: (a: string[], c: (k: number) => string, cu: (k: number) => string) => string;
+  /** Constants passed through the params uniform (so new values need no new pipeline). */
+  consts?: (params: Record<string, any>) => Array<['f' | 'u', number]>;
+}
+
+export interface Primitive {
+  elementwise?: ElementwiseRule;
+  lower?: (node: Node, ctx: LowerContext) => Lowering;
+  vjp?: Vjp;
+}
+
+export interface LowerContext {
+  isFallback: boolean;
+  maxWorkgroups: number;
+  matmulVariant: 'auto' | 'register' | 'shared';
+}
+
+const f = (e: ElementwiseRule['expr'], consts?: ElementwiseRule['consts']): ElementwiseRule => ({ expr: e, consts });
+const ub = ops.unbroadcast;
+
+export const primitives: Record<string, Primitive> = {
+  // ---- elementwise, binary (inputs broadcast to the output shape) ----
+  add: { elementwise: f(([a, b]) => `(${a} + ${b})`), vjp: (g, [a, b]) => [ub(g, a!.shape), ub(g, b!.shape)] },
+  sub: { elementwise: f(([a, b]) => `(${a} - ${b})`), vjp: (g, [a, b]) => [ub(g, a!.shape), ub(ops.neg(g), b!.shape)] },
+  mul: {
+    elementwise: f(([a, b]) => `(${a} * ${b})`),
+    vjp: (g, [a, b]) => [ub(ops.mul(g, b!), a!.shape), ub(ops.mul(g, a!), b!.shape)],
+  },
+  div: {
+    elementwise: f(([a, b]) => `(${a} / ${b})`),
+    vjp: (g, [a, b], out) => [ub(ops.div(g, b!), a!.shape), ub(ops.neg(ops.div(ops.mul(g, out), b!)), b!.shape)],
+  },
+  maximum: {
+    elementwise: f(([a, b]) => `select(${b}, ${a}, ${a} >= ${b} || ${a} != ${a})`),
+    vjp: (g, [a, b]) => {
+      const m = ops.greaterEqual(a!, b!);
+      return [ub(ops.mul(g, m), a!.shape), ub(ops.mul(g, ops.addScalar(ops.neg(m), 1)), b!.shape)];
+    },
+  },
+  greater_equal: { elementwise: f(([a, b]) => `select(0.0, 1.0, ${a} >= ${b})`) },
+  // ---- elementwise, unary ----
+  neg: { elementwise: f(([a]) => `(-${a})`), vjp: (g) => [ops.neg(g)] },
+  square: { elementwise: f(([a]) => `(${a} * ${a})`), vjp: (g, [x]) => [ops.mul(g, ops.scale(x!, 2))] },
+  sqrt: { elementwise: f(([a]) => `sqrt(${a})`), vjp: (g, _, out) => [ops.div(ops.scale(g, 0.5), out)] },
+  exp: { elementwise: f(([a]) => `exp(${a})`), vjp: (g, _, out) => [ops.mul(g, out)] },
+  log: { elementwise: f(([a]) => `log(${a})`), vjp: (g, [x]) => [ops.div(g, x!)] },
+  sin: { elementwise: f(([a]) => `sin(${a})`), vjp: (g, [x]) => [ops.mul(g, ops.cos(x!))] },
+  cos: { elementwise: f(([a]) => `cos(${a})`), vjp: (g, [x]) => [ops.neg(ops.mul(g, ops.sin(x!)))] },
+  tanh: {
+    // WGSL's tanh may overflow to NaN for large |x| on some drivers; clamp (tanh(±15) is ±1 in f32).
+    elementwise: f(([a]) => `select(tanh(clamp(${a}, -15.0, 15.0)), ${a}, ${a} != ${a})`),
+    vjp: (g, _, out) => [ops.mul(g, ops.addScalar(ops.neg(ops.square(out)), 1))],
+  },
+  relu: {
+    // select keeps NaN (NaN < 0 is false), unlike max(x, 0) whose NaN handling is unspecified.
+    elementwise: f(([a]) => `select(${a}, 0.0, ${a} < 0.0)`),
+    vjp: (g, [x]) => [ops.mul(g, ops.greaterEqual(x!, 0))],
+  },
+  abs: { elementwise: f(([a]) => `abs(${a})`), vjp: (g, [x]) => [ops.mul(g, ops.sign(x!))] },
+  sign: { elementwise: f(([a]) => `sign(${a})`) },
+  scale: {
+    elementwise: f(([a], c) => `(${a} * ${c(0)})`, (p) => [['f', p.c]]),
+    vjp: (g, _, __, p) => [ops.scale(g, p.c)],
+  },
+  add_scalar: { elementwise: f(([a], c) => `(${a} + ${c(0)})`, (p) => [['f', p.c]]), vjp: (g) => [g] },
+  pow_scalar: {
+    elementwise: f(([a], c) => `pow_s(${a}, ${c(0)})`, (p) => [['f', p.c]]),
+    vjp: (g, [x], _, p) => [ops.mul(g, ops.scale(ops.powScalar(x!, p.c - 1), p.c))],
+  },
+  /** Materialised broadcast: identity with a broadcast input. */
+  broadcast_to: { elementwise: f(([a]) => a!), vjp: (g, [x]) => [ub(g, x!.shape)] },
+  // ---- elementwise, no inputs ----
+  fill: { elementwise: f((_, c) => c(0), (p) => [['f', p.value]]) },
+  arange: { elementwise: f((_, c) => `(${c(0)} + f32(i) * ${c(1)})`, (p) => [['f', p.start], ['f', p.step]]) },
+  random_uniform: {
+    elementwise: f((_, c, cu) => `(${c(1)} + (${c(2)} - ${c(1)}) * uniform01(i, ${cu(0)}, 0u))`,
+      (p) => [['u', p.seed], ['f', p.low], ['f', p.high]]),
+  },
+  random_normal: {
+    elementwise: f((_, c, cu) => `(${c(1)} + ${c(2)} * normal01(i, ${cu(0)}))`,
+      (p) => [['u', p.seed], ['f', p.mean], ['f', p.std]]),
+  },
+
+  // ---- no computation ----
+  /** A value uploaded from the host (node.cpu); never lowered: the executor uploads it. */
+  constant: {},
+  /** Same buffer, new shape. */
+  reshape: { lower: () => ({ alias: 0 }), vjp: (g, [x]) => [ops.reshape(g, x!.shape)] },
+  /** Same buffer; a fresh node for a value being differentiated (grad's input). */
+  identity: { lower: () => ({ alias: 0 }), vjp: (g) => [g] },
+  /** Same buffer; blocks gradients. */
+  stop_gradient: { lower: () => ({ alias: 0 }), vjp: () => [null] },
+  /** A view into a packed multi-output buffer (params.offset bytes in). */
+  view: { lower: () => ({ alias: 0 }) },
+
+  // ---- data movement ----
+  transpose: {
+    lower: (n) => gather(n, 0, transposeStrides(n.inputs[0]!.shape, n.params.perm as number[])),
+    vjp: (g, _, __, p) => [ops.transpose(g, inversePerm(p.perm))],
+  },
+  slice: {
+    lower: (n) => {
+      const inShape = n.inputs[0]!.shape;
+      const st = contiguousStrides(inShape);
+      const starts = n.params.starts as number[];
+      return gather(n, starts.reduce((o, s, d) => o + s * st[d]!, 0), st);
+    },
+    vjp: (g, [x], _, p) => [ops.pad(g, p.starts, x!.shape)],
+  },
+  pad: {
+    lower: (n) => {
+      const inShape = n.inputs[0]!.shape;
+      const starts = n.params.starts as number[];
+      const w = rankWords(n, 36);
+      starts.forEach((s, d) => w.u32(20 + d, s));
+      inShape.forEach((s, d) => w.u32(28 + d, s));
+      return single({ template: 'layout', entry: 'pad' }, w, [{ input: 0 }], n.size);
+    },
+    vjp: (g, [x], _, p) => [ops.slice(g, p.starts, p.starts.map((s: number, d: number) => s + x!.shape[d]!))],
+  },
+
+  // ---- reductions and contractions ----
+  sum: {
+    // params.axes is a contiguous run of axes (ops.sum transposes otherwise).
+    lower: (n) => {
+      const shape = n.inputs[0]!.shape;
+      const axes = n.params.axes as number[];
+      const lo = axes.length ? axes[0]! : 0;
+      const hi = axes.length ? axes[axes.length - 1]! + 1 : 0;
+      const A = prod(shape.slice(0, lo));
+      const R = axes.length ? prod(shape.slice(lo, hi)) : 1;
+      const B = prod(shape.slice(hi));
+      const scratch: number[] = [];
+      return { calls: sumPasses(A, R, B, { input: 0 }, scratch), scratch };
+    },
+    vjp: (g, [x], _, p) => {
+      const kept = x!.shape.map((d, i) => ((p.axes as number[]).includes(i) ? 1 : d));
+      return [ops.broadcastTo(ops.reshape(g, kept), x!.shape)];
+    },
+  },
+  matmul: {
+    lower: (n, ctx) => lowerMatmul(n, ctx),
+    vjp: (g, [a, b], _, p) => {
+      // C = op(A) op(B). dA = g op(B)^T, dB = op(A)^T g, each written back in
+      // A's / B's stored layout by choosing transpose flags, never transposing.
+      const ta = p.transA as boolean;
+      const tb = p.transB as boolean;
+      const da = ta ? ops.matmulT(b!, g, tb, true) : ops.matmulT(g, b!, false, !tb);
+      const db = tb ? ops.matmulT(g, a!, true, ta) : ops.matmulT(a!, g, !ta, false);
+      return [ops.sumTo(da, a!.shape), ops.sumTo(db, b!.shape)];
+    },
+  },
+  adam: {
+    lower: (n) => {
+      const p = n.params;
+      const w = new Words(12).u32(0, p.n).u32(1, p.seg)
+        .f32(4, p.b1).f32(5, p.b2).f32(6, p.eps).f32(7, p.epsRoot)
+        .f32(8, p.bc1).f32(9, p.bc2).f32(10, p.scale);
+      return single({ template: 'optim', entry: 'adam' }, w, [{ input: 0 }, { input: 1 }, { input: 2 }], p.n);
+    },
+  },
+};
+
+// ---- lowering helpers ----
+
+function prod(xs: readonly number[]): number {
+  return xs.reduce((a, b) => a * b, 1);
+}
+
+export function contiguousStrides(shape: readonly number[]): number[] {
+  const st = new Array<number>(shape.length);
+  let s = 1;
+  for (let d = shape.length - 1; d >= 0; d--) {
+    st[d] = s;
+    s *= shape[d]!;
+  }
+  return st;
+}
+
+function transposeStrides(inShape: readonly number[], perm: number[]): number[] {
+  const st = contiguousStrides(inShape);
+  return perm.map((p) => st[p]!);
+}
+
+function inversePerm(perm: number[]): number[] {
+  const inv = new Array<number>(perm.length);
+  perm.forEach((p, i) => (inv[p] = i));
+  return inv;
+}
+
+/** Params words 0..11 shared by the index-mapping kernels: n, rank, output dims. */
+function rankWords(n: Node, words: number): Words {
+  const w = new Words(words).u32(0, n.size).u32(1, n.shape.length);
+  n.shape.forEach((d, i) => w.u32(4 + i, d));
+  return w;
+}
+
+function single(shader: KernelCall['shader'], w: Words, inputs: Slot[], threads: number): Lowering {
+  return { calls: [{ shader, params: w.buffer, slots: [{ out: true }, ...inputs], grid: grid1d(threads) }] };
+}
+
+function gather(n: Node, base: number, strides: number[]): Lowering {
+  const w = rankWords(n, 36).u32(2, base);
+  strides.forEach((s, d) => w.u32(12 + d, s));
+  return single({ template: 'layout', entry: 'gather' }, w, [{ input: 0 }], n.size);
+}
+
+const ROWS_CHUNK = 1024; // elements a sum_rows workgroup reduces
+const STRIDED_CHUNK = 64; // elements one sum_strided thread adds
+
+/** Sum over the middle axis of (A, R, B) in passes; the last pass writes the output. Appends scratch sizes. */
+export function sumPasses(A: number, R: number, B: number, src: Slot, scratch: number[]): KernelCall[] {
+  const calls: KernelCall[] = [];
+  let from = src;
+  let r = R;
+  do {
+    const rows = B === 1 && r > 1;
+    const chunk = rows ? ROWS_CHUNK : STRIDED_CHUNK;
+    const rOut = Math.max(1, Math.ceil(r / chunk));
+    let to: Slot = { out: true };
+    if (rOut > 1) {
+      scratch.push(A * rOut * B * 4);
+      to = { scratch: scratch.length - 1 };
+    }
+    const w = new Words(8).u32(0, A).u32(1, r).u32(2, B).u32(3, rOut).u32(4, chunk);
+    const grid = rows ? grid1d(A * rOut, 1) : grid1d(A * rOut * B);
+    calls.push({ shader: { template: 'reduce', entry: rows ? 'sum_rows' : 'sum_strided' }, params: w.buffer, slots: [to, from], grid });
+    from = to;
+    r = rOut;
+  } while (r > 1);
+  return calls;
+}
+
+function lowerMatmul(n: Node, ctx: LowerContext): Lowering {
+  const [a, b] = n.inputs as [Node, Node];
+  const ta = n.params.transA as boolean;
+  const tb = n.params.transB as boolean;
+  const M = n.shape[n.shape.length - 2]!;
+  const N = n.shape[n.shape.length - 1]!;
+  const K = ta ? a.shape[a.shape.length - 2]! : a.shape[a.shape.length - 1]!;
+  const batch = n.shape.length === 3 ? n.shape[0]! : 1;
+  const aBatch = a.shape.length === 3 && a.shape[0] !== 1 ? M * K : 0;
+  const bBatch = b.shape.length === 3 && b.shape[0] !== 1 ? K * N : 0;
+  const variant = ctx.matmulVariant !== 'auto' ? ctx.matmulVariant : ctx.isFallback ? 'register' : 'shared';
+  const tiles = Math.ceil(M / 64) * Math.ceil(N / 64) * batch;
+  // Split-K when the output is too small to occupy the GPU but K is long
+  // (the seed's x^T g: 512 outputs, K = 65536 rows).
+  let splits = 1;
+  if (tiles < 64 && K >= 256 && batch * M * N > 0) splits = Math.min(Math.ceil(K / 128), Math.max(1, Math.floor(256 / tiles)), ctx.maxWorkgroups);
+  const kChunk = Math.max(16, Math.ceil(Math.ceil(K / splits) / 16) * 16);
+  splits = Math.max(1, Math.ceil(K / kChunk));
+  const w = new Words(8).u32(0, M).u32(1, N).u32(2, K).u32(3, batch).u32(4, aBatch).u32(5, bBatch)
+    .u32(6, kChunk).u32(7, splits);
+  const shader = {
+    template: variant === 'shared' ? 'matmul_shared' : 'matmul_register',
+    entry: 'main',
+    fill: { TRANS_A: String(ta), TRANS_B: String(tb) },
+  } as const;
+  const grid: [number, number, number] = [Math.ceil(N / 64), Math.ceil(M / 64), batch * splits];
+  if (splits === 1) return { calls: [{ shader, params: w.buffer, slots: [{ out: true }, { input: 0 }, { input: 1 }], grid }] };
+  const scratch = [splits * batch * M * N * 4];
+  const reduce = sumPasses(1, splits, batch * M * N, { scratch: 0 }, scratch);
+  return { calls: [{ shader, params: w.buffer, slots: [{ scratch: 0 }, { input: 0 }, { input: 1 }], grid }, ...reduce], scratch };
+}

@@ -1,0 +1,30 @@
+// Every error the library throws on purpose is a GradGpuError, so callers can
+// tell "you called it wrong" apart from bugs. Subclasses name the kind of fault.
+
+export class GradGpuError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** Shapes that don't fit an operation (matmul inner dims, broadcasting, reshape sizes, ...). */
+export class ShapeError extends GradGpuError {}
+/** A bad argument value that is not about shapes: NaN sizes, wrong data length, bad axes. */
+export class ValueError extends GradGpuError {}
+/** A slice start/stop outside the array. */
+export class IndexError extends GradGpuError {}
+/** Reading or using an array after dispose(), after it was donated, or a traced intermediate. */
+export class DisposedArrayError extends GradGpuError {}
+/** No WebGPU adapter, or the device could not be created. */
+export class NoAdapterError extends GradGpuError {}
+/** The GPUDevice was lost (driver reset, destroy(), ...). Call reinit() to get a new one. */
+export class DeviceLostError extends GradGpuError {}
+/** A buffer larger than the device allows, or an allocation that failed. */
+export class OutOfMemoryError extends GradGpuError {}
+/** grad/valueAndGrad misuse: non-scalar loss, bad argnums, bad hasAux output. */
+export class GradError extends GradGpuError {}
+/** A value is not a valid pytree (unsupported leaf, cycle), or leaves don't fit a treedef. */
+export class TreeError extends GradGpuError {}
+/** Two pytrees that must have the same structure differ; the message names the first differing path. */
+export class TreeStructureError extends TreeError {}

@@ -1,0 +1,403 @@
+// Turns the pending part of the lazy graph into GPU work: one command encoder,
+// one compute pass, one queue.submit per evaluation.
+//
+//   plan:    walk back from the targets to computed nodes; fuse chains of
+//            elementwise nodes that nothing else reads into single kernels;
+//            lower everything else through the primitives table.
+//   compile: create any missing pipelines (async), then plan again.
+//   execute: upload constants, encode every dispatch, hand each
+//            intermediate's buffer back to the pool right after its last
+//            reader is encoded, copy requested results to staging buffers,
+//            submit once, then map the staging buffers.
+
+import { DisposedArrayError, DeviceLostError, OutOfMemoryError } from '../errors';
+import { currentContext, init, onDeviceReset, type GpuContext } from './device';
+import { BufferPool, type MemoryStats, type Storage } from './pool';
+import { grid1d, PipelineCache, shaderKey, type KernelCall, type Lowering, type ShaderSpec, type Slot } from './kernels';
+import { isComputed, isHeld, type Node } from '../array/node';
+import { primitives, contiguousStrides, type LowerContext } from '../array/primitives';
+
+interface Runtime {
+  ctx: GpuContext;
+  pool: BufferPool;
+  pipelines: PipelineCache;
+  uniforms: GPUBuffer[];
+}
+
+let rt: Runtime | null = null;
+let matmulVariant: LowerContext['matmulVariant'] = 'auto';
+onDeviceReset(() => {
+  rt?.pool.flush();
+  rt = null;
+});
+
+/** Force a matmul kernel variant ('auto' picks by adapter: register-blocked on CPU adapters, shared-memory tiles on GPUs). */
+export function setMatmulVariant(v: LowerContext['matmulVariant']): void {
+  matmulVariant = v;
+}
+
+async function runtime(): Promise<Runtime> {
+  const ctx = currentContext() ?? (await init());
+  if (ctx.lostError) throw ctx.lostError;
+  if (!rt || rt.ctx !== ctx) {
+    rt = { ctx, pool: new BufferPool(ctx.device, ctx.info.limits.maxStorageBufferBindingSize), pipelines: new PipelineCache(ctx.device), uniforms: [] };
+  }
+  return rt;
+}
+
+const emptyStats: MemoryStats = { liveBuffers: 0, liveBytes: 0, pooledBuffers: 0, pooledBytes: 0, submissions: 0, dispatches: 0 };
+/** Live and pooled GPU memory, and submissions/dispatches so far (on the current device). */
+export function memoryStats(): MemoryStats {
+  return { ...(rt?.pool.stats ?? emptyStats) };
+}
+
+/** Release a node's buffer (dispose, donation, finalization) unless pending work still reads it. */
+export function releaseIfUnused(n: Node, reason: string): void {
+  n.internal = true;
+  if (n.consumers > 0) return;
+  if (n.storage) {
+    n.storage.pool.release(n.storage);
+    n.storage = null;
+  }
+  if (!isComputed(n)) n.inputs.forEach((i) => i.consumers--);
+  n.cpu = null;
+  n.inputs = [];
+  n.dead = reason;
+}
+
+// ---------------------------------------------------------------- planning
+
+type Step =
+  | { kind: 'fused'; node: Node; members: Node[]; leaves: Node[]; shader: ShaderSpec; params: ArrayBuffer }
+  | { kind: 'lowered'; node: Node; lowering: Extract<Lowering, { calls: unknown }> }
+  | { kind: 'alias'; node: Node; of: Node };
+
+interface Plan {
+  steps: Step[];
+  keep: Set<Node>;
+  uploads: Node[];
+}
+
+const MAX_FUSED_INPUTS = 7; // + the output = 8 storage bindings, WebGPU's default limit
+const MAX_BROADCAST_INPUTS = 6; // stride slots in the params uniform
+const MAX_CONSTS = 64;
+const MAX_RANK = 8;
+
+function deadError(n: Node): DisposedArrayError {
+  return new DisposedArrayError(`cannot compute with an array that was ${n.dead} (shape [${n.shape.join(', ')}])`);
+}
+
+function plan(targets: Node[], ctx: GpuContext): Plan {
+  const targetSet = new Set<Node>();
+  for (const t of targets) for (const m of t.group ?? [t]) if (!m.dead || m === t) targetSet.add(m);
+  // Post-order DFS over pending nodes (iterative: chains can be long).
+  const order: Node[] = [];
+  const seen = new Set<Node>();
+  const uploads = new Set<Node>();
+  const uses = new Map<Node, number>();
+  const stack: Array<[Node, number]> = [];
+  for (const t of targetSet) {
+    if (t.dead) throw deadError(t);
+    if (seen.has(t)) continue;
+    seen.add(t);
+    if (isComputed(t)) {
+      if (!t.storage) uploads.add(t);
+      continue;
+    }
+    stack.push([t, 0]);
+    while (stack.length) {
+      const top = stack[stack.length - 1]!;
+      const [n, i] = top;
+      if (i < n.inputs.length) {
+        top[1]++;
+        const c = n.inputs[i]!;
+        uses.set(c, (uses.get(c) ?? 0) + 1);
+        if (seen.has(c)) continue;
+        seen.add(c);
+        if (c.dead) throw deadError(c);
+        if (isComputed(c)) {
+          if (!c.storage) uploads.add(c);
+          else if (c.storage.pool.device !== ctx.device) throw new DeviceLostError('an input array lives on a GPU device that was lost or replaced');
+          continue;
+        }
+        stack.push([c, 0]);
+      } else {
+        stack.pop();
+        order.push(n);
+      }
+    }
+  }
+  const keep = new Set<Node>();
+  for (const n of order) if (targetSet.has(n) || isHeld(n)) keep.add(n);
+  const maxBytes = ctx.info.limits.maxStorageBufferBindingSize;
+  for (const n of order) {
+    if (n.size * 4 > maxBytes) {
+      throw new OutOfMemoryError(`${n.prim} would produce an array of ${n.size * 4} bytes (shape [${n.shape.join(', ')}]), ` +
+        `over this device's maxStorageBufferBindingSize of ${maxBytes} bytes`);
+    }
+  }
+
+  // Fusion: decide in reverse order which elementwise inputs fold into their reader.
+  const fusedInto = new Map<Node, Node>();
+  const rootOf = (n: Node): Node => fusedInto.get(n) ?? n;
+  const leavesOf = new Map<Node, Set<Node>>();
+  const constsOf = new Map<Node, number>();
+  const isEw = (n: Node) => !!primitives[n.prim]!.elementwise;
+  const nConsts = (n: Node) => primitives[n.prim]!.elementwise!.consts?.(n.params).length ?? 0;
+  for (let k = order.length - 1; k >= 0; k--) {
+    const n = order[k]!;
+    if (!isEw(n)) continue;
+    const root = rootOf(n);
+    if (root === n) {
+      leavesOf.set(n, new Set(n.inputs));
+      constsOf.set(n, nConsts(n));
+    }
+    const leaves = leavesOf.get(root)!;
+    for (const p of n.inputs) {
+      if (isComputed(p) || !isEw(p) || keep.has(p) || uses.get(p) !== 1 || fusedInto.has(p)) continue;
+      if (p.shape.length !== root.shape.length || p.shape.some((d, i) => d !== root.shape[i])) continue;
+      const next = new Set(leaves);
+      next.delete(p);
+      for (const q of p.inputs) next.add(q);
+      const broadcast = [...next].filter((q) => q.size !== root.size).length;
+      const consts = constsOf.get(root)! + nConsts(p);
+      if (next.size > MAX_FUSED_INPUTS || broadcast > MAX_BROADCAST_INPUTS || consts > MAX_CONSTS) continue;
+      fusedInto.set(p, root);
+      leavesOf.set(root, next);
+      constsOf.set(root, consts);
+    }
+  }
+
+  const lctx: LowerContext = { isFallback: ctx.info.isFallback, maxWorkgroups: ctx.info.limits.maxComputeWorkgroupsPerDimension, matmulVariant };
+  const steps: Step[] = [];
+  const members = new Map<Node, Node[]>();
+  for (const n of order) {
+    const root = fusedInto.get(n);
+    if (root) {
+      let list = members.get(root);
+      if (!list) members.set(root, (list = []));
+      list.push(n);
+      continue;
+    }
+    if (isEw(n)) {
+      const mem = [...(members.get(n) ?? []), n];
+      steps.push(fusedStep(n, mem, new Set(mem)));
+      continue;
+    }
+    const lowering = primitives[n.prim]!.lower!(n, lctx);
+    if ('alias' in lowering) steps.push({ kind: 'alias', node: n, of: n.inputs[lowering.alias]! });
+    else steps.push({ kind: 'lowered', node: n, lowering });
+  }
+  return { steps, keep, uploads: [...uploads] };
+}
+
+/** Generate the fused elementwise kernel for `root` and the nodes folded into it. */
+function fusedStep(root: Node, members: Node[], memberSet: Set<Node>): Step {
+  if (root.shape.length > MAX_RANK) throw new Error(`internal error: rank ${root.shape.length} > ${MAX_RANK}`);
+  const leaves: Node[] = [];
+  const leafIndex = new Map<Node, number>();
+  const words = new DataView(new ArrayBuffer(128 * 4));
+  words.setUint32(0, root.size, true);
+  words.setUint32(4, root.shape.length, true);
+  root.shape.forEach((d, i) => words.setUint32((4 + i) * 4, d, true));
+  const lines: string[] = [];
+  const bindings: string[] = [];
+  let nBroadcast = 0;
+  let nConst = 0;
+  const leafExpr = (q: Node): string => {
+    let k = leafIndex.get(q);
+    if (k === undefined) {
+      k = leaves.length;
+      leaves.push(q);
+      leafIndex.set(q, k);
+      bindings.push(`@group(0) @binding(${k + 2}) var<storage, read> in${k}: array<f32>;`);
+      if (q.size === root.size) {
+        lines.push(`  let v${k} = in${k}[i];`);
+      } else {
+        // Broadcast: align trailing axes; size-1 and missing axes get stride 0.
+        const base = 12 + 8 * nBroadcast++;
+        const st = contiguousStrides(q.shape);
+        const off = root.shape.length - q.shape.length;
+        root.shape.forEach((_, d) => {
+          const qd = d - off;
+          words.setUint32((base + d) * 4, qd >= 0 && q.shape[qd] !== 1 ? st[qd]! : 0, true);
+        });
+        lines.push(`  let v${k} = in${k}[bcast(i, ${base}u)];`);
+      }
+    }
+    return `v${k}`;
+  };
+  const names = new Map<Node, string>();
+  for (const m of members) {
+    const rule = primitives[m.prim]!.elementwise!;
+    const args = m.inputs.map((q) => (memberSet.has(q) ? names.get(q)! : leafExpr(q)));
+    const cs = rule.consts?.(m.params) ?? [];
+    const base = nConst;
+    cs.forEach(([t, v], j) => {
+      const at = (64 + base + j) * 4;
+      if (t === 'f') words.setFloat32(at, v, true);
+      else words.setUint32(at, v >>> 0, true);
+    });
+    nConst += cs.length;
+    const expr = rule.expr(args, (k) => `cf(${base + k}u)`, (k) => `cu(${base + k}u)`);
+    const name = `t${names.size}`;
+    names.set(m, name);
+    lines.push(`  let ${name} = ${expr};`);
+  }
+  lines.push(`  out[i] = ${names.get(root)!};`);
+  const shader: ShaderSpec = { template: 'elementwise', entry: 'main', fill: { BINDINGS: bindings.join('\n'), BODY: lines.join('\n') } };
+  return { kind: 'fused', node: root, members, leaves, shader, params: words.buffer };
+}
+
+function shadersOf(p: Plan): ShaderSpec[] {
+  const out: ShaderSpec[] = [];
+  for (const s of p.steps) {
+    if (s.kind === 'fused') out.push(s.shader);
+    else if (s.kind === 'lowered') for (const c of s.lowering.calls) out.push(c.shader);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- execution
+
+/**
+ * Compute every target (and its group), reading back the nodes in `read`.
+ * Returns host copies of `read`, in order.
+ */
+export async function evaluate(targets: Node[], read: Node[] = []): Promise<Float32Array[]> {
+  const r = await runtime();
+  for (;;) {
+    const p = plan([...targets, ...read], r.ctx);
+    const missing = shadersOf(p).filter((s) => !r.pipelines.get(s));
+    if (missing.length === 0) return execute(p, read, r);
+    const unique = new Map(missing.map((s) => [shaderKey(s), s]));
+    await Promise.all([...unique.values()].map((s) => r.pipelines.load(s)));
+    if (r.ctx.lostError) throw r.ctx.lostError;
+  }
+}
+
+function execute(p: Plan, read: Node[], r: Runtime): Promise<Float32Array[]> {
+  const { device } = r.ctx;
+  const { pool } = r;
+  if (r.ctx.lostError) throw r.ctx.lostError;
+  const acquired: Array<[Node, Storage]> = [];
+  const scratchAll: Storage[] = [];
+  try {
+    // Constants first: writeBuffer runs before the submit, so it must not land in a buffer this submission frees and reuses.
+    for (const n of p.uploads) {
+      const s = pool.acquire(n.size * 4);
+      acquired.push([n, s]);
+      if (n.size) device.queue.writeBuffer(s.buffer, 0, n.cpu!.buffer, n.cpu!.byteOffset, n.size * 4);
+    }
+    // All params of this submission in one uniform buffer, 256-byte aligned slices.
+    const calls: Array<{ step: Step; call?: KernelCall }> = [];
+    let paramBytes = 0;
+    for (const s of p.steps) {
+      if (s.kind === 'fused') paramBytes += align(s.params.byteLength);
+      else if (s.kind === 'lowered') for (const c of s.lowering.calls) paramBytes += align(c.params.byteLength);
+    }
+    const arena = new Uint8Array(Math.max(256, paramBytes));
+    const uniform = takeUniform(r, arena.byteLength);
+    let paramAt = 0;
+    const encoder = device.createCommandEncoder();
+    const pass = encoder.beginComputePass();
+    const bindOf = (n: Node) => ({ buffer: n.storage!.buffer, offset: n.offset, size: Math.max(4, n.size * 4) });
+    const dispatch = (spec: ShaderSpec, params: ArrayBuffer, resources: GPUBufferBinding[], grid: [number, number, number]) => {
+      if (grid[0] * grid[1] * grid[2] === 0) return;
+      arena.set(new Uint8Array(params), paramAt);
+      const pipeline = r.pipelines.get(spec)!;
+      const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: uniform, offset: paramAt, size: params.byteLength } }];
+      resources.forEach((res, i) => entries.push({ binding: i + 1, resource: res }));
+      paramAt += align(params.byteLength);
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries }));
+      pass.dispatchWorkgroups(grid[0], grid[1], grid[2]);
+      pool.stats.dispatches++;
+    };
+    for (const [n, s] of acquired) n.storage = s;
+
+    const finish = (n: Node) => {
+      for (const q of n.inputs) {
+        q.consumers--;
+        if (q.consumers === 0 && !p.keep.has(q) && !isHeld(q)) releaseIfUnused(q, 'freed after use as an intermediate');
+      }
+      n.inputs = [];
+    };
+
+    for (const s of p.steps) {
+      const n = s.node;
+      if (s.kind === 'alias') {
+        n.storage = s.of.storage;
+        n.storage!.refs++;
+        n.offset = s.of.offset + ((n.params.offset as number | undefined) ?? 0);
+        finish(n);
+        continue;
+      }
+      const out = pool.acquire(n.size * 4);
+      n.storage = out;
+      n.offset = 0;
+      if (s.kind === 'fused') {
+        dispatch(s.shader, s.params, [bindOf(n), ...s.leaves.map(bindOf)], grid1d(n.size));
+        for (const m of s.members) {
+          if (m !== n) {
+            m.dead = 'fused into another kernel (an intermediate nobody held)';
+          }
+        }
+        for (const m of s.members) finish(m);
+      } else {
+        const scratch = (s.lowering.scratch ?? []).map((b) => pool.acquire(b));
+        scratchAll.push(...scratch);
+        const res = (slot: Slot): GPUBufferBinding =>
+          'out' in slot ? bindOf(n)
+            : 'input' in slot ? bindOf(n.inputs[slot.input]!)
+              : { buffer: scratch[slot.scratch]!.buffer, size: Math.max(4, scratch[slot.scratch]!.bytes) };
+        for (const c of s.lowering.calls) dispatch(c.shader, c.params, c.slots.map(res), c.grid);
+        for (const sc of scratch) pool.release(sc);
+        scratchAll.length = 0;
+        finish(n);
+      }
+    }
+    pass.end();
+    const staging: Array<GPUBuffer | null> = read.map((n) => {
+      if (n.cpu && !n.storage) return null;
+      if (n.size === 0) return null;
+      const b = device.createBuffer({ size: n.size * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+      encoder.copyBufferToBuffer(n.storage!.buffer, n.offset, b, 0, n.size * 4);
+      return b;
+    });
+    device.queue.writeBuffer(uniform, 0, arena.buffer, 0, Math.max(256, paramAt));
+    device.queue.submit([encoder.finish()]);
+    pool.stats.submissions++;
+    r.uniforms.push(uniform);
+    return Promise.all(
+      read.map(async (n, i) => {
+        const b = staging[i];
+        if (!b) return n.cpu ? n.cpu.slice() : new Float32Array(0);
+        try {
+          await b.mapAsync(GPUMapMode.READ);
+        } catch (e) {
+          if (r.ctx.lostError) throw r.ctx.lostError;
+          throw e;
+        }
+        const data = new Float32Array(b.getMappedRange().slice(0));
+        b.unmap();
+        b.destroy();
+        return data;
+      }),
+    );
+  } catch (e) {
+    for (const sc of scratchAll) pool.release(sc);
+    throw e;
+  }
+}
+
+function align(n: number): number {
+  return Math.ceil(n / 256) * 256;
+}
+
+/** A uniform buffer of at least `bytes`, reused across submissions (queue order makes that safe). */
+function takeUniform(r: Runtime, bytes: number): GPUBuffer {
+  const i = r.uniforms.findIndex((u) => u.size >= bytes);
+  if (i >= 0) return r.uniforms.splice(i, 1)[0]!;
+  return r.ctx.device.createBuffer({ size: Math.max(4096, 2 ** Math.ceil(Math.log2(bytes))), usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+}

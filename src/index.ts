@@ -1,0 +1,13 @@
+// Public API.
+export * from './errors';
+export { NDArray, type NestedArray } from './array/ndarray';
+export {
+  array, asArray, zeros, ones, full, zerosLike, onesLike, arange, randomUniform, randomNormal,
+  add, sub, mul, div, maximum, minimum, greaterEqual, neg, square, sqrt, exp, log, sin, cos, tanh, relu, abs, sign,
+  sigmoid, scale, addScalar, pow, stopGradient, broadcastTo, broadcastShapes, sum, mean, sumTo, reshape, transpose,
+  slice, pad, concatenate, matmul, dot, type ArrayOrScalar,
+} from './array/ops';
+export { evaluate as evaluateNodes, memoryStats, setMatmulVariant } from './gpu/executor';
+export { init, reinit, deviceInfo, type InitOptions, type DeviceInfo } from './gpu/device';
+export type { MemoryStats } from './gpu/pool';
+export { tree, flatten, unflatten, leaves, structure, leavesWithPath, assertSameStructure, TreeDef, type MapLeaves } from "./tree/tree";
