@@ -11,3 +11,6 @@ export { evaluate as evaluateNodes, memoryStats, setMatmulVariant } from './gpu/
 export { init, reinit, deviceInfo, type InitOptions, type DeviceInfo } from './gpu/device';
 export type { MemoryStats } from './gpu/pool';
 export { tree, flatten, unflatten, leaves, structure, leavesWithPath, assertSameStructure, TreeDef, type MapLeaves } from "./tree/tree";
+export { grad, valueAndGrad, vjp, type GradOptions } from './autodiff/grad';
+export { checkGrads, GradCheckError, type CheckGradsOptions } from './autodiff/check';
+export { gradOverFlatParams, linearLoss, type MatrixInput, type VectorInput } from './models/linear';

@@ -1,0 +1,75 @@
+// Reverse mode over the lazy graph, micrograd-style: walk back from the
+// outputs in reverse topological order, apply each primitive's VJP rule from
+// the rules table, and accumulate cotangents of values used more than once.
+// Only nodes on a path from a target to an output are visited (pruning), so
+// constants get no backward kernels. The backward pass is recorded as new
+// nodes of the same graph, built from differentiable ops: grad of grad works.
+
+import { GradError } from '../errors';
+import { wrap, type NDArray } from '../array/ndarray';
+import { isComputed, type Node } from '../array/node';
+import { primitives } from '../array/primitives';
+import { add } from '../array/ops';
+
+/** Primitives whose output carries no gradient (comparisons, constants, random numbers). */
+const NON_DIFFERENTIABLE = new Set(['greater_equal', 'sign', 'fill', 'arange', 'random_uniform', 'random_normal', 'constant', 'stop_gradient', 'view']);
+
+/**
+ * Cotangents of `targets` given cotangents `seeds` of `outputs`.
+ * Returns a map from target node to its cotangent (absent: no dependence).
+ */
+export function backward(outputs: Node[], seeds: NDArray[], targets: Set<Node>): Map<Node, NDArray> {
+  // Which nodes depend on a target? (memoised DFS, iterative post-order)
+  const depends = new Map<Node, boolean>();
+  const order: Node[] = []; // post-order: inputs before users
+  const stack: Array<[Node, number]> = [];
+  for (const o of outputs) {
+    if (depends.has(o)) continue;
+    stack.push([o, 0]);
+    depends.set(o, false);
+    while (stack.length) {
+      const top = stack[stack.length - 1]!;
+      const [n, i] = top;
+      const stopHere = targets.has(n) || isComputed(n) || NON_DIFFERENTIABLE.has(n.prim);
+      if (!stopHere && i < n.inputs.length) {
+        top[1]++;
+        const c = n.inputs[i]!;
+        if (!depends.has(c)) {
+          depends.set(c, false);
+          stack.push([c, 0]);
+        }
+        continue;
+      }
+      stack.pop();
+      depends.set(n, targets.has(n) || (!stopHere && n.inputs.some((c) => depends.get(c))));
+      order.push(n);
+    }
+  }
+
+  const ct = new Map<Node, NDArray>();
+  const accumulate = (n: Node, g: NDArray) => {
+    const have = ct.get(n);
+    ct.set(n, have ? add(have, g) : g);
+  };
+  outputs.forEach((o, i) => depends.get(o) && accumulate(o, seeds[i]!));
+
+  const result = new Map<Node, NDArray>();
+  for (let k = order.length - 1; k >= 0; k--) {
+    const n = order[k]!;
+    const g = ct.get(n);
+    if (!g || !depends.get(n)) continue;
+    ct.delete(n);
+    if (targets.has(n)) {
+      result.set(n, g);
+      continue;
+    }
+    const rule = primitives[n.prim]?.vjp;
+    if (!rule) throw new GradError(`no VJP rule for primitive '${n.prim}'`);
+    const cts = rule(g, n.inputs.map(wrap), wrap(n), n.params);
+    n.inputs.forEach((input, i) => {
+      const c = cts[i];
+      if (c && depends.get(input)) accumulate(input, c);
+    });
+  }
+  return result;
+}

@@ -1,0 +1,164 @@
+// grad, valueAndGrad and vjp: JAX's transformations over pytrees.
+//
+// Tracing is just running f: ops record nodes of the lazy graph. Each leaf
+// of the differentiated arguments is replaced by a fresh identity node (the
+// target), backward() records the VJP graph, and the outputs (value, aux,
+// gradients) form one evaluation group, so reading any of them runs forward
+// and backward as one submission. Every other node the trace created is
+// marked internal: nobody outside can read it, so its buffer is recycled as
+// soon as its last reader is encoded.
+
+import { GradError, TreeError } from '../errors';
+import { NDArray } from '../array/ndarray';
+import { withNodeScope, type Node } from '../array/node';
+import { array, bind, full } from '../array/ops';
+import { flatten, unflatten, leaves as treeLeaves, type MapLeaves } from '../tree/tree';
+import { backward } from './backward';
+
+export interface GradOptions {
+  /** Which positional argument(s) to differentiate: a number (default 0) or an array of numbers. */
+  argnums?: number | readonly number[];
+  /** f returns [loss, aux]; aux is passed through undifferentiated. */
+  hasAux?: boolean;
+}
+
+type Fn = (...args: any[]) => any;
+type Grads<F extends Fn, A> = A extends number ? MapLeaves<Parameters<F>[A], NDArray>
+  : A extends readonly number[] ? { [K in keyof A]: A[K] extends number ? MapLeaves<Parameters<F>[A[K]], NDArray> : never }
+  : MapLeaves<Parameters<F>[0], NDArray>;
+type AuxOf<F extends Fn> = ReturnType<F> extends [NDArray, infer X] ? X : never;
+
+function checkArgnums(argnums: number | readonly number[], nargs: number, name: string): number[] {
+  const list = typeof argnums === 'number' ? [argnums] : [...argnums];
+  if (list.length === 0) throw new GradError(`${name}: argnums must not be empty`);
+  for (const a of list) {
+    if (!Number.isInteger(a) || a < 0 || a >= nargs) {
+      throw new GradError(`${name}: argnums ${a} is out of range for a call with ${nargs} positional argument${nargs === 1 ? '' : 's'}`);
+    }
+  }
+  if (new Set(list).size !== list.length) throw new GradError(`${name}: repeated argnums [${list.join(', ')}]`);
+  return list;
+}
+
+/** Replace every leaf of args[i] (i in argnums) with a fresh identity node to differentiate against. */
+function makeTargets(args: unknown[], argnums: number[], name: string) {
+  const newArgs = [...args];
+  const targets: Node[][] = [];
+  const defs = argnums.map((i) => {
+    let leaves: unknown[];
+    let def;
+    try {
+      [leaves, def] = flatten(args[i], { rootName: `argument ${i}` });
+    } catch (e) {
+      if (e instanceof TreeError) throw new GradError(`${name}: cannot differentiate argument ${i}: ${e.message}`);
+      throw e;
+    }
+    if (leaves.length === 0) throw new GradError(`${name}: argument ${i} (argnums) contains no arrays to differentiate`);
+    const ids = leaves.map((l) => bind('identity', [l instanceof NDArray ? l : array(l as number)], {}, l instanceof NDArray ? l.shape : []));
+    targets.push(ids.map((a) => a.node));
+    newArgs[i] = unflatten(def, ids);
+    return def;
+  });
+  return { newArgs, targets, defs };
+}
+
+function splitOutput(out: unknown, hasAux: boolean, name: string): [NDArray, unknown] {
+  let loss = out;
+  let aux: unknown;
+  if (hasAux) {
+    if (!Array.isArray(out) || out.length !== 2) {
+      throw new GradError(`${name} with hasAux: f must return a pair [loss, aux]; got ${Array.isArray(out) ? `an array of length ${out.length}` : typeof out}`);
+    }
+    [loss, aux] = out;
+  }
+  if (!(loss instanceof NDArray)) {
+    throw new GradError(`${name} requires f to return a scalar NDArray${hasAux ? ' as the first element' : ''}; got ${loss === null ? 'null' : typeof loss}`);
+  }
+  if (loss.ndim !== 0) {
+    throw new GradError(`${name} requires a scalar output; got shape [${loss.shape.join(', ')}] (reduce it with sum or mean; shape [1] is not a scalar, as in JAX)`);
+  }
+  return [loss, aux];
+}
+
+/** Mark what the trace created as internal, except the outputs, which become one evaluation group. */
+function seal(created: Node[], outputs: NDArray[]): void {
+  const out = new Set(outputs.map((a) => a.node));
+  for (const n of created) {
+    if (!out.has(n)) {
+      n.internal = true;
+      n.group = null;
+    }
+  }
+  const group = [...out];
+  for (const n of group) n.group = group;
+}
+
+function trace(f: Fn, opts: GradOptions, args: unknown[], name: string) {
+  const argnums = opts.argnums ?? 0;
+  const list = checkArgnums(argnums, args.length, name);
+  const [res, created] = withNodeScope(() => {
+    const { newArgs, targets, defs } = makeTargets(args, list, name);
+    const [loss, aux] = splitOutput(f(...newArgs), !!opts.hasAux, name);
+    const all = new Set(targets.flat());
+    const cts = backward([loss.node], [full([], 1)], all);
+    const grads = targets.map((ids, k) =>
+      unflatten(defs[k]!, ids.map((t) => cts.get(t) ?? full(t.shape, 0))),
+    );
+    return { loss, aux, grads: typeof argnums === 'number' ? grads[0] : grads };
+  });
+  const auxArrays = treeLeaves(res.aux ?? null, { isLeaf: (x) => typeof x !== 'object' || x === null }).filter((x): x is NDArray => x instanceof NDArray);
+  seal(created, [res.loss, ...auxArrays, ...(treeLeaves(res.grads) as NDArray[])]);
+  return res;
+}
+
+/** The gradient of a scalar function with respect to argument(s) `argnums`, in the same pytree structure. */
+export function grad<F extends Fn, const A extends number | readonly number[] = 0>(f: F, opts?: GradOptions & { argnums?: A; hasAux?: false }): (...args: Parameters<F>) => Grads<F, A>;
+export function grad<F extends Fn, const A extends number | readonly number[] = 0>(f: F, opts: GradOptions & { argnums?: A; hasAux: true }): (...args: Parameters<F>) => [Grads<F, A>, AuxOf<F>];
+export function grad(f: Fn, opts: GradOptions = {}) {
+  return (...args: unknown[]) => {
+    const r = trace(f, opts, args, 'grad');
+    return opts.hasAux ? [r.grads, r.aux] : r.grads;
+  };
+}
+
+/** [value, grads], or [[value, aux], grads] with hasAux. */
+export function valueAndGrad<F extends Fn, const A extends number | readonly number[] = 0>(f: F, opts?: GradOptions & { argnums?: A; hasAux?: false }): (...args: Parameters<F>) => [NDArray, Grads<F, A>];
+export function valueAndGrad<F extends Fn, const A extends number | readonly number[] = 0>(f: F, opts: GradOptions & { argnums?: A; hasAux: true }): (...args: Parameters<F>) => [[NDArray, AuxOf<F>], Grads<F, A>];
+export function valueAndGrad(f: Fn, opts: GradOptions = {}) {
+  return (...args: unknown[]) => {
+    const r = trace(f, opts, args, 'valueAndGrad');
+    return opts.hasAux ? [[r.loss, r.aux], r.grads] : [r.loss, r.grads];
+  };
+}
+
+/**
+ * [out, vjpFn]: out = f(...primals); vjpFn(cotangent shaped like out) returns
+ * one gradient pytree per primal. The trace's intermediates stay alive while
+ * vjpFn is reachable.
+ */
+export function vjp<F extends Fn>(f: F, ...primals: Parameters<F>): [ReturnType<F>, (ct: MapLeaves<ReturnType<F>, NDArray>) => { [K in keyof Parameters<F>]: MapLeaves<Parameters<F>[K], NDArray> }] {
+  const argnums = primals.map((_, i) => i);
+  const [res, created] = withNodeScope(() => {
+    const { newArgs, targets, defs } = makeTargets(primals, argnums, 'vjp');
+    return { out: f(...newArgs), targets, defs };
+  });
+  const [outLeaves, outDef] = flatten(res.out);
+  const keepAlive = created.map((n) => n.holder?.deref()).filter(Boolean);
+  const vjpFn = (ct: unknown) => {
+    const [ctLeaves, ctDef] = flatten(ct);
+    if (!ctDef.equals(outDef)) {
+      throw new GradError(`vjp: the cotangent's structure ${ctDef.toString()} does not match the output's ${outDef.toString()}`);
+    }
+    (outLeaves as NDArray[]).forEach((o, i) => {
+      const c = ctLeaves[i] as NDArray;
+      if (!(c instanceof NDArray) || c.shape.join() !== o.shape.join()) {
+        throw new GradError(`vjp: cotangent leaf ${i} has shape [${c instanceof NDArray ? c.shape.join(', ') : typeof c}], expected [${o.shape.join(', ')}]`);
+      }
+    });
+    void keepAlive;
+    const all = new Set(res.targets.flat());
+    const cts = backward((outLeaves as NDArray[]).map((o) => o.node), ctLeaves as NDArray[], all);
+    return res.targets.map((ids, k) => unflatten(res.defs[k]!, ids.map((t) => cts.get(t) ?? full(t.shape, 0))));
+  };
+  return [res.out, vjpFn as never];
+}
