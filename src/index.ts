@@ -14,3 +14,7 @@ export { tree, flatten, unflatten, leaves, structure, leavesWithPath, assertSame
 export { grad, valueAndGrad, vjp, type GradOptions } from './autodiff/grad';
 export { checkGrads, GradCheckError, type CheckGradsOptions } from './autodiff/check';
 export { gradOverFlatParams, linearLoss, type MatrixInput, type VectorInput } from './models/linear';
+export {
+  adam, adamw, sgd, chain, clipByGlobalNorm, scaleByAdam, scaleByLearningRate, scaleBy, traceMomentum, addDecayedWeights,
+  applyUpdates, type GradientTransformation, type LearningRate, type Schedule, type AdamOptions, type AdamState,
+} from './optim/optimizers';

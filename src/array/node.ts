@@ -84,3 +84,4 @@ export function withNodeScope<T>(fn: () => T): [T, Node[]] {
     if (outer) for (const n of created) outer.push(n);
   }
 }
+

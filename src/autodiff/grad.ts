@@ -14,6 +14,7 @@ import { withNodeScope, type Node } from '../array/node';
 import { array, bind, full } from '../array/ops';
 import { flatten, unflatten, leaves as treeLeaves, type MapLeaves } from '../tree/tree';
 import { backward } from './backward';
+import { sealScope } from '../gpu/executor';
 
 export interface GradOptions {
   /** Which positional argument(s) to differentiate: a number (default 0) or an array of numbers. */
@@ -82,14 +83,8 @@ function splitOutput(out: unknown, hasAux: boolean, name: string): [NDArray, unk
 
 /** Mark what the trace created as internal, except the outputs, which become one evaluation group. */
 function seal(created: Node[], outputs: NDArray[]): void {
-  const out = new Set(outputs.map((a) => a.node));
-  for (const n of created) {
-    if (!out.has(n)) {
-      n.internal = true;
-      n.group = null;
-    }
-  }
-  const group = [...out];
+  const group = [...new Set(outputs.map((a) => a.node))];
+  sealScope(created, group);
   for (const n of group) n.group = group;
 }
 

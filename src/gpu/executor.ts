@@ -14,7 +14,7 @@ import { DisposedArrayError, DeviceLostError, OutOfMemoryError } from '../errors
 import { currentContext, init, onDeviceReset, type GpuContext } from './device';
 import { BufferPool, type MemoryStats, type Storage } from './pool';
 import { grid1d, PipelineCache, shaderKey, type KernelCall, type Lowering, type ShaderSpec, type Slot } from './kernels';
-import { isComputed, isHeld, type Node } from '../array/node';
+import { isComputed, isHeld, withNodeScope, type Node } from '../array/node';
 import { primitives, contiguousStrides, type LowerContext } from '../array/primitives';
 
 interface Runtime {
@@ -63,6 +63,40 @@ export function releaseIfUnused(n: Node, reason: string): void {
   n.cpu = null;
   n.inputs = [];
   n.dead = reason;
+}
+
+/**
+ * End of a traced scope (grad, an optimizer update): every node it created
+ * except `outputs` becomes internal (no outside reader, so its buffer is
+ * recycled right after use), and pending nodes that no output needs (dead
+ * code, VJP branches of constants) are dropped, so they don't pin their
+ * inputs' buffers forever.
+ */
+export function sealScope(created: Node[], outputs: Node[]): void {
+  const out = new Set(outputs);
+  const live = new Set<Node>();
+  const stack = [...outputs];
+  while (stack.length) {
+    const n = stack.pop()!;
+    if (live.has(n)) continue;
+    live.add(n);
+    if (!isComputed(n)) stack.push(...n.inputs);
+  }
+  for (let k = created.length - 1; k >= 0; k--) {
+    const n = created[k]!;
+    if (out.has(n)) continue;
+    n.internal = true;
+    n.group = null;
+    if (!live.has(n) && !isComputed(n) && !n.dead && n.consumers === 0) releaseIfUnused(n, 'never used (dropped from the graph)');
+  }
+  for (const n of out) n.group = null;
+}
+
+/** Run fn as a sealed scope whose outputs are `keep(result)`. */
+export function sealed<T>(fn: () => T, keep: (result: T) => Node[]): T {
+  const [result, created] = withNodeScope(fn);
+  sealScope(created, keep(result));
+  return result;
 }
 
 // ---------------------------------------------------------------- planning
