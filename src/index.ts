@@ -7,7 +7,7 @@ export {
   sigmoid, scale, addScalar, pow, stopGradient, broadcastTo, broadcastShapes, sum, mean, sumTo, reshape, transpose,
   slice, pad, concatenate, matmul, dot, type ArrayOrScalar,
 } from './array/ops';
-export { evaluate as evaluateNodes, memoryStats, setMatmulVariant } from './gpu/executor';
+export { evaluate as evaluateNodes, memoryStats, setMatmulVariant, setKernelPolicy, logDispatches } from './gpu/executor';
 export { init, reinit, deviceInfo, type InitOptions, type DeviceInfo } from './gpu/device';
 export type { MemoryStats } from './gpu/pool';
 export { tree, flatten, unflatten, leaves, structure, leavesWithPath, assertSameStructure, TreeDef, type MapLeaves } from "./tree/tree";
@@ -18,3 +18,4 @@ export {
   adam, adamw, sgd, chain, clipByGlobalNorm, scaleByAdam, scaleByLearningRate, scaleBy, traceMomentum, addDecayedWeights,
   applyUpdates, type GradientTransformation, type LearningRate, type Schedule, type AdamOptions, type AdamState,
 } from './optim/optimizers';
+export type { KernelPolicy } from './array/primitives';

@@ -25,11 +25,22 @@ export interface Primitive {
   vjp?: Vjp;
 }
 
+export interface KernelPolicy {
+  /** Tiled matmul kernel: 'auto' = register-blocked on CPU adapters, shared-memory tiles on GPUs. Forcing one also disables the matrix-vector kernels. */
+  matmul: 'auto' | 'register' | 'shared';
+  /** Row sums: workgroup-memory tree ('tree') or per-thread blocks ('strided'); 'auto' = tree on GPUs. */
+  reduce: 'auto' | 'tree' | 'strided';
+  /** A @ v: thread per row or workgroup per row; 'auto' = thread on CPU adapters. */
+  matvec: 'auto' | 'thread' | 'group';
+}
+
 export interface LowerContext {
   isFallback: boolean;
   maxWorkgroups: number;
-  matmulVariant: 'auto' | 'register' | 'shared';
+  policy: KernelPolicy;
 }
+
+const useTree = (ctx: LowerContext) => (ctx.policy.reduce === 'auto' ? !ctx.isFallback : ctx.policy.reduce === 'tree');
 
 const f = (e: ElementwiseRule['expr'], consts?: ElementwiseRule['consts']): ElementwiseRule => ({ expr: e, consts });
 const ub = ops.unbroadcast;
@@ -138,7 +149,7 @@ export const primitives: Record<string, Primitive> = {
   // ---- reductions and contractions ----
   sum: {
     // params.axes is a contiguous run of axes (ops.sum transposes otherwise).
-    lower: (n) => {
+    lower: (n, ctx) => {
       const shape = n.inputs[0]!.shape;
       const axes = n.params.axes as number[];
       const lo = axes.length ? axes[0]! : 0;
@@ -147,7 +158,7 @@ export const primitives: Record<string, Primitive> = {
       const R = axes.length ? prod(shape.slice(lo, hi)) : 1;
       const B = prod(shape.slice(hi));
       const scratch: number[] = [];
-      return { calls: sumPasses(A, R, B, { input: 0 }, scratch), scratch };
+      return { calls: sumPasses(A, R, B, { input: 0 }, scratch, useTree(ctx)), scratch };
     },
     vjp: (g, [x], _, p) => {
       const kept = x!.shape.map((d, i) => ((p.axes as number[]).includes(i) ? 1 : d));
@@ -225,12 +236,13 @@ const ROWS_CHUNK = 1024; // elements a sum_rows workgroup reduces
 const STRIDED_CHUNK = 64; // elements one sum_strided thread adds
 
 /** Sum over the middle axis of (A, R, B) in passes; the last pass writes the output. Appends scratch sizes. */
-export function sumPasses(A: number, R: number, B: number, src: Slot, scratch: number[]): KernelCall[] {
+export function sumPasses(A: number, R: number, B: number, src: Slot, scratch: number[], workgroupTree = true): KernelCall[] {
   const calls: KernelCall[] = [];
   let from = src;
   let r = R;
   do {
-    const rows = B === 1 && r > 1;
+    // Workgroup-memory trees pay off on GPUs; on CPU adapters barriers cost more than they save.
+    const rows = workgroupTree && B === 1 && r > 1;
     const chunk = rows ? ROWS_CHUNK : STRIDED_CHUNK;
     const rOut = Math.max(1, Math.ceil(r / chunk));
     let to: Slot = { out: true };
@@ -257,7 +269,15 @@ function lowerMatmul(n: Node, ctx: LowerContext): Lowering {
   const batch = n.shape.length === 3 ? n.shape[0]! : 1;
   const aBatch = a.shape.length === 3 && a.shape[0] !== 1 ? M * K : 0;
   const bBatch = b.shape.length === 3 && b.shape[0] !== 1 ? K * N : 0;
-  const variant = ctx.matmulVariant !== 'auto' ? ctx.matmulVariant : ctx.isFallback ? 'register' : 'shared';
+  if (batch === 1 && (N === 1 || M === 1) && K > 0 && ctx.policy.matmul === 'auto') {
+    // A matrix-vector product. With N = 1, C = op(A) v; with M = 1, C^T = op(B)^T a^T.
+    // A stored row-major (R, C) either gives out = A v ("rows") or out = A^T v ("cols").
+    const [mat, vec, transposed] = N === 1 ? [0, 1, ta] : [1, 0, !tb];
+    const R = transposed ? K : N === 1 ? M : N;
+    const C = transposed ? (N === 1 ? M : N) : K;
+    return lowerMatvec(mat, vec, transposed, R, C, ctx);
+  }
+  const variant = ctx.policy.matmul !== 'auto' ? ctx.policy.matmul : ctx.isFallback ? 'register' : 'shared';
   const tiles = Math.ceil(M / 64) * Math.ceil(N / 64) * batch;
   // Split-K when the output is too small to occupy the GPU but K is long
   // (the seed's x^T g: 512 outputs, K = 65536 rows).
@@ -275,6 +295,29 @@ function lowerMatmul(n: Node, ctx: LowerContext): Lowering {
   const grid: [number, number, number] = [Math.ceil(N / 64), Math.ceil(M / 64), batch * splits];
   if (splits === 1) return { calls: [{ shader, params: w.buffer, slots: [{ out: true }, { input: 0 }, { input: 1 }], grid }] };
   const scratch = [splits * batch * M * N * 4];
-  const reduce = sumPasses(1, splits, batch * M * N, { scratch: 0 }, scratch);
+  const reduce = sumPasses(1, splits, batch * M * N, { scratch: 0 }, scratch, useTree(ctx));
   return { calls: [{ shader, params: w.buffer, slots: [{ scratch: 0 }, { input: 0 }, { input: 1 }], grid }, ...reduce], scratch };
+}
+
+function lowerMatvec(mat: number, vec: number, transposed: boolean, R: number, C: number, ctx: LowerContext): Lowering {
+  const w = (chunk: number) => new Words(4).u32(0, R).u32(1, C).u32(2, chunk).buffer;
+  const slots: Slot[] = [{ out: true }, { input: mat }, { input: vec }];
+  if (!transposed) {
+    const perThread = ctx.policy.matvec === 'auto' ? ctx.isFallback : ctx.policy.matvec === 'thread';
+    const entry = perThread ? (C % 4 === 0 ? 'rows_thread4' : 'rows_thread') : 'rows_group';
+    const grid = perThread ? grid1d(R, 64) : grid1d(R, 1);
+    return { calls: [{ shader: { template: 'matvec', entry }, params: w(0), slots, grid }] };
+  }
+  // Columns, split over chunks of rows so there is enough parallelism, then summed.
+  const vec4 = C % 4 === 0;
+  const entry = vec4 ? 'cols4' : 'cols';
+  const colGroups = Math.ceil((vec4 ? C / 4 : C) / 64);
+  const splits = Math.max(1, Math.min(Math.ceil(R / 64), Math.ceil(2048 / colGroups)));
+  const chunk = Math.ceil(R / splits);
+  const realSplits = Math.ceil(R / chunk);
+  const grid: [number, number, number] = [colGroups, Math.min(realSplits, 65535), Math.ceil(realSplits / 65535)];
+  if (realSplits === 1) return { calls: [{ shader: { template: 'matvec', entry }, params: w(chunk), slots, grid }] };
+  const scratch = [realSplits * C * 4];
+  const first: KernelCall = { shader: { template: 'matvec', entry }, params: w(chunk), slots: [{ scratch: 0 }, slots[1]!, slots[2]!], grid };
+  return { calls: [first, ...sumPasses(1, realSplits, C, { scratch: 0 }, scratch, useTree(ctx))], scratch };
 }

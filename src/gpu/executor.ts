@@ -15,7 +15,7 @@ import { currentContext, init, onDeviceReset, type GpuContext } from './device';
 import { BufferPool, type MemoryStats, type Storage } from './pool';
 import { grid1d, PipelineCache, shaderKey, type KernelCall, type Lowering, type ShaderSpec, type Slot } from './kernels';
 import { isComputed, isHeld, withNodeScope, type Node } from '../array/node';
-import { primitives, contiguousStrides, type LowerContext } from '../array/primitives';
+import { primitives, contiguousStrides, type KernelPolicy, type LowerContext } from '../array/primitives';
 
 interface Runtime {
   ctx: GpuContext;
@@ -25,15 +25,28 @@ interface Runtime {
 }
 
 let rt: Runtime | null = null;
-let matmulVariant: LowerContext['matmulVariant'] = 'auto';
+const policy: KernelPolicy = { matmul: 'auto', reduce: 'auto', matvec: 'auto' };
 onDeviceReset(() => {
   rt?.pool.flush();
   rt = null;
 });
 
+let dispatchLog: string[] | null = null;
+/** Record the kernels of later submissions (debugging, kernel-count tests); pass false to stop. Returns the log. */
+export function logDispatches(on: boolean): string[] {
+  dispatchLog = on ? [] : null;
+  return dispatchLog ?? [];
+}
+
 /** Force a matmul kernel variant ('auto' picks by adapter: register-blocked on CPU adapters, shared-memory tiles on GPUs). */
-export function setMatmulVariant(v: LowerContext['matmulVariant']): void {
-  matmulVariant = v;
+export function setMatmulVariant(v: KernelPolicy['matmul']): void {
+  policy.matmul = v;
+}
+
+/** Override kernel choices (for tests and benchmarks); unspecified fields keep their value. Returns the policy now in force. */
+export function setKernelPolicy(p: Partial<KernelPolicy>): KernelPolicy {
+  Object.assign(policy, p);
+  return { ...policy };
 }
 
 async function runtime(): Promise<Runtime> {
@@ -202,7 +215,7 @@ function plan(targets: Node[], ctx: GpuContext): Plan {
     }
   }
 
-  const lctx: LowerContext = { isFallback: ctx.info.isFallback, maxWorkgroups: ctx.info.limits.maxComputeWorkgroupsPerDimension, matmulVariant };
+  const lctx: LowerContext = { isFallback: ctx.info.isFallback, maxWorkgroups: ctx.info.limits.maxComputeWorkgroupsPerDimension, policy };
   const steps: Step[] = [];
   const members = new Map<Node, Node[]>();
   for (const n of order) {
@@ -346,6 +359,7 @@ function execute(p: Plan, read: Node[], r: Runtime): Promise<Float32Array[]> {
       pass.setPipeline(pipeline);
       pass.setBindGroup(0, device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries }));
       pass.dispatchWorkgroups(grid[0], grid[1], grid[2]);
+      if (dispatchLog) dispatchLog.push(`${spec.template}:${spec.entry} [${grid.join(',')}]`);
       pool.stats.dispatches++;
     };
     for (const [n, s] of acquired) n.storage = s;

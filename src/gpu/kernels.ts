@@ -8,6 +8,7 @@ import layoutSrc from '../../shaders/layout.wgsl?raw';
 import matmulRegisterSrc from '../../shaders/matmul_register.wgsl?raw';
 import matmulSharedSrc from '../../shaders/matmul_shared.wgsl?raw';
 import optimSrc from '../../shaders/optim.wgsl?raw';
+import matvecSrc from '../../shaders/matvec.wgsl?raw';
 
 const templates: Record<string, string> = {
   elementwise: elementwiseSrc,
@@ -16,6 +17,7 @@ const templates: Record<string, string> = {
   matmul_register: matmulRegisterSrc,
   matmul_shared: matmulSharedSrc,
   optim: optimSrc,
+  matvec: matvecSrc,
 };
 
 /** A shader: which template, with what substitutions. `key` identifies the specialisation. */

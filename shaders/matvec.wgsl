@@ -1,0 +1,115 @@
+// Matrix-vector products, the shapes of the reference problem (x @ w with
+// x (65536, 512), and its VJP x^T g), where a tiled matmul would leave 15 of
+// every 16 threads idle. Both read the matrix A, row-major (R, C), once.
+//
+//   rows: out[r] = sum_c A[r, c] v[c]         (A @ v)
+//   cols: out[s, c] = sum_{r in chunk s} A[r, c] v[r]   (A^T v, split over
+//         row chunks; the TS side sums the chunks with reduce.wgsl)
+//
+// Params: 0: R  1: C  2: chunk (rows per split, cols only)
+
+struct Params { R: u32, C: u32, chunk: u32, _p: u32 }
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read> A: array<f32>;
+@group(0) @binding(3) var<storage, read> v: array<f32>;
+// The same matrix as vec4s, for the *4 entry points (C a multiple of 4); no entry point uses both.
+@group(0) @binding(2) var<storage, read> A4: array<vec4<f32>>;
+
+const WG: u32 = 64u;
+var<workgroup> partial: array<f32, WG>;
+
+// One thread per row: best where "threads" are SIMD lanes of a CPU (SwiftShader).
+@compute @workgroup_size(64)
+fn rows_thread(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let r = gid.x + gid.y * nwg.x * WG;
+  if (r >= P.R) { return; }
+  let base = r * P.C;
+  var s0 = 0.0;
+  var s1 = 0.0;
+  var s2 = 0.0;
+  var s3 = 0.0;
+  var c = 0u;
+  for (; c + 3u < P.C; c += 4u) {
+    s0 += A[base + c] * v[c];
+    s1 += A[base + c + 1u] * v[c + 1u];
+    s2 += A[base + c + 2u] * v[c + 2u];
+    s3 += A[base + c + 3u] * v[c + 3u];
+  }
+  for (; c < P.C; c++) { s0 += A[base + c] * v[c]; }
+  out[r] = (s0 + s1) + (s2 + s3);
+}
+
+// One workgroup per row, coalesced loads and a tree in workgroup memory: for real GPUs.
+@compute @workgroup_size(64)
+fn rows_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
+              @builtin(num_workgroups) nwg: vec3<u32>) {
+  let r = wid.x + wid.y * nwg.x;
+  let valid = r < P.R;
+  var s = 0.0;
+  if (valid) {
+    let base = r * P.C;
+    for (var c = lid.x; c < P.C; c += WG) { s += A[base + c] * v[c]; }
+  }
+  partial[lid.x] = s;
+  workgroupBarrier();
+  for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
+    if (lid.x < stride) { partial[lid.x] += partial[lid.x + stride]; }
+    workgroupBarrier();
+  }
+  if (valid && lid.x == 0u) { out[r] = partial[0]; }
+}
+
+// Thread per column c, grid y over row chunks; neighbouring threads read neighbouring columns.
+@compute @workgroup_size(64)
+fn cols(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let c = gid.x;
+  let s = gid.y + gid.z * 65535u;
+  if (c >= P.C) { return; }
+  let r0 = s * P.chunk;
+  if (r0 >= P.R) { return; }
+  let r1 = min(P.R, r0 + P.chunk);
+  var a0 = 0.0;
+  var a1 = 0.0;
+  var r = r0;
+  for (; r + 1u < r1; r += 2u) {
+    a0 += A[r * P.C + c] * v[r];
+    a1 += A[(r + 1u) * P.C + c] * v[r + 1u];
+  }
+  if (r < r1) { a0 += A[r * P.C + c] * v[r]; }
+  out[s * P.C + c] = a0 + a1;
+}
+
+// cols with 4 columns per thread and vec4 loads (C a multiple of 4).
+@compute @workgroup_size(64)
+fn cols4(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let c4 = gid.x;
+  let C4 = P.C / 4u;
+  let s = gid.y + gid.z * 65535u;
+  if (c4 >= C4) { return; }
+  let r0 = s * P.chunk;
+  if (r0 >= P.R) { return; }
+  let r1 = min(P.R, r0 + P.chunk);
+  var acc = vec4<f32>(0.0);
+  for (var r = r0; r < r1; r++) { acc += A4[r * C4 + c4] * v[r]; }
+  let o = s * P.C + c4 * 4u;
+  out[o] = acc.x;
+  out[o + 1u] = acc.y;
+  out[o + 2u] = acc.z;
+  out[o + 3u] = acc.w;
+}
+
+// rows_thread with vec4 loads (C a multiple of 4).
+@compute @workgroup_size(64)
+fn rows_thread4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let r = gid.x + gid.y * nwg.x * WG;
+  if (r >= P.R) { return; }
+  let C4 = P.C / 4u;
+  let base = r * C4;
+  var acc = vec4<f32>(0.0);
+  for (var c = 0u; c < C4; c++) {
+    let c0 = c * 4u;
+    acc += A4[base + c] * vec4<f32>(v[c0], v[c0 + 1u], v[c0 + 2u], v[c0 + 3u]);
+  }
+  out[r] = (acc.x + acc.y) + (acc.z + acc.w);
+}

@@ -1,0 +1,66 @@
+// Every kernel variant is tested on this machine, whichever one the adapter
+// would pick by itself: the policy is forced, then reset.
+import { afterAll, describe, expect, it } from 'vitest';
+import { logDispatches, matmul, randomNormal, setKernelPolicy, sum, transpose, type KernelPolicy } from '../src/index';
+import { matmulT } from '../src/array/ops';
+
+afterAll(() => setKernelPolicy({ matmul: 'auto', reduce: 'auto', matvec: 'auto' }));
+
+function refMatmul(a: Float32Array, b: Float32Array, M: number, K: number, N: number): Float64Array {
+  const c = new Float64Array(M * N);
+  for (let i = 0; i < M; i++) for (let k = 0; k < K; k++) for (let j = 0; j < N; j++) c[i * N + j] += a[i * K + k]! * b[k * N + j]!;
+  return c;
+}
+function expectNear(got: Float32Array, want: Float64Array, bound: (i: number) => number) {
+  expect(got.length).toBe(want.length);
+  let worst = -1, at = -1;
+  for (let i = 0; i < want.length; i++) {
+    const e = Math.abs(got[i]! - want[i]!) - bound(i);
+    if (e > worst) { worst = e; at = i; }
+  }
+  if (worst > 0) throw new Error(`element ${at}: got ${got[at]}, want ${want[at]} (bound ${bound(at)})`);
+}
+const EPS = 2 ** -23;
+
+const policies: Array<Partial<KernelPolicy>> = [
+  { matmul: 'auto', reduce: 'tree', matvec: 'thread' },
+  { matmul: 'auto', reduce: 'strided', matvec: 'group' },
+  { matmul: 'register', reduce: 'strided' },
+  { matmul: 'shared', reduce: 'tree' },
+];
+
+describe.each(policies)('kernel policy %o', (p) => {
+  it('matrix-vector and vector-matrix products (odd and vec4 widths)', async () => {
+    setKernelPolicy({ matmul: 'auto', reduce: 'auto', matvec: 'auto', ...p });
+    for (const [R, C] of [[1, 1], [7, 3], [65, 8], [1030, 64], [3000, 13]] as const) {
+      const A = randomNormal([R, C], R * 7 + C);
+      const v = randomNormal([C], 11);
+      const u = randomNormal([R, 1], 12);
+      const [a, vv, uu, av, atu] = await Promise.all([A.data(), v.data(), u.data(), matmul(A, v).data(), matmulT(A, u, true, false).data()]);
+      const absA = a.map(Math.abs);
+      const want1 = refMatmul(a, vv, R, C, 1);
+      const bound1 = refMatmul(absA, vv.map(Math.abs), R, C, 1);
+      expectNear(av, want1, (i) => 2 * C * EPS * bound1[i]! + 1e-30);
+      const at = await transpose(A).data();
+      const want2 = refMatmul(at, uu, C, R, 1);
+      const bound2 = refMatmul(at.map(Math.abs), uu.map(Math.abs), C, R, 1);
+      expectNear(atu, want2, (i) => 2 * Math.log2(R + 2) * 64 * EPS * bound2[i]! + 1e-30);
+    }
+  });
+
+  it('sums rows longer than one workgroup chunk, exactly for integers', async () => {
+    setKernelPolicy({ matmul: 'auto', reduce: 'auto', matvec: 'auto', ...p });
+    const log = logDispatches(true);
+    const x = randomNormal([3, 5000], 3);
+    const got = await sum(x, 1).data();
+    logDispatches(false);
+    const want = p.reduce === 'tree' ? 'reduce:sum_rows' : 'reduce:sum_strided';
+    expect(log.some((l) => l.startsWith(want))).toBe(true);
+    const xs = await x.data();
+    for (let r = 0; r < 3; r++) {
+      let s = 0, abs = 0;
+      for (let i = 0; i < 5000; i++) { s += xs[r * 5000 + i]!; abs += Math.abs(xs[r * 5000 + i]!); }
+      expect(Math.abs(got[r]! - s)).toBeLessThanOrEqual(64 * EPS * abs);
+    }
+  });
+});
