@@ -2,12 +2,14 @@
 // parameters (the reference problem with targets) and a pytree MLP.
 
 import {
-  NDArray, add, array, matmul, mean, randomNormal, scale, slice, square, sub, tanh, valueAndGrad,
+  NDArray, add, applyUpdates, array, matmul, mean, randomNormal, scale, slice, square, sub, tanh, valueAndGrad,
+  type GradientTransformation,
 } from '../index';
 
 // ---------------------------------------------------------------- linear model, flat params
 
-/** mean((x @ p[:d] + p[d] - y)^2): slice the flat vector inside the loss, as in JAX. */
+// #region linear
+/** mean((x @ p[:d] + p[d] - y)²): slice the flat vector inside the loss, as in JAX. */
 export function linearMse(p: NDArray, x: NDArray, y: NDArray): NDArray {
   const d = x.shape[1]!;
   const w = slice(p, [0], [d]);
@@ -16,7 +18,14 @@ export function linearMse(p: NDArray, x: NDArray, y: NDArray): NDArray {
 }
 
 /** [loss, d loss / d p]: argnums 0 is p; x and y are data. */
-export const linearStep = valueAndGrad(linearMse, { argnums: 0 });
+export const lossAndGrad = valueAndGrad(linearMse, { argnums: 0 });
+
+/** One step of gradient descent, p ← p − lr·∇p. */
+export function gdStep(p: NDArray, x: NDArray, y: NDArray, lr: number) {
+  const [loss, g] = lossAndGrad(p, x, y);
+  return { loss, g, next: sub(p, scale(g, lr)) };
+}
+// #endregion
 
 export const W_TRUE = [2, -1, 0.5, 3];
 export const B_TRUE = -1.5;
@@ -35,6 +44,7 @@ export interface Mlp {
   layer2: { w: NDArray; b: NDArray };
 }
 
+// #region mlp
 /** x (N,1) -> tanh(x W1 + b1) W2 + b2, shape (N,1). */
 export function mlp(p: Mlp, x: NDArray): NDArray {
   const h = tanh(add(matmul(x, p.layer1.w), p.layer1.b));
@@ -47,7 +57,17 @@ export function mlpLoss(p: Mlp, x: NDArray, y: NDArray): [NDArray, NDArray] {
   return [mean(square(sub(pred, y))), pred];
 }
 
-export const mlpStep = valueAndGrad(mlpLoss, { hasAux: true });
+const mlpLossAndGrad = valueAndGrad(mlpLoss, { hasAux: true });
+
+/** One optimizer step on the whole tree. update() consumes grads and state, applyUpdates the old params. */
+export async function trainStep(opt: GradientTransformation<unknown[]>, params: Mlp, state: unknown[],
+  x: NDArray, y: NDArray, inspect?: (params: Mlp, grads: Mlp) => Promise<void>) {
+  const [[loss, pred], grads] = mlpLossAndGrad(params, x, y);
+  if (inspect) await inspect(params, grads); // read values before they are consumed
+  const [updates, nextState] = opt.update(grads, state, params);
+  return { loss, pred, params: applyUpdates(params, updates), state: nextState };
+}
+// #endregion
 
 export function initMlp(width: number, seed: number): Mlp {
   return {
