@@ -11,6 +11,8 @@ export interface DemoState {
   losses: number[];
   steps: number;
   running: boolean;
+  /** Live GPU buffers (library memoryStats), sampled while training: flat when nothing leaks. */
+  gpuBuffers: number;
   /** True once a bounded run (?steps=N) has taken its N steps. */
   done: boolean;
   error: string | null;
@@ -25,7 +27,7 @@ declare global {
 
 export const demo: DemoState = (window.__demo = {
   state: 'loading', adapter: null, examples: [], linear: { losses: [], params: [] },
-  losses: [], steps: 0, running: false, done: false, error: null, cspViolations: [],
+  losses: [], steps: 0, running: false, gpuBuffers: 0, done: false, error: null, cspViolations: [],
 });
 
 export const $ = <T extends HTMLElement = HTMLElement>(id: string): T => {

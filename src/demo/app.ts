@@ -1,0 +1,42 @@
+// Loaded only once WebGPU is known to exist: the library, the charts and the sections.
+
+import { NoAdapterError, deviceInfo } from '../index';
+import modelsSource from './models.ts?raw';
+import { enableMlp, setupMlp } from './mlp';
+import { $, demo, noWebGpu } from './page';
+import { runExamples, runLinear } from './reference';
+
+/** The code between `// #region name` and `// #endregion` in models.ts: the page shows what it runs. */
+function region(name: string): string {
+  const m = modelsSource.match(new RegExp(`// #region ${name}\\n([\\s\\S]*?)// #endregion`));
+  return m ? m[1]!.trim() : '';
+}
+
+export async function run(): Promise<void> {
+  let info;
+  try {
+    info = await deviceInfo();
+  } catch (e) {
+    if (e instanceof NoAdapterError) return noWebGpu(e.message);
+    throw e;
+  }
+  demo.adapter = { vendor: info.vendor, architecture: info.architecture, description: info.description, isFallback: info.isFallback };
+  const show = (s: string) => s || '(not reported)';
+  $('adapter').innerHTML = '';
+  $('adapter').append(
+    'Adapter: ', Object.assign(document.createElement('b'), { textContent: show(info.vendor) }),
+    ` · architecture ${show(info.architecture)} · ${show(info.description)} `,
+    Object.assign(document.createElement('span'), {
+      className: info.isFallback ? 'pill warn' : 'pill ok',
+      textContent: info.isFallback ? 'software fallback (runs on the CPU, slow)' : 'hardware GPU',
+    }),
+  );
+
+  $('linear-code').textContent = region('linear');
+  $('mlp-code').textContent = region('mlp');
+  const { autostart } = setupMlp(new URLSearchParams(location.search));
+  await runExamples();
+  demo.state = 'ready';
+  await runLinear();
+  enableMlp(autostart);
+}
