@@ -29,10 +29,18 @@ fn bcast(i: u32, base: u32) -> u32 {
   return off;
 }
 
-// x^e that, unlike WGSL's pow, accepts a negative x for integer e.
+// NaN test on the bits: comparisons such as x != x compile to ordered
+// compares on Vulkan (false for NaN), so they cannot detect NaN.
+fn is_nan(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u; }
+
+// x^e that, unlike WGSL's pow, accepts a negative x for integer e, and gives
+// NaN (as NumPy does) for a negative x and a non-integer e, where WGSL's pow
+// is undefined (SwiftShader returns |x|^e).
 fn pow_s(x: f32, e: f32) -> f32 {
   if (e == 0.0) { return 1.0; }
-  if (x >= 0.0 || e != floor(e)) { return pow(x, e); }
+  if (x >= 0.0) { return pow(x, e); }
+  // (A NaN built from x: WGSL rejects NaN in constant expressions.)
+  if (e != floor(e)) { return bitcast<f32>(bitcast<u32>(x) | 0x7fc00000u); }
   let m = pow(-x, e);
   return select(m, -m, (i32(e) & 1) == 1);
 }
@@ -47,7 +55,9 @@ fn hash(x0: u32) -> u32 {
 }
 fn uniform01(i: u32, seed: u32, stream: u32) -> f32 {
   let h = hash(hash(i ^ hash(seed + stream * 0x9e3779b9u)) + seed);
-  return (f32(h >> 8u) + 0.5) * (1.0 / 16777216.0);
+  // 23 bits, so k + 0.5 is exact in f32: (0, 1) strictly. (With 24 bits,
+  // 16777215 + 0.5 rounded to 2^24 and gave exactly 1.0.)
+  return (f32(h >> 9u) + 0.5) * (1.0 / 8388608.0);
 }
 fn normal01(i: u32, seed: u32) -> f32 {
   // Box-Muller on two independent streams.

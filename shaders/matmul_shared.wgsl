@@ -10,7 +10,9 @@ const TRANS_B: bool = {{TRANS_B}};
 const TILE: u32 = 64u;
 const TK: u32 = 16u;
 
-struct Params { M: u32, N: u32, K: u32, batch: u32, aBatch: u32, bBatch: u32, kChunk: u32, splits: u32 }
+// zBase: the first (batch, split) index of this dispatch (more than 65535 are dispatched in parts).
+struct Params { M: u32, N: u32, K: u32, batch: u32, aBatch: u32, bBatch: u32, kChunk: u32, splits: u32,
+                zBase: u32, _p0: u32, _p1: u32, _p2: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read_write> C: array<f32>;
 @group(0) @binding(2) var<storage, read> A: array<f32>;
@@ -32,8 +34,9 @@ fn b_at(base: u32, k: u32, n: u32, kEnd: u32) -> f32 {
 
 @compute @workgroup_size(16, 16)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let batchIdx = wid.z % P.batch;
-  let split = wid.z / P.batch;
+  let z = wid.z + P.zBase;
+  let batchIdx = z % P.batch;
+  let split = z / P.batch;
   let tm = wid.y * TILE;
   let tn = wid.x * TILE;
   let aBase = batchIdx * P.aBatch;

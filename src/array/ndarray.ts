@@ -1,6 +1,6 @@
 // NDArray: the user's handle to a node of the lazy graph (float32, n-d).
 
-import { DisposedArrayError } from '../errors';
+import { DisposedArrayError, ValueError } from '../errors';
 import { evaluate, releaseIfUnused } from '../gpu/executor';
 import type { Node, Shape } from './node';
 import { registerLeafClass } from '../tree/tree';
@@ -72,7 +72,7 @@ export class NDArray {
   /** The value of a 0-d or one-element array. */
   async item(): Promise<number> {
     const d = await this.data();
-    if (d.length !== 1) throw new DisposedArrayError(`item() needs exactly one element; shape is [${this.shape.join(', ')}]`);
+    if (d.length !== 1) throw new ValueError(`item() needs exactly one element; shape is [${this.shape.join(', ')}]`);
     return d[0]!;
   }
 

@@ -298,10 +298,14 @@ export function slice(x: NDArray, starts: readonly number[], stops: readonly num
 
 /** Place x into zeros of `shape` at `starts` (the VJP of slice). */
 export function pad(x: NDArray, starts: readonly number[], shape: readonly number[]): NDArray {
-  if (x.shape.some((d, i) => starts[i]! + d > shape[i]!)) {
-    throw new IndexError(`pad: shape ${fmt(x.shape)} at ${fmt(starts)} does not fit in ${fmt(shape)}`);
+  const s = checkShape(shape, 'pad');
+  if (starts.length !== x.ndim || s.length !== x.ndim) {
+    throw new ShapeError(`pad: starts ${fmt(starts)} and shape ${fmt(s)} must both have the rank of ${fmt(x.shape)}`);
   }
-  return bind('pad', [x], { starts: [...starts] }, [...shape]);
+  if (x.shape.some((d, i) => !Number.isInteger(starts[i]) || starts[i]! < 0 || starts[i]! + d > s[i]!)) {
+    throw new IndexError(`pad: shape ${fmt(x.shape)} at ${fmt(starts)} does not fit in ${fmt(s)}`);
+  }
+  return bind('pad', [x], { starts: [...starts] }, s);
 }
 
 export function concatenate(xs: NDArray[], axis = 0): NDArray {

@@ -58,7 +58,8 @@ export const primitives: Record<string, Primitive> = {
     vjp: (g, [a, b], out) => [ub(ops.div(g, b!), a!.shape), ub(ops.neg(ops.div(ops.mul(g, out), b!)), b!.shape)],
   },
   maximum: {
-    elementwise: f(([a, b]) => `select(${b}, ${a}, ${a} >= ${b} || ${a} != ${a})`),
+    // NaN if either is NaN. is_nan tests bits: a != a is an ordered compare on Vulkan, false for NaN.
+    elementwise: f(([a, b]) => `select(select(${b}, ${a}, ${a} >= ${b} || is_nan(${a})), ${b}, is_nan(${b}))`),
     vjp: (g, [a, b]) => {
       const m = ops.greaterEqual(a!, b!);
       return [ub(ops.mul(g, m), a!.shape), ub(ops.mul(g, ops.addScalar(ops.neg(m), 1)), b!.shape)];
@@ -75,12 +76,13 @@ export const primitives: Record<string, Primitive> = {
   cos: { elementwise: f(([a]) => `cos(${a})`), vjp: (g, [x]) => [ops.neg(ops.mul(g, ops.sin(x!)))] },
   tanh: {
     // WGSL's tanh may overflow to NaN for large |x| on some drivers; clamp (tanh(±15) is ±1 in f32).
-    elementwise: f(([a]) => `select(tanh(clamp(${a}, -15.0, 15.0)), ${a}, ${a} != ${a})`),
+    elementwise: f(([a]) => `select(tanh(clamp(${a}, -15.0, 15.0)), ${a}, is_nan(${a}))`),
     vjp: (g, _, out) => [ops.mul(g, ops.addScalar(ops.neg(ops.square(out)), 1))],
   },
   relu: {
-    // select keeps NaN (NaN < 0 is false), unlike max(x, 0) whose NaN handling is unspecified.
-    elementwise: f(([a]) => `select(${a}, 0.0, ${a} < 0.0)`),
+    // NaN stays NaN. Not by select(a, 0, a < 0) alone: NVIDIA's compiler turns that into max(a, 0),
+    // which gives 0 for NaN; is_nan tests the bits.
+    elementwise: f(([a]) => `select(select(${a}, 0.0, ${a} < 0.0), ${a}, is_nan(${a}))`),
     vjp: (g, [x]) => [ops.mul(g, ops.greaterEqual(x!, 0))],
   },
   abs: { elementwise: f(([a]) => `abs(${a})`), vjp: (g, [x]) => [ops.mul(g, ops.sign(x!))] },
@@ -285,18 +287,26 @@ function lowerMatmul(n: Node, ctx: LowerContext): Lowering {
   if (tiles < 64 && K >= 256 && batch * M * N > 0) splits = Math.min(Math.ceil(K / 128), Math.max(1, Math.floor(256 / tiles)), ctx.maxWorkgroups);
   const kChunk = Math.max(16, Math.ceil(Math.ceil(K / splits) / 16) * 16);
   splits = Math.max(1, Math.ceil(K / kChunk));
-  const w = new Words(8).u32(0, M).u32(1, N).u32(2, K).u32(3, batch).u32(4, aBatch).u32(5, bBatch)
-    .u32(6, kChunk).u32(7, splits);
+  // Grid z runs over (batch, split) pairs; past maxWorkgroups of them, dispatch in parts (word 8: first z).
+  const params = (zBase: number) => new Words(12).u32(0, M).u32(1, N).u32(2, K).u32(3, batch).u32(4, aBatch)
+    .u32(5, bBatch).u32(6, kChunk).u32(7, splits).u32(8, zBase).buffer;
   const shader = {
     template: variant === 'shared' ? 'matmul_shared' : 'matmul_register',
     entry: 'main',
     fill: { TRANS_A: String(ta), TRANS_B: String(tb) },
   } as const;
-  const grid: [number, number, number] = [Math.ceil(N / 64), Math.ceil(M / 64), batch * splits];
-  if (splits === 1) return { calls: [{ shader, params: w.buffer, slots: [{ out: true }, { input: 0 }, { input: 1 }], grid }] };
+  const mm = (out: Slot): KernelCall[] => {
+    const calls: KernelCall[] = [];
+    for (let z0 = 0; z0 < batch * splits; z0 += ctx.maxWorkgroups) {
+      const grid: [number, number, number] = [Math.ceil(N / 64), Math.ceil(M / 64), Math.min(ctx.maxWorkgroups, batch * splits - z0)];
+      calls.push({ shader, params: params(z0), slots: [out, { input: 0 }, { input: 1 }], grid });
+    }
+    return calls;
+  };
+  if (splits === 1) return { calls: mm({ out: true }) };
   const scratch = [splits * batch * M * N * 4];
   const reduce = sumPasses(1, splits, batch * M * N, { scratch: 0 }, scratch, useTree(ctx));
-  return { calls: [{ shader, params: w.buffer, slots: [{ scratch: 0 }, { input: 0 }, { input: 1 }], grid }, ...reduce], scratch };
+  return { calls: [...mm({ scratch: 0 }), ...reduce], scratch };
 }
 
 function lowerMatvec(mat: number, vec: number, transposed: boolean, R: number, C: number, ctx: LowerContext): Lowering {

@@ -17,8 +17,13 @@ const NON_DIFFERENTIABLE = new Set(['greater_equal', 'sign', 'fill', 'arange', '
 /**
  * Cotangents of `targets` given cotangents `seeds` of `outputs`.
  * Returns a map from target node to its cotangent (absent: no dependence).
+ *
+ * `savedInputs` gives the inputs a node had when it was traced: the executor
+ * clears a node's inputs once it is computed, so a pullback run after its
+ * forward pass was evaluated (vjp) walks the graph as recorded, not as left.
  */
-export function backward(outputs: Node[], seeds: NDArray[], targets: Set<Node>): Map<Node, NDArray> {
+export function backward(outputs: Node[], seeds: NDArray[], targets: Set<Node>, savedInputs?: ReadonlyMap<Node, readonly Node[]>): Map<Node, NDArray> {
+  const inputsOf = (n: Node): readonly Node[] => savedInputs?.get(n) ?? n.inputs;
   // Which nodes depend on a target? (memoised DFS, iterative post-order)
   const depends = new Map<Node, boolean>();
   const order: Node[] = []; // post-order: inputs before users
@@ -30,10 +35,11 @@ export function backward(outputs: Node[], seeds: NDArray[], targets: Set<Node>):
     while (stack.length) {
       const top = stack[stack.length - 1]!;
       const [n, i] = top;
-      const stopHere = targets.has(n) || isComputed(n) || NON_DIFFERENTIABLE.has(n.prim);
-      if (!stopHere && i < n.inputs.length) {
+      const ins = inputsOf(n);
+      const stopHere = targets.has(n) || (isComputed(n) && !savedInputs?.has(n)) || NON_DIFFERENTIABLE.has(n.prim);
+      if (!stopHere && i < ins.length) {
         top[1]++;
-        const c = n.inputs[i]!;
+        const c = ins[i]!;
         if (!depends.has(c)) {
           depends.set(c, false);
           stack.push([c, 0]);
@@ -41,7 +47,7 @@ export function backward(outputs: Node[], seeds: NDArray[], targets: Set<Node>):
         continue;
       }
       stack.pop();
-      depends.set(n, targets.has(n) || (!stopHere && n.inputs.some((c) => depends.get(c))));
+      depends.set(n, targets.has(n) || (!stopHere && ins.some((c) => depends.get(c))));
       order.push(n);
     }
   }
@@ -65,8 +71,9 @@ export function backward(outputs: Node[], seeds: NDArray[], targets: Set<Node>):
     }
     const rule = primitives[n.prim]?.vjp;
     if (!rule) throw new GradError(`no VJP rule for primitive '${n.prim}'`);
-    const cts = rule(g, n.inputs.map(wrap), wrap(n), n.params);
-    n.inputs.forEach((input, i) => {
+    const ins = inputsOf(n);
+    const cts = rule(g, ins.map(wrap), wrap(n), n.params);
+    ins.forEach((input, i) => {
       const c = cts[i];
       if (c && depends.get(input)) accumulate(input, c);
     });

@@ -27,6 +27,8 @@ type Fn = (...args: any[]) => any;
 type Grads<F extends Fn, A> = A extends number ? MapLeaves<Parameters<F>[A], NDArray>
   : A extends readonly number[] ? { [K in keyof A]: A[K] extends number ? MapLeaves<Parameters<F>[A[K]], NDArray> : never }
   : MapLeaves<Parameters<F>[0], NDArray>;
+/** One gradient pytree per primal (a homomorphic mapped type over a type parameter, so a tuple maps to a tuple). */
+type PrimalGrads<P> = { [K in keyof P]: MapLeaves<P[K], NDArray> };
 type AuxOf<F extends Fn> = ReturnType<F> extends [NDArray, infer X] ? X : never;
 
 function checkArgnums(argnums: number | readonly number[], nargs: number, name: string): number[] {
@@ -88,17 +90,56 @@ function seal(created: Node[], outputs: NDArray[]): void {
   for (const n of group) n.group = group;
 }
 
+/**
+ * withNodeScope, except that when fn throws, what it had traced is dropped
+ * (else those pending nodes would pin their inputs: a later dispose of the
+ * params could never free their buffers).
+ */
+function scoped<T>(fn: () => T): [T, Node[]] {
+  let failure: { error: unknown } | null = null;
+  const [res, created] = withNodeScope(() => {
+    try {
+      return fn();
+    } catch (error) {
+      failure = { error };
+      return null;
+    }
+  });
+  if (failure) {
+    sealScope(created, []);
+    throw (failure as { error: unknown }).error;
+  }
+  return [res as T, created];
+}
+
+/**
+ * One node per gradient leaf. A cotangent that passes through rules unchanged
+ * (add, add_scalar, identity) can reach several targets as the same node, or
+ * be the caller's own cotangent (vjp); handed out as one shared handle,
+ * disposing or donating one leaf (an optimizer update does) would kill the
+ * others. Every leaf whose node is shared (with another leaf or with a node
+ * in `taken`) becomes its own identity node: the same buffer, no kernel. All
+ * of them, the first included, so the shared node is only read through
+ * aliases and is materialised once, never fused into one reader's kernel
+ * while another reader is still pending.
+ */
+function distinct(gs: NDArray[], taken: ReadonlySet<Node>): NDArray[] {
+  const count = new Map<Node, number>();
+  for (const g of gs) count.set(g.node, (count.get(g.node) ?? 0) + 1);
+  return gs.map((g) => (count.get(g.node)! > 1 || taken.has(g.node) ? bind('identity', [g], {}, g.shape) : g));
+}
+
 function trace(f: Fn, opts: GradOptions, args: unknown[], name: string) {
   const argnums = opts.argnums ?? 0;
   const list = checkArgnums(argnums, args.length, name);
-  const [res, created] = withNodeScope(() => {
+  const [res, created] = scoped(() => {
     const { newArgs, targets, defs } = makeTargets(args, list, name);
     const [loss, aux] = splitOutput(f(...newArgs), !!opts.hasAux, name);
     const all = new Set(targets.flat());
     const cts = backward([loss.node], [full([], 1)], all);
-    const grads = targets.map((ids, k) =>
-      unflatten(defs[k]!, ids.map((t) => cts.get(t) ?? full(t.shape, 0))),
-    );
+    const flat = distinct(targets.flat().map((t) => cts.get(t) ?? full(t.shape, 0)), new Set([loss.node]));
+    let at = 0;
+    const grads = targets.map((ids, k) => unflatten(defs[k]!, flat.slice(at, (at += ids.length))));
     return { loss, aux, grads: typeof argnums === 'number' ? grads[0] : grads };
   });
   const auxArrays = treeLeaves(res.aux ?? null, { isLeaf: (x) => typeof x !== 'object' || x === null }).filter((x): x is NDArray => x instanceof NDArray);
@@ -131,14 +172,23 @@ export function valueAndGrad(f: Fn, opts: GradOptions = {}) {
  * one gradient pytree per primal. The trace's intermediates stay alive while
  * vjpFn is reachable.
  */
-export function vjp<F extends Fn>(f: F, ...primals: Parameters<F>): [ReturnType<F>, (ct: MapLeaves<ReturnType<F>, NDArray>) => { [K in keyof Parameters<F>]: MapLeaves<Parameters<F>[K], NDArray> }] {
+export function vjp<F extends Fn>(f: F, ...primals: Parameters<F>): [ReturnType<F>, (ct: MapLeaves<ReturnType<F>, NDArray>) => PrimalGrads<Parameters<F>>] {
   const argnums = primals.map((_, i) => i);
-  const [res, created] = withNodeScope(() => {
+  const [res, created] = scoped(() => {
     const { newArgs, targets, defs } = makeTargets(primals, argnums, 'vjp');
     return { out: f(...newArgs), targets, defs };
   });
   const [outLeaves, outDef] = flatten(res.out);
+  outLeaves.forEach((o, i) => {
+    if (!(o instanceof NDArray)) {
+      sealScope(created, []);
+      throw new GradError(`vjp: f must return NDArrays (in any pytree); output leaf ${i} (${outDef.paths()[i] || 'the output'}) is a ${typeof o}`);
+    }
+  });
   const keepAlive = created.map((n) => n.holder?.deref()).filter(Boolean);
+  // The graph as traced: reading `out` before calling vjpFn computes these
+  // nodes, and the executor then drops their input edges.
+  const savedInputs = new Map(created.map((n) => [n, [...n.inputs]] as const));
   const vjpFn = (ct: unknown) => {
     const [ctLeaves, ctDef] = flatten(ct);
     if (!ctDef.equals(outDef)) {
@@ -152,8 +202,10 @@ export function vjp<F extends Fn>(f: F, ...primals: Parameters<F>): [ReturnType<
     });
     void keepAlive;
     const all = new Set(res.targets.flat());
-    const cts = backward((outLeaves as NDArray[]).map((o) => o.node), ctLeaves as NDArray[], all);
-    return res.targets.map((ids, k) => unflatten(res.defs[k]!, ids.map((t) => cts.get(t) ?? full(t.shape, 0))));
+    const cts = backward((outLeaves as NDArray[]).map((o) => o.node), ctLeaves as NDArray[], all, savedInputs);
+    const flat = distinct(res.targets.flat().map((t) => cts.get(t) ?? full(t.shape, 0)), new Set((ctLeaves as NDArray[]).map((c) => c.node)));
+    let at = 0;
+    return res.targets.map((ids, k) => unflatten(res.defs[k]!, flat.slice(at, (at += ids.length))));
   };
   return [res.out, vjpFn as never];
 }

@@ -64,18 +64,33 @@ export function memoryStats(): MemoryStats {
   return { ...(rt?.pool.stats ?? emptyStats) };
 }
 
-/** Release a node's buffer (dispose, donation, finalization) unless pending work still reads it. */
-export function releaseIfUnused(n: Node, reason: string): void {
+/**
+ * Release a node's buffer (dispose, donation, finalization) unless pending work still reads it.
+ * A released pending node no longer reads its inputs, so inputs that are then
+ * unread, unheld and not in `keep` are released too (else their buffers leak).
+ */
+export function releaseIfUnused(n: Node, reason: string, keep?: ReadonlySet<Node>): void {
   n.internal = true;
-  if (n.consumers > 0) return;
-  if (n.storage) {
-    n.storage.pool.release(n.storage);
-    n.storage = null;
+  const stack = [n];
+  while (stack.length) {
+    const m = stack.pop()!;
+    if (m.consumers > 0) continue;
+    const pending = !isComputed(m);
+    if (m.storage) {
+      m.storage.pool.release(m.storage);
+      m.storage = null;
+    }
+    if (pending) {
+      for (const i of m.inputs) {
+        i.consumers--;
+        if (i.consumers === 0 && !i.dead && !keep?.has(i) && !isHeld(i)) stack.push(i);
+      }
+    }
+    m.cpu = null;
+    m.inputs = [];
+    m.internal = true;
+    m.dead = m === n ? reason : 'freed: only released arrays read it';
   }
-  if (!isComputed(n)) n.inputs.forEach((i) => i.consumers--);
-  n.cpu = null;
-  n.inputs = [];
-  n.dead = reason;
 }
 
 /**
@@ -136,6 +151,7 @@ function deadError(n: Node): DisposedArrayError {
 
 function plan(targets: Node[], ctx: GpuContext): Plan {
   const targetSet = new Set<Node>();
+  // Siblings of a target (one grad call's outputs) come along, unless nobody can read them any more (disposed).
   for (const t of targets) for (const m of t.group ?? [t]) if (!m.dead || m === t) targetSet.add(m);
   // Post-order DFS over pending nodes (iterative: chains can be long).
   const order: Node[] = [];
@@ -201,7 +217,9 @@ function plan(targets: Node[], ctx: GpuContext): Plan {
     }
     const leaves = leavesOf.get(root)!;
     for (const p of n.inputs) {
-      if (isComputed(p) || !isEw(p) || keep.has(p) || uses.get(p) !== 1 || fusedInto.has(p)) continue;
+      // Held inputs (a user handle, maybe not yet collected) fuse too: they stay pending, with their
+      // inputs, and are computed again if read later. Only the targets are always materialised.
+      if (isComputed(p) || !isEw(p) || targetSet.has(p) || uses.get(p) !== 1 || fusedInto.has(p)) continue;
       if (p.shape.length !== root.shape.length || p.shape.some((d, i) => d !== root.shape[i])) continue;
       const next = new Set(leaves);
       next.delete(p);
@@ -362,12 +380,15 @@ function execute(p: Plan, read: Node[], r: Runtime): Promise<Float32Array[]> {
       if (dispatchLog) dispatchLog.push(`${spec.template}:${spec.entry} [${grid.join(',')}]`);
       pool.stats.dispatches++;
     };
-    for (const [n, s] of acquired) n.storage = s;
+    for (const [n, s] of acquired) {
+      n.storage = s;
+      n.offset = 0; // a view read back to the host comes back at the start of a fresh buffer
+    }
 
     const finish = (n: Node) => {
       for (const q of n.inputs) {
         q.consumers--;
-        if (q.consumers === 0 && !p.keep.has(q) && !isHeld(q)) releaseIfUnused(q, 'freed after use as an intermediate');
+        if (q.consumers === 0 && !p.keep.has(q) && !isHeld(q)) releaseIfUnused(q, 'freed after use as an intermediate', p.keep);
       }
       n.inputs = [];
     };
@@ -386,12 +407,19 @@ function execute(p: Plan, read: Node[], r: Runtime): Promise<Float32Array[]> {
       n.offset = 0;
       if (s.kind === 'fused') {
         dispatch(s.shader, s.params, [bindOf(n), ...s.leaves.map(bindOf)], grid1d(n.size));
-        for (const m of s.members) {
-          if (m !== n) {
-            m.dead = 'fused into another kernel (an intermediate nobody held)';
-          }
+        // A member a user still holds stays pending, with its inputs (recomputed if read later),
+        // and so does every member below it; the others are done. Members come in topological order.
+        const readerOf = new Map<Node, Node>();
+        for (const m of s.members) for (const q of m.inputs) readerOf.set(q, m);
+        const pending = new Set<Node>();
+        for (let k = s.members.length - 1; k >= 0; k--) {
+          const m = s.members[k]!;
+          if (m !== n && (isHeld(m) || pending.has(readerOf.get(m)!))) pending.add(m);
         }
-        for (const m of s.members) finish(m);
+        for (const m of s.members) {
+          if (m !== n && !pending.has(m)) m.dead = 'fused into another kernel (an intermediate nobody held)';
+        }
+        for (const m of s.members) if (!pending.has(m)) finish(m);
       } else {
         const scratch = (s.lowering.scratch ?? []).map((b) => pool.acquire(b));
         scratchAll.push(...scratch);
