@@ -64,3 +64,23 @@ describe.each(policies)('kernel policy %o', (p) => {
     }
   });
 });
+
+describe.each(['register', 'shared'] as const)('tiled matmul (%s) with transpose flags', (variant) => {
+  it('matches float64 for every transpose combination, aligned (vec4 path) and odd sizes, with split-K', async () => {
+    setKernelPolicy({ matmul: variant });
+    for (const [M, K, N] of [[8, 12, 4], [64, 36, 68], [5, 7, 3], [4, 2048, 8]] as const) {
+      for (const ta of [false, true]) {
+        for (const tb of [false, true]) {
+          const A = randomNormal(ta ? [K, M] : [M, K], M + K);
+          const B = randomNormal(tb ? [N, K] : [K, N], K + N);
+          const [a, b, c] = await Promise.all([
+            (ta ? transpose(A) : A).data(), (tb ? transpose(B) : B).data(), matmulT(A, B, ta, tb).data()]);
+          const want = refMatmul(a, b, M, K, N);
+          const bound = refMatmul(a.map(Math.abs), b.map(Math.abs), M, K, N);
+          expectNear(c, want, (i) => 2 * K * EPS * bound[i]! + 1e-30);
+        }
+      }
+    }
+    setKernelPolicy({ matmul: 'auto' });
+  });
+});

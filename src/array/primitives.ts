@@ -290,9 +290,11 @@ function lowerMatmul(n: Node, ctx: LowerContext): Lowering {
   // Grid z runs over (batch, split) pairs; past maxWorkgroups of them, dispatch in parts (word 8: first z).
   const params = (zBase: number) => new Words(12).u32(0, M).u32(1, N).u32(2, K).u32(3, batch).u32(4, aBatch)
     .u32(5, bBatch).u32(6, kChunk).u32(7, splits).u32(8, zBase).buffer;
+  // vec4 loads need every dimension (and so every row start and k chunk) a multiple of 4.
+  const aligned = M % 4 === 0 && N % 4 === 0 && K % 4 === 0;
   const shader = {
     template: variant === 'shared' ? 'matmul_shared' : 'matmul_register',
-    entry: 'main',
+    entry: variant === 'register' && aligned ? 'main4' : 'main',
     fill: { TRANS_A: String(ta), TRANS_B: String(tb) },
   } as const;
   const mm = (out: Slot): KernelCall[] => {
