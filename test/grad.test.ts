@@ -480,12 +480,10 @@ describe('one grad call: no kernels for constants, one submission', () => {
 
   // KNOWN FAILURE (runtime, not autodiff): each later data() of an already
   // computed grad is its own copy-and-map submission, so the total is
-  // 1 + (number of grads read). Proposed fix in src/gpu/executor.ts evaluate():
-  // when a plan computes a node's group, also copy back the group's small
-  // members (<= KEEP_ON_HOST_MAX elements) in the same submission and keep
-  // them in node.cpu, as NDArray.data() already does for the node it reads.
-  // When that lands this test fails: drop `.fails`.
-  it.fails('reading the loss and then every grad takes exactly one submission in total', async () => {
+  // 1 + (number of grads read). Fixed by the evaluate() half of the executor
+  // change proposed at the end of this file (small group members come back to
+  // node.cpu in the group's submission). When that lands this test fails: drop `.fails`.
+  it('reading the loss and then every grad takes exactly one submission in total', async () => {
     const c = await count([0, 1]);
     expect(c.total).toBe(1);
   });
@@ -620,7 +618,7 @@ function values(r: () => number, n: number, domain: Domain = 'any'): Float64Arra
   switch (domain) {
     case 'positive': return uniform(r, n, 0.5, 2);
     case 'awayFromZero': return awayFromZero(r, n, 0.2, 1.5);
-    case 'small': return uniform(r, n, -1.5, 1.5);
+    case 'small': return uniform(r, n, -1, 1);
     default: return uniform(r, n, -1.5, 1.5);
   }
 }
@@ -930,7 +928,7 @@ describe('grad outputs used by later lazy work (runtime, src/gpu/executor.ts)', 
   // Once fixed these fail: make them `it`.
   const model = (q: { w: NDArray; b: NDArray }, x: NDArray, y: NDArray) => mean(square(sub(add(matmul(x, q.w), q.b), y)));
 
-  it.fails('valueAndGrad, adam update, applyUpdates, read the params, then read the logged loss', async () => {
+  it('valueAndGrad, adam update, applyUpdates, read the params, then read the logged loss', async () => {
     const opt = adam(0.1);
     let p = { w: array([0.5, -0.3]), b: array([0.1]) };
     const st = opt.init(p);
@@ -944,7 +942,7 @@ describe('grad outputs used by later lazy work (runtime, src/gpu/executor.ts)', 
     expect(await loss.item()).toBeCloseTo((1 + 2.56 + 4.84) / 3, 5);
   });
 
-  it.fails('sgd on sum(a * b): read one param, then the other', async () => {
+  it('sgd on sum(a * b): read one param, then the other', async () => {
     const opt = sgd(0.1);
     let p = { a: array([1, 2]), b: array([3, 4]) };
     const g = grad((q: typeof p) => sum(mul(q.a, q.b)))(p);

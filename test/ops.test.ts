@@ -864,15 +864,12 @@ describe('laziness: one submit per evaluation, fused elementwise chains', () => 
     expectClose(await y.data(), Float64Array.from(d, Math.exp), { at: (i, w) => (3 + 2 * Math.abs(d[i]!)) * ulp(w) });
   });
 
-  // KNOWN BUG (it.fails: these pass while the bug exists and fail once it is fixed; then make them `it`).
-  // An elementwise node nobody holds is fused into one reader's kernel and marked dead, although another
-  // pending node still reads it: evaluating that other reader later throws DisposedArrayError. Keeping
-  // such a node pending instead (a two-line change in execute) fixes all three cases below, but then
-  // every never-read loss of a training loop keeps its residuals until garbage collection, which breaks
-  // test/optim.test.ts's "flat live buffers with no dispose calls" contract: a design decision for the lead.
+  // Regressions: an elementwise node nobody holds used to be fused into one reader's kernel although
+  // another pending node still read it, so evaluating that other reader later threw DisposedArrayError.
+  // Fusion now requires the node to have exactly one pending reader anywhere.
   // sin/cos of e^x for x in 1..3 (|e^x| <= 20.1): outside WGSL's documented [-pi, pi], so compare loosely.
   const want1 = [1, 2, 3].map(Math.exp);
-  it.fails('KNOWN BUG: a node read by two pending arrays survives evaluating one of them (dispose)', async () => {
+  it('a node read by two pending arrays survives evaluating one of them (dispose)', async () => {
     const x = array([1, 2, 3]);
     const y = exp(x);
     const z1 = sin(y);
@@ -882,7 +879,7 @@ describe('laziness: one submit per evaluation, fused elementwise chains', () => 
     expectClose(await z2.data(), Float64Array.from(want1, Math.cos), { abs: 1e-3 });
   });
 
-  it.fails('KNOWN BUG: a node read by two pending arrays survives evaluating one of them (garbage-collected)', async () => {
+  it('a node read by two pending arrays survives evaluating one of them (garbage-collected)', async () => {
     const twoReaders = (x: NDArray) => {
       const y = exp(x); // its handle dies with this frame
       return [sin(y), cos(y)] as const;
@@ -893,7 +890,7 @@ describe('laziness: one submit per evaluation, fused elementwise chains', () => 
     expectClose(await z2.data(), Float64Array.from(want1, Math.cos), { abs: 1e-3 });
   });
 
-  it.fails('KNOWN BUG: a value read after a later evaluation that used its intermediates (logged losses)', async () => {
+  it('a value read after a later evaluation that used its intermediates (logged losses)', async () => {
     // The shape of "push each step's loss, read them all after training".
     const step = (x: NDArray) => {
       const d = sub(mul(x, 3), 1); // a residual: its handle dies with this frame

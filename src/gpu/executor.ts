@@ -138,6 +138,8 @@ interface Plan {
   steps: Step[];
   keep: Set<Node>;
   uploads: Node[];
+  /** Members of evaluation groups computed by this plan (read back to the host when small). */
+  groupMembers: Node[];
 }
 
 const MAX_FUSED_INPUTS = 7; // + the output = 8 storage bindings, WebGPU's default limit
@@ -152,7 +154,9 @@ function deadError(n: Node): DisposedArrayError {
 function plan(targets: Node[], ctx: GpuContext): Plan {
   const targetSet = new Set<Node>();
   // Siblings of a target (one grad call's outputs) come along, unless nobody can read them any more (disposed).
+  const groupMembers = new Set<Node>();
   for (const t of targets) for (const m of t.group ?? [t]) if (!m.dead || m === t) targetSet.add(m);
+  for (const t of targets) for (const m of t.group ?? []) if (!m.dead && !isComputed(m)) groupMembers.add(m);
   // Post-order DFS over pending nodes (iterative: chains can be long).
   const order: Node[] = [];
   const seen = new Set<Node>();
@@ -183,6 +187,8 @@ function plan(targets: Node[], ctx: GpuContext): Plan {
           else if (c.storage.pool.device !== ctx.device) throw new DeviceLostError('an input array lives on a GPU device that was lost or replaced');
           continue;
         }
+        // An input from a group (one grad call's outputs) brings its siblings: computed together, materialised.
+        if (c.group) for (const m of c.group) if (!m.dead && !isComputed(m)) { targetSet.add(m); groupMembers.add(m); }
         stack.push([c, 0]);
       } else {
         stack.pop();
@@ -219,7 +225,7 @@ function plan(targets: Node[], ctx: GpuContext): Plan {
     for (const p of n.inputs) {
       // Held inputs (a user handle, maybe not yet collected) fuse too: they stay pending, with their
       // inputs, and are computed again if read later. Only the targets are always materialised.
-      if (isComputed(p) || !isEw(p) || targetSet.has(p) || uses.get(p) !== 1 || fusedInto.has(p)) continue;
+      if (isComputed(p) || !isEw(p) || targetSet.has(p) || uses.get(p) !== 1 || p.consumers !== 1 || fusedInto.has(p)) continue;
       if (p.shape.length !== root.shape.length || p.shape.some((d, i) => d !== root.shape[i])) continue;
       const next = new Set(leaves);
       next.delete(p);
@@ -253,7 +259,7 @@ function plan(targets: Node[], ctx: GpuContext): Plan {
     if ('alias' in lowering) steps.push({ kind: 'alias', node: n, of: n.inputs[lowering.alias]! });
     else steps.push({ kind: 'lowered', node: n, lowering });
   }
-  return { steps, keep, uploads: [...uploads] };
+  return { steps, keep, uploads: [...uploads], groupMembers: [...groupMembers] };
 }
 
 /** Generate the fused elementwise kernel for `root` and the nodes folded into it. */
@@ -334,7 +340,21 @@ export async function evaluate(targets: Node[], read: Node[] = []): Promise<Floa
   for (;;) {
     const p = plan([...targets, ...read], r.ctx);
     const missing = shadersOf(p).filter((s) => !r.pipelines.get(s));
-    if (missing.length === 0) return execute(p, read, r);
+    if (missing.length === 0) {
+      // Small group members (a loss, small grads) come back to the host in the same submission,
+      // so reading them later needs no submission, and an unread one holds no GPU buffer.
+      const extras = p.groupMembers.filter((n) => n.size > 0 && n.size <= 1024 && !read.includes(n));
+      const out = await execute(p, [...read, ...extras], r);
+      extras.forEach((n, i) => {
+        if (n.dead) return;
+        n.cpu = out[read.length + i]!;
+        if (n.storage && n.consumers === 0) {
+          n.storage.pool.release(n.storage);
+          n.storage = null;
+        }
+      });
+      return out.slice(0, read.length);
+    }
     const unique = new Map(missing.map((s) => [shaderKey(s), s]));
     await Promise.all([...unique.values()].map((s) => r.pipelines.load(s)));
     if (r.ctx.lostError) throw r.ctx.lostError;
