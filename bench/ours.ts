@@ -1,0 +1,208 @@
+// gradgpu itself, as one more `Rival` (see rivals/spec.ts for the contract),
+// driven through its natural public API:
+//   seed       gradOverFlatParams(p, x), then await g.data()
+//   matmul     matmul(...) chained, one data() of the final product
+//   vjp        vjp((a, b) => matmul(a, b), A, B) then vjpFn(G), both cotangents read
+//   mlp        valueAndGrad(mse) + adam(...).update + applyUpdates over
+//              { layer1: { w, b }, layer2: { w, b } }, loss read every step
+//   tiny       50 elementwise ops (numbers as the second operand), one data()
+//
+// Inputs are uploaded once in prepare*() (array(...) then evaluate), so a
+// timed call is compute + readback. Browser-safe: imports only the library.
+import {
+  adam,
+  add,
+  applyUpdates,
+  array,
+  deviceInfo,
+  evaluateNodes,
+  gradOverFlatParams,
+  init,
+  matmul,
+  mean,
+  memoryStats,
+  mul,
+  NDArray,
+  ones,
+  sin,
+  square,
+  sub,
+  tanh,
+  tree,
+  valueAndGrad,
+  vjp,
+  type DeviceInfo,
+} from '../src/index';
+import { ADAM, type MlpInit, type Rival, type Runner, TINY_CHAIN_OPS } from './rivals/spec';
+
+type Params = { layer1: { w: NDArray; b: NDArray }; layer2: { w: NDArray; b: NDArray } };
+
+/** Upload (compute) arrays now, without reading them back. */
+async function upload(...xs: NDArray[]): Promise<void> {
+  await evaluateNodes(xs.map((x) => x.node));
+}
+
+function disposeTree(t: unknown): void {
+  for (const l of tree.leaves(t)) if (l instanceof NDArray && !l.isDisposed) l.dispose();
+}
+
+const owned = new Set<() => void>();
+
+function runner<T>(fn: () => Promise<T>, free: () => void): Runner<T> {
+  let done = false;
+  const dispose = () => {
+    if (done) return;
+    done = true;
+    owned.delete(dispose);
+    free();
+  };
+  owned.add(dispose);
+  return Object.assign(fn, { dispose });
+}
+
+let info: DeviceInfo | undefined;
+
+/** Our library's adapter (init() must have run). */
+export function oursDevice(): DeviceInfo | undefined {
+  return info;
+}
+
+export const ours: Rival = {
+  name: 'ours',
+  notes:
+    'gradgpu (this repo) on WebGPU; gradOverFlatParams, matmul, vjp, valueAndGrad + adam + applyUpdates; ' +
+    'lazy graph, fused elementwise kernels, one queue.submit per read',
+
+  async init() {
+    await init();
+    info = await deviceInfo();
+  },
+
+  liveCount: () => memoryStats().liveBuffers,
+
+  async prepareSeed(flatParams, x, n, d) {
+    const P = array(flatParams);
+    const X = array(x, [n, d]);
+    await upload(P, X);
+    return runner(
+      async () => {
+        const g = gradOverFlatParams(P, X);
+        const out = await g.data();
+        g.dispose();
+        return out;
+      },
+      () => {
+        P.dispose();
+        X.dispose();
+      },
+    );
+  },
+
+  async prepareMatmul(a, b, n, chain) {
+    const A = array(a, [n, n]);
+    const B = array(b, [n, n]);
+    await upload(A, B);
+    return runner(
+      async () => {
+        let c = A;
+        for (let k = 0; k < chain; k++) c = matmul(c, B);
+        const out = await c.data();
+        c.dispose();
+        return out;
+      },
+      () => {
+        A.dispose();
+        B.dispose();
+      },
+    );
+  },
+
+  async prepareMatmulVjp(a, b, n) {
+    const A = array(a, [n, n]);
+    const B = array(b, [n, n]);
+    const G = ones([n, n]);
+    await upload(A, B, G);
+    const mm = (x: NDArray, y: NDArray) => matmul(x, y);
+    return runner(
+      async () => {
+        const [out, back] = vjp(mm, A, B);
+        // (vjpFn's declared return type is not a tuple, so destructuring needs a cast; see the report)
+        const [dA, dB] = back(G) as unknown as [NDArray, NDArray];
+        const res = (await Promise.all([dA.data(), dB.data()])) as [Float32Array, Float32Array];
+        dA.dispose();
+        dB.dispose();
+        out.dispose();
+        return res;
+      },
+      () => {
+        A.dispose();
+        B.dispose();
+        G.dispose();
+      },
+    );
+  },
+
+  async prepareMlp(init: MlpInit, xs, ys) {
+    const { inDim: D, hidden: H, outDim: O } = init;
+    const batch = xs.length / D;
+    let params: Params = {
+      layer1: { w: array(init.layer1.w, [D, H]), b: array(init.layer1.b, [H]) },
+      layer2: { w: array(init.layer2.w, [H, O]), b: array(init.layer2.b, [O]) },
+    };
+    const X = array(xs, [batch, D]);
+    const Y = array(ys, [batch, O]);
+    const mse = (p: Params, x: NDArray, y: NDArray) => {
+      const h = tanh(add(matmul(x, p.layer1.w), p.layer1.b));
+      const pred = add(matmul(h, p.layer2.w), p.layer2.b);
+      return mean(square(sub(pred, y)));
+    };
+    const lossAndGrad = valueAndGrad(mse);
+    const optimizer = adam(ADAM.lr, { b1: ADAM.b1, b2: ADAM.b2, eps: ADAM.eps });
+    let state = optimizer.init(params);
+    await upload(X, Y, ...(tree.leaves(params) as NDArray[]), ...(tree.leaves(state) as NDArray[]).filter((l) => l instanceof NDArray));
+    return runner(
+      async () => {
+        const [loss, grads] = lossAndGrad(params, X, Y);
+        const [updates, next] = optimizer.update(grads, state, params);
+        state = next;
+        params = applyUpdates(params, updates);
+        const value = await loss.item();
+        loss.dispose();
+        return value;
+      },
+      () => {
+        disposeTree(params);
+        disposeTree(state);
+        X.dispose();
+        Y.dispose();
+      },
+    );
+  },
+
+  async prepareTinyChain(v) {
+    const V = array(v);
+    await upload(V);
+    return runner(
+      async () => {
+        let x = V;
+        for (const o of TINY_CHAIN_OPS) {
+          switch (o.op) {
+            case 'add': x = add(x, o.c); break;
+            case 'mul': x = mul(x, o.c); break;
+            case 'sub': x = sub(x, o.c); break;
+            case 'sin': x = sin(x); break;
+            case 'tanh': x = tanh(x); break;
+          }
+        }
+        const out = await x.data();
+        x.dispose();
+        return out;
+      },
+      () => V.dispose(),
+    );
+  },
+
+  async dispose() {
+    for (const d of [...owned]) d();
+  },
+};
