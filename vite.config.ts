@@ -1,19 +1,10 @@
 import { defineConfig } from 'vitest/config';
 import { playwright } from '@vitest/browser-playwright';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from './test/helpers/chromium';
 
 // One config for the demo page (vite), the library tests on Node with Dawn
 // (project "node") and the same tests in headless Chromium with WebGPU
 // (project "browser", system Chromium driven by playwright-core).
-const chromiumArgs = [
-  '--enable-unsafe-webgpu',
-  '--enable-features=Vulkan',
-  '--no-sandbox',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-quic',
-];
 
 export default defineConfig({
   build: { outDir: 'dist-demo', rollupOptions: { input: { main: 'index.html' } } },
@@ -43,7 +34,7 @@ export default defineConfig({
             enabled: true,
             headless: true,
             provider: playwright({
-              launchOptions: { executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: chromiumArgs },
+              launchOptions: { executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS },
             }),
             instances: [{ browser: 'chromium' }],
             screenshotFailures: false,

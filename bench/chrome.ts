@@ -13,17 +13,8 @@ import { createServer } from 'vite';
 import { isFailure, optionsToParams, parseOptions } from './run';
 import type { BenchReport } from './run';
 import { resultStem, toMarkdown, toSvg } from './report';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../test/helpers/chromium';
 
-const CHROMIUM_ARGS = [
-  '--enable-unsafe-webgpu',
-  '--enable-features=Vulkan',
-  '--no-sandbox',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-quic',
-];
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 
@@ -52,7 +43,7 @@ async function main(): Promise<number> {
   console.log(`vite: ${base}  ->  ${url}`);
 
   const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    executablePath: CHROMIUM_PATH,
     headless: !args.includes('--headed'),
     args: CHROMIUM_ARGS,
   });

@@ -11,6 +11,7 @@
 //
 // Env: CHROMIUM_PATH (default /usr/bin/chromium), E2E_STEPS (default 200).
 
+import { CHROMIUM_PATH, QUIET_ARGS, WEBGPU_ARGS } from '../helpers/chromium';
 import { mkdirSync } from 'node:fs';
 import { createServer as netServer } from 'node:net';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -18,13 +19,9 @@ import { build, createServer, preview } from 'vite';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const ARTIFACTS = `${ROOT}test-artifacts`;
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const CHROMIUM = CHROMIUM_PATH;
 const STEPS = Number(process.env.E2E_STEPS ?? 200);
-const BASE_ARGS = [
-  '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic',
-  ...(process.getuid?.() === 0 ? ['--no-sandbox'] : []),
-];
-const WEBGPU_ARGS = ['--enable-unsafe-webgpu', '--enable-features=Vulkan'];
+const BASE_ARGS = QUIET_ARGS;
 
 type Demo = {
   state: string; running: boolean; gpuBuffers: number; examples: number[][]; losses: number[]; steps: number; done: boolean; error: string | null;
