@@ -129,7 +129,8 @@ function distinct(gs: NDArray[], taken: ReadonlySet<Node>): NDArray[] {
   return gs.map((g) => (count.get(g.node)! > 1 || taken.has(g.node) ? bind('identity', [g], {}, g.shape) : g));
 }
 
-function trace(f: Fn, opts: GradOptions, args: unknown[], name: string) {
+/** Trace f and its VJP. `withValue`: the loss is an output too (valueAndGrad); grad drops the forward's tail. */
+function trace(f: Fn, opts: GradOptions, args: unknown[], name: string, withValue: boolean) {
   const argnums = opts.argnums ?? 0;
   const list = checkArgnums(argnums, args.length, name);
   const [res, created] = scoped(() => {
@@ -143,7 +144,7 @@ function trace(f: Fn, opts: GradOptions, args: unknown[], name: string) {
     return { loss, aux, grads: typeof argnums === 'number' ? grads[0] : grads };
   });
   const auxArrays = treeLeaves(res.aux ?? null, { isLeaf: (x) => typeof x !== 'object' || x === null }).filter((x): x is NDArray => x instanceof NDArray);
-  seal(created, [res.loss, ...auxArrays, ...(treeLeaves(res.grads) as NDArray[])]);
+  seal(created, [...(withValue ? [res.loss] : []), ...auxArrays, ...(treeLeaves(res.grads) as NDArray[])]);
   return res;
 }
 
@@ -152,7 +153,7 @@ export function grad<F extends Fn, const A extends number | readonly number[] = 
 export function grad<F extends Fn, const A extends number | readonly number[] = 0>(f: F, opts: GradOptions & { argnums?: A; hasAux: true }): (...args: Parameters<F>) => [Grads<F, A>, AuxOf<F>];
 export function grad(f: Fn, opts: GradOptions = {}) {
   return (...args: unknown[]) => {
-    const r = trace(f, opts, args, 'grad');
+    const r = trace(f, opts, args, 'grad', false);
     return opts.hasAux ? [r.grads, r.aux] : r.grads;
   };
 }
@@ -162,7 +163,7 @@ export function valueAndGrad<F extends Fn, const A extends number | readonly num
 export function valueAndGrad<F extends Fn, const A extends number | readonly number[] = 0>(f: F, opts: GradOptions & { argnums?: A; hasAux: true }): (...args: Parameters<F>) => [[NDArray, AuxOf<F>], Grads<F, A>];
 export function valueAndGrad(f: Fn, opts: GradOptions = {}) {
   return (...args: unknown[]) => {
-    const r = trace(f, opts, args, 'valueAndGrad');
+    const r = trace(f, opts, args, 'valueAndGrad', true);
     return opts.hasAux ? [[r.loss, r.aux], r.grads] : [r.loss, r.grads];
   };
 }
