@@ -28,3 +28,5 @@ export class GradError extends GradGpuError {}
 export class TreeError extends GradGpuError {}
 /** Two pytrees that must have the same structure differ; the message names the first differing path. */
 export class TreeStructureError extends TreeError {}
+/** debugNans mode: an operation produced NaN. */
+export class NanError extends GradGpuError {}

@@ -67,3 +67,20 @@ describe('device loss', () => {
     await expect(sum(params.b as NDArray).data()).rejects.toThrow(DeviceLostError);
   });
 });
+
+describe('debugNans', () => {
+  it('names the first primitive that produced a NaN; off again, NaN just propagates', async () => {
+    const { setDebugNans, log, sqrt, NanError } = await import('../src/index');
+    const x = array([1, -1, 4]);
+    const f = () => sum(mul(sqrt(add(x, 0)), 2)); // sqrt(-1) is the first NaN
+    setDebugNans(true);
+    try {
+      await expect(f().data()).rejects.toThrow(NanError);
+      await expect(f().data()).rejects.toThrow(/primitive 'sqrt' produced NaN/);
+      expect(await sum(log(array([1, 2]))).item()).toBeCloseTo(Math.log(2), 6); // NaN-free work passes
+    } finally {
+      setDebugNans(false);
+    }
+    expect(Number.isNaN(await f().item())).toBe(true);
+  });
+});

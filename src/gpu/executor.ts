@@ -10,7 +10,7 @@
 //            reader is encoded, copy requested results to staging buffers,
 //            submit once, then map the staging buffers.
 
-import { DisposedArrayError, DeviceLostError, OutOfMemoryError } from '../errors';
+import { DisposedArrayError, DeviceLostError, NanError, OutOfMemoryError } from '../errors';
 import { currentContext, init, onDeviceReset, type GpuContext } from './device';
 import { BufferPool, type MemoryStats, type Storage } from './pool';
 import { grid1d, PipelineCache, shaderKey, type KernelCall, type Lowering, type ShaderSpec, type Slot } from './kernels';
@@ -140,6 +140,9 @@ interface Plan {
   uploads: Node[];
   /** Members of evaluation groups computed by this plan (read back to the host when small). */
   groupMembers: Node[];
+  /** Every node this plan computes, inputs before readers. */
+  order: Node[];
+  targets: Set<Node>;
 }
 
 const MAX_FUSED_INPUTS = 7; // + the output = 8 storage bindings, WebGPU's default limit
@@ -197,7 +200,8 @@ function plan(targets: Node[], ctx: GpuContext): Plan {
     }
   }
   const keep = new Set<Node>();
-  for (const n of order) if (targetSet.has(n) || isHeld(n)) keep.add(n);
+  // debugNans: every node is written to memory (no fusion) so each one can be checked.
+  for (const n of order) if (debugNans || targetSet.has(n) || isHeld(n)) keep.add(n);
   const maxBytes = ctx.info.limits.maxStorageBufferBindingSize;
   for (const n of order) {
     if (n.size * 4 > maxBytes) {
@@ -225,7 +229,7 @@ function plan(targets: Node[], ctx: GpuContext): Plan {
     for (const p of n.inputs) {
       // Held inputs (a user handle, maybe not yet collected) fuse too: they stay pending, with their
       // inputs, and are computed again if read later. Only the targets are always materialised.
-      if (isComputed(p) || !isEw(p) || targetSet.has(p) || uses.get(p) !== 1 || p.consumers !== 1 || fusedInto.has(p)) continue;
+      if (debugNans || isComputed(p) || !isEw(p) || targetSet.has(p) || uses.get(p) !== 1 || p.consumers !== 1 || fusedInto.has(p)) continue;
       if (p.shape.length !== root.shape.length || p.shape.some((d, i) => d !== root.shape[i])) continue;
       const next = new Set(leaves);
       next.delete(p);
@@ -259,7 +263,7 @@ function plan(targets: Node[], ctx: GpuContext): Plan {
     if ('alias' in lowering) steps.push({ kind: 'alias', node: n, of: n.inputs[lowering.alias]! });
     else steps.push({ kind: 'lowered', node: n, lowering });
   }
-  return { steps, keep, uploads: [...uploads], groupMembers: [...groupMembers] };
+  return { steps, keep, uploads: [...uploads], groupMembers: [...groupMembers], order, targets: targetSet };
 }
 
 /** Generate the fused elementwise kernel for `root` and the nodes folded into it. */
@@ -335,6 +339,28 @@ function shadersOf(p: Plan): ShaderSpec[] {
  * Compute every target (and its group), reading back the nodes in `read`.
  * Returns host copies of `read`, in order.
  */
+let debugNans = false;
+/**
+ * Like jax_debug_nans: when on, every evaluation writes every intermediate to
+ * memory and checks it, and the first primitive that turns NaN-free inputs
+ * into a NaN throws a NanError naming it. Slow; for debugging.
+ */
+export function setDebugNans(on: boolean): void {
+  debugNans = on;
+}
+
+function findFirstNan(p: Plan, nodes: Node[], values: Float32Array[]): void {
+  const hasNan = new Map<Node, boolean>();
+  nodes.forEach((n, i) => hasNan.set(n, values[i]!.some(Number.isNaN)));
+  // Release what was kept only to be checked.
+  for (const n of nodes) if (!p.targets.has(n) && !isHeld(n) && n.consumers === 0) releaseIfUnused(n, 'freed after the debugNans check');
+  const first = nodes.find((n) => hasNan.get(n));
+  if (first) {
+    throw new NanError(`debugNans: primitive '${first.prim}' produced NaN (node #${first.id}, shape [${first.shape.join(', ')}]` +
+      `${Object.keys(first.params).length ? `, params ${JSON.stringify(first.params)}` : ''}); the first op in evaluation order with a NaN output`);
+  }
+}
+
 export async function evaluate(targets: Node[], read: Node[] = []): Promise<Float32Array[]> {
   const r = await runtime();
   for (;;) {
@@ -344,7 +370,9 @@ export async function evaluate(targets: Node[], read: Node[] = []): Promise<Floa
       // Small group members (a loss, small grads) come back to the host in the same submission,
       // so reading them later needs no submission, and an unread one holds no GPU buffer.
       const extras = p.groupMembers.filter((n) => n.size > 0 && n.size <= 1024 && !read.includes(n));
-      const out = await execute(p, [...read, ...extras], r);
+      const checked = debugNans ? p.order.filter((n) => n.size > 0) : [];
+      const out = await execute(p, [...read, ...extras, ...checked], r);
+      if (debugNans) findFirstNan(p, checked, out.slice(read.length + extras.length));
       extras.forEach((n, i) => {
         if (n.dead) return;
         n.cpu = out[read.length + i]!;
