@@ -84,3 +84,17 @@ describe('debugNans', () => {
     expect(Number.isNaN(await f().item())).toBe(true);
   });
 });
+
+describe('vjp', () => {
+  it('reading the gradients of one vjpFn call costs one submission', async () => {
+    const { vjp, memoryStats: stats, ones } = await import('../src/index');
+    const a = randomNormal([8, 5], 1);
+    const b = randomNormal([5, 3], 2);
+    const [out, vjpFn] = vjp((p: NDArray, q: NDArray) => matmul(p, q), a, b);
+    const [da, db] = vjpFn(ones(out.shape)) as [NDArray, NDArray];
+    const before = stats().submissions;
+    await da.data();
+    await db.data();
+    expect(stats().submissions - before).toBe(1);
+  });
+});

@@ -10,7 +10,7 @@
 
 import { GradError, TreeError } from '../errors';
 import { NDArray } from '../array/ndarray';
-import { withNodeScope, type Node } from '../array/node';
+import { isComputed, withNodeScope, type Node } from '../array/node';
 import { array, bind, full } from '../array/ops';
 import { flatten, unflatten, leaves as treeLeaves, type MapLeaves } from '../tree/tree';
 import { backward } from './backward';
@@ -205,6 +205,9 @@ export function vjp<F extends Fn>(f: F, ...primals: Parameters<F>): [ReturnType<
     const all = new Set(res.targets.flat());
     const cts = backward((outLeaves as NDArray[]).map((o) => o.node), ctLeaves as NDArray[], all, savedInputs);
     const flat = distinct(res.targets.flat().map((t) => cts.get(t) ?? full(t.shape, 0)), new Set((ctLeaves as NDArray[]).map((c) => c.node)));
+    // One evaluation group, as for grad: reading any gradient computes them all in one submission.
+    const group = [...new Set(flat.map((g) => g.node))].filter((n) => !isComputed(n));
+    for (const n of group) n.group = group;
     let at = 0;
     return res.targets.map((ids, k) => unflatten(res.defs[k]!, flat.slice(at, (at += ids.length))));
   };
