@@ -6,13 +6,12 @@
 //   vite-node bench/chrome.ts [same flags as bench/node.ts] [--headed] [--out=dir] [--no-write] [--screenshot=file.png]
 //
 // CHROMIUM_PATH overrides /usr/bin/chromium.
-import fs from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { createServer } from 'vite';
-import { isFailure, optionsToParams, parseOptions } from './run';
+import { optionsToParams, parseOptions } from './run';
 import type { BenchReport } from './run';
-import { resultStem, toMarkdown, toSvg } from './report';
+import { finishRun } from './output';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../test/helpers/chromium';
 
 
@@ -78,20 +77,7 @@ async function main(): Promise<number> {
       console.log(`screenshot: ${shot}`);
     }
     report.platform = `Chromium ${browser.version()} (headless${args.includes('--headed') ? ': no' : ''}), ${report.platform}`;
-    const mdText = toMarkdown(report);
-    console.log(`\n${mdText}`);
-    if (write) {
-      const dir = outArg ?? path.join(root, 'bench', 'results');
-      fs.mkdirSync(dir, { recursive: true });
-      const stem = path.join(dir, resultStem(report));
-      fs.writeFileSync(`${stem}.json`, JSON.stringify(report, null, 2) + '\n');
-      fs.writeFileSync(`${stem}.md`, mdText);
-      fs.writeFileSync(`${stem}.svg`, toSvg(report));
-      console.log(`wrote ${stem}.{json,md,svg}`);
-    }
-    const failedOurs = report.rows.filter((r) => r.lib === 'ours' && isFailure(r)).length;
-    console.log(`${report.passed} passed, ${report.failed} failed`);
-    code = report.failed > 0 && (strict || failedOurs > 0) ? 1 : 0;
+    code = finishRun(report, write ? outArg ?? path.join(root, 'bench', 'results') : null, strict);
   } finally {
     await browser.close();
     await server.close();

@@ -13,14 +13,13 @@
 // bench/results/<date>-<device>-node.{json,md,svg} (not in --quick mode
 // unless --out is given). Exit code 1 when a verification fails: any library
 // in --quick / --strict mode, otherwise only ours.
-import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ours, oursDevice } from './ours';
 import { installNodeGpu } from './rivals/node-gpu';
 import { rivals } from './rivals/workloads';
-import { initLibs, isFailure, parseOptions, runBench, selectLibs } from './run';
-import { resultStem, toMarkdown, toSvg } from './report';
+import { initLibs, parseOptions, runBench, selectLibs } from './run';
+import { finishRun } from './output';
 
 async function main(): Promise<number> {
   const args = process.argv.slice(2);
@@ -56,20 +55,7 @@ async function main(): Promise<number> {
   report.loadAverage = [load0, os.loadavg()[0]!];
   for (const l of libs) await l.dispose?.();
 
-  const mdText = toMarkdown(report);
-  console.log(`\n${mdText}`);
-  if (write) {
-    const dir = outArg ?? path.join(path.dirname(new URL(import.meta.url).pathname), 'results');
-    fs.mkdirSync(dir, { recursive: true });
-    const stem = path.join(dir, resultStem(report));
-    fs.writeFileSync(`${stem}.json`, JSON.stringify(report, null, 2) + '\n');
-    fs.writeFileSync(`${stem}.md`, mdText);
-    fs.writeFileSync(`${stem}.svg`, toSvg(report));
-    console.log(`wrote ${stem}.{json,md,svg}`);
-  }
-  const failedOurs = report.rows.filter((r) => r.lib === 'ours' && isFailure(r)).length;
-  console.log(`${report.passed} passed, ${report.failed} failed`);
-  return report.failed > 0 && (strict || failedOurs > 0) ? 1 : 0;
+  return finishRun(report, write ? outArg ?? path.join(path.dirname(new URL(import.meta.url).pathname), 'results') : null, strict);
 }
 
 main().then(

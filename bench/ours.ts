@@ -34,6 +34,7 @@ import {
   type DeviceInfo,
 } from '../src/index';
 import { ADAM, type MlpInit, type Rival, type Runner, TINY_CHAIN_OPS } from './rivals/spec';
+import { runner } from './rivals/workloads';
 
 type Params = { layer1: { w: NDArray; b: NDArray }; layer2: { w: NDArray; b: NDArray } };
 
@@ -48,17 +49,7 @@ function disposeTree(t: unknown): void {
 
 const owned = new Set<() => void>();
 
-function runner<T>(fn: () => Promise<T>, free: () => void): Runner<T> {
-  let done = false;
-  const dispose = () => {
-    if (done) return;
-    done = true;
-    owned.delete(dispose);
-    free();
-  };
-  owned.add(dispose);
-  return Object.assign(fn, { dispose });
-}
+const track = <T>(fn: () => Promise<T>, free: () => void): Runner<T> => runner(fn, owned, free);
 
 let info: DeviceInfo | undefined;
 
@@ -84,7 +75,7 @@ export const ours: Rival = {
     const P = array(flatParams);
     const X = array(x, [n, d]);
     await upload(P, X);
-    return runner(
+    return track(
       async () => {
         const g = gradOverFlatParams(P, X);
         const out = await g.data();
@@ -102,7 +93,7 @@ export const ours: Rival = {
     const A = array(a, [n, n]);
     const B = array(b, [n, n]);
     await upload(A, B);
-    return runner(
+    return track(
       async () => {
         let c = A;
         for (let k = 0; k < chain; k++) c = matmul(c, B);
@@ -123,7 +114,7 @@ export const ours: Rival = {
     const G = ones([n, n]);
     await upload(A, B, G);
     const mm = (x: NDArray, y: NDArray) => matmul(x, y);
-    return runner(
+    return track(
       async () => {
         const [out, back] = vjp(mm, A, B);
         // (vjpFn's declared return type is not a tuple, so destructuring needs a cast; see the report)
@@ -160,7 +151,7 @@ export const ours: Rival = {
     const optimizer = adam(ADAM.lr, { b1: ADAM.b1, b2: ADAM.b2, eps: ADAM.eps });
     let state = optimizer.init(params);
     await upload(X, Y, ...(tree.leaves(params) as NDArray[]), ...(tree.leaves(state) as NDArray[]).filter((l) => l instanceof NDArray));
-    return runner(
+    return track(
       async () => {
         const [loss, grads] = lossAndGrad(params, X, Y);
         const [updates, next] = optimizer.update(grads, state, params);
@@ -182,7 +173,7 @@ export const ours: Rival = {
   async prepareTinyChain(v) {
     const V = array(v);
     await upload(V);
-    return runner(
+    return track(
       async () => {
         let x = V;
         for (const o of TINY_CHAIN_OPS) {

@@ -18,7 +18,7 @@ import { ADAM, type MlpInit, type Rival, type Runner, TINY_CHAIN_OPS, type TinyO
 export type { MlpInit, Rival, Runner } from './spec';
 
 /** Attach a dispose function to a runner and register it with the owning rival. */
-function runner<T>(fn: () => Promise<T>, owned: Set<() => void>, free: () => void): Runner<T> {
+export function runner<T>(fn: () => Promise<T>, owned: Set<() => void>, free: () => void): Runner<T> {
   let done = false;
   const dispose = () => {
     if (done) return;
