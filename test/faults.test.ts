@@ -42,7 +42,7 @@ describe('too large for the device', () => {
     const big = zeros([n]);
     await expect(big.data()).rejects.toThrow(OutOfMemoryError);
     await expect(big.data()).rejects.toThrow(new RegExp(`${n * 4} bytes.*${limit}`));
-    expect(memoryStats().liveBuffers).toBe(before);
+    expect(memoryStats().liveBuffers).toBeLessThanOrEqual(before); // a late finalizer may free others meanwhile
     expect(await sum(array([1, 2, 3])).item()).toBe(6);
   });
 });

@@ -68,7 +68,7 @@ describe.each(policies)('kernel policy %o', (p) => {
 describe.each(['register', 'shared'] as const)('tiled matmul (%s) with transpose flags', (variant) => {
   it('matches float64 for every transpose combination, aligned (vec4 path) and odd sizes, with split-K', async () => {
     setKernelPolicy({ matmul: variant });
-    for (const [M, K, N] of [[8, 12, 4], [64, 36, 68], [5, 7, 3], [4, 2048, 8]] as const) {
+    for (const [M, K, N] of [[8, 12, 4], [64, 36, 68], [12, 20, 132], [5, 7, 3], [4, 2048, 8]] as const) {
       for (const ta of [false, true]) {
         for (const tb of [false, true]) {
           const A = randomNormal(ta ? [K, M] : [M, K], M + K);

@@ -294,7 +294,7 @@ function lowerMatmul(n: Node, ctx: LowerContext): Lowering {
   const aligned = M % 4 === 0 && N % 4 === 0 && K % 4 === 0;
   const shader = {
     template: variant === 'shared' ? 'matmul_shared' : 'matmul_register',
-    entry: variant === 'register' && aligned ? 'main4' : 'main',
+    entry: variant === 'register' && aligned ? 'main8' : 'main',
     fill: { TRANS_A: String(ta), TRANS_B: String(tb) },
   } as const;
   const mm = (out: Slot): KernelCall[] => {
