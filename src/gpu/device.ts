@@ -57,7 +57,8 @@ export function onDeviceReset(hook: () => void): void {
   resetHooks.push(hook);
 }
 
-function envFlag(name: string): string | undefined {
+/** An environment variable in Node; undefined in a browser. */
+export function envFlag(name: string): string | undefined {
   return isNode ? process.env[name] : undefined;
 }
 

@@ -11,8 +11,9 @@
 //            submit once, then map the staging buffers.
 
 import { DisposedArrayError, DeviceLostError, NanError, OutOfMemoryError } from '../errors';
-import { currentContext, init, onDeviceReset, type GpuContext } from './device';
+import { currentContext, envFlag, init, onDeviceReset, type GpuContext } from './device';
 import { BufferPool, type MemoryStats, type Storage } from './pool';
+import { IdleWait, idleWaitWanted } from './wait';
 import { grid1d, PipelineCache, shaderKey, type KernelCall, type Lowering, type ShaderSpec, type Slot } from './kernels';
 import { isComputed, isHeld, withNodeScope, type Node } from '../array/node';
 import { primitives, contiguousStrides, type KernelPolicy, type LowerContext } from '../array/primitives';
@@ -22,6 +23,7 @@ interface Runtime {
   pool: BufferPool;
   pipelines: PipelineCache;
   uniforms: GPUBuffer[];
+  idle: IdleWait;
 }
 
 let rt: Runtime | null = null;
@@ -53,7 +55,8 @@ async function runtime(): Promise<Runtime> {
   const ctx = currentContext() ?? (await init());
   if (ctx.lostError) throw ctx.lostError;
   if (!rt || rt.ctx !== ctx) {
-    rt = { ctx, pool: new BufferPool(ctx.device, ctx.info.limits.maxStorageBufferBindingSize), pipelines: new PipelineCache(ctx.device), uniforms: [] };
+    rt = { ctx, pool: new BufferPool(ctx.device, ctx.info.limits.maxStorageBufferBindingSize), pipelines: new PipelineCache(ctx.device), uniforms: [],
+      idle: new IdleWait(idleWaitWanted(ctx.info.backend, ctx.info.isFallback, envFlag('GRADGPU_IDLE_WAIT'))) };
   }
   return rt;
 }
@@ -414,6 +417,7 @@ function execute(p: Plan, read: Node[], r: Runtime): Promise<Float32Array[]> {
     let paramAt = 0;
     const encoder = device.createCommandEncoder();
     const pass = encoder.beginComputePass();
+    let signature = `${p.uploads.length}:`; // what the idle wait keys its time estimate by
     const bindOf = (n: Node) => ({ buffer: n.storage!.buffer, offset: n.offset, size: Math.max(4, n.size * 4) });
     const dispatch = (spec: ShaderSpec, params: ArrayBuffer, resources: GPUBufferBinding[], grid: [number, number, number]) => {
       if (grid[0] * grid[1] * grid[2] === 0) return;
@@ -425,6 +429,7 @@ function execute(p: Plan, read: Node[], r: Runtime): Promise<Float32Array[]> {
       pass.setPipeline(pipeline);
       pass.setBindGroup(0, device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries }));
       pass.dispatchWorkgroups(grid[0], grid[1], grid[2]);
+      signature += `${grid[0] * grid[1] * grid[2]},`;
       if (dispatchLog) dispatchLog.push(`${spec.template}:${spec.entry} [${grid.join(',')}]`);
       pool.stats.dispatches++;
     };
@@ -493,8 +498,11 @@ function execute(p: Plan, read: Node[], r: Runtime): Promise<Float32Array[]> {
     device.queue.submit([encoder.finish()]);
     pool.stats.submissions++;
     r.uniforms.push(uniform);
-    return Promise.all(
+    const submitted = performance.now();
+    const slept = r.idle.before(signature);
+    const results = Promise.all(
       read.map(async (n, i) => {
+        await slept;
         const b = staging[i];
         if (!b) return n.cpu ? n.cpu.slice() : new Float32Array(0);
         try {
@@ -509,6 +517,8 @@ function execute(p: Plan, read: Node[], r: Runtime): Promise<Float32Array[]> {
         return data;
       }),
     );
+    if (staging.some((b) => b)) void results.then(() => r.idle.record(signature, performance.now() - submitted), () => {});
+    return results;
   } catch (e) {
     for (const sc of scratchAll) pool.release(sc);
     throw e;
