@@ -84,3 +84,27 @@ describe.each(['register', 'shared'] as const)('tiled matmul (%s) with transpose
     setKernelPolicy({ matmul: 'auto' });
   });
 });
+
+describe('profileKernels', () => {
+  it('times each kernel of a submission with timestamp queries, and stops when asked', async () => {
+    const { deviceInfo, profileKernels } = await import('../src/index');
+    const a = randomNormal([64, 64], 1);
+    const b = randomNormal([64, 64], 2);
+    await Promise.all([a.data(), b.data()]);
+    const log = profileKernels(true);
+    await sum(matmul(a, b)).data();
+    await new Promise((r) => setTimeout(r, 50)); // timings arrive just after the results
+    profileKernels(false);
+    const hasTimestamps = (await deviceInfo()).hasTimestampQuery;
+    if (!hasTimestamps) return expect(log).toEqual([]);
+    expect(log.map((t) => t.kernel)).toEqual(expect.arrayContaining([expect.stringMatching(/^matmul_/), expect.stringMatching(/^reduce:/)]));
+    for (const t of log) {
+      expect(t.ms).toBeGreaterThanOrEqual(0);
+      expect(t.grid.every((g) => g >= 1)).toBe(true);
+    }
+    const n = log.length;
+    await sum(matmul(a, b)).data();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(log.length).toBe(n);
+  });
+});

@@ -820,6 +820,17 @@ describe('laziness: one submit per evaluation, fused elementwise chains', () => 
     expectClose(s.value, want, 0);
   });
 
+  it('an outer product (K = 1) is a broadcast multiply that fuses with what reads it', async () => {
+    const a = input([65, 1], 41);
+    const b = input([1, 7], 42);
+    await Promise.all([a.x.data(), b.x.data()]);
+    const s = await stats(async () => addScalar(matmulT(reshape(a.x, [1, 65]), reshape(b.x, [7, 1]), true, true), 1).data());
+    expect(s.dispatches).toBe(1);
+    const want = new Float64Array(65 * 7);
+    for (let i = 0; i < 65; i++) for (let j = 0; j < 7; j++) want[i * 7 + j] = f(f(a.d[i]! * b.d[j]!) + 1);
+    expectClose(s.value, want, 0);
+  });
+
   it('a chain of 20 mixed unary/binary ops with a second input is one dispatch', async () => {
     const a = input([65, 7], 1, 0.5, 1.5);
     const b = input([7], 2, 0.5, 1.5);

@@ -343,6 +343,9 @@ export function matmulT(a: NDArray, b: NDArray, transA: boolean, transB: boolean
   const bb = b.ndim === 3 ? b.shape[0]! : 1;
   if (ba !== bb && ba !== 1 && bb !== 1) throw new ShapeError(`matmul: batch sizes ${ba} and ${bb} differ (${fmt(a.shape)} @ ${fmt(b.shape)})`);
   const shape = a.ndim === 3 || b.ndim === 3 ? [Math.max(ba, bb), am, bn] : [am, bn];
+  // An outer product (K = 1, e.g. the cotangent of h @ w for a one-column w) is
+  // a broadcast multiply: it fuses with the elementwise ops around it.
+  if (ak === 1 && a.ndim === 2 && b.ndim === 2) return mul(reshape(a, [am, 1]), reshape(b, [1, bn]));
   return bind('matmul', [a, b], { transA, transB }, shape);
 }
 

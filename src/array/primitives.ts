@@ -283,8 +283,11 @@ function lowerMatmul(n: Node, ctx: LowerContext): Lowering {
   const tiles = Math.ceil(M / 64) * Math.ceil(N / 64) * batch;
   // Split-K when the output is too small to occupy the GPU but K is long
   // (the seed's x^T g: 512 outputs, K = 65536 rows).
+  // A CPU adapter (SwiftShader) runs workgroups on a few cores: a handful of tiles already fills
+  // them, and the extra reduction pass would cost more than it saves.
+  const [fewTiles, targetGroups] = ctx.isFallback ? [4, 8] : [64, 256];
   let splits = 1;
-  if (tiles < 64 && K >= 256 && batch * M * N > 0) splits = Math.min(Math.ceil(K / 128), Math.max(1, Math.floor(256 / tiles)), ctx.maxWorkgroups);
+  if (tiles < fewTiles && K >= 256 && batch * M * N > 0) splits = Math.min(Math.ceil(K / 128), Math.max(1, Math.floor(targetGroups / tiles)), ctx.maxWorkgroups);
   const kChunk = Math.max(16, Math.ceil(Math.ceil(K / splits) / 16) * 16);
   splits = Math.max(1, Math.ceil(K / kChunk));
   // Grid z runs over (batch, split) pairs; past maxWorkgroups of them, dispatch in parts (word 8: first z).

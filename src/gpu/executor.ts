@@ -14,6 +14,7 @@ import { DisposedArrayError, DeviceLostError, NanError, OutOfMemoryError } from 
 import { currentContext, envFlag, init, onDeviceReset, type GpuContext } from './device';
 import { BufferPool, type MemoryStats, type Storage } from './pool';
 import { IdleWait, idleWaitWanted } from './wait';
+import { SubmissionTimer, type KernelTiming } from './timing';
 import { grid1d, PipelineCache, shaderKey, type KernelCall, type Lowering, type ShaderSpec, type Slot } from './kernels';
 import { isComputed, isHeld, withNodeScope, type Node } from '../array/node';
 import { primitives, contiguousStrides, type KernelPolicy, type LowerContext } from '../array/primitives';
@@ -23,6 +24,7 @@ interface Runtime {
   pool: BufferPool;
   pipelines: PipelineCache;
   uniforms: GPUBuffer[];
+  staging: Map<number, GPUBuffer[]>; // free readback buffers by size
   idle: IdleWait;
 }
 
@@ -32,6 +34,18 @@ onDeviceReset(() => {
   rt?.pool.flush();
   rt = null;
 });
+
+let kernelProfile: KernelTiming[] | null = null;
+/**
+ * Time every kernel of later submissions on the GPU (timestamp queries, one
+ * compute pass per dispatch); pass false to stop. Returns the list the
+ * timings are appended to once each submission's results are read. Empty on
+ * adapters without 'timestamp-query'.
+ */
+export function profileKernels(on: boolean): KernelTiming[] {
+  kernelProfile = on ? [] : null;
+  return kernelProfile ?? [];
+}
 
 let dispatchLog: string[] | null = null;
 /** Record the kernels of later submissions (debugging, kernel-count tests); pass false to stop. Returns the log. */
@@ -55,7 +69,7 @@ async function runtime(): Promise<Runtime> {
   const ctx = currentContext() ?? (await init());
   if (ctx.lostError) throw ctx.lostError;
   if (!rt || rt.ctx !== ctx) {
-    rt = { ctx, pool: new BufferPool(ctx.device, ctx.info.limits.maxStorageBufferBindingSize), pipelines: new PipelineCache(ctx.device), uniforms: [],
+    rt = { ctx, pool: new BufferPool(ctx.device, ctx.info.limits.maxStorageBufferBindingSize), pipelines: new PipelineCache(ctx.device), uniforms: [], staging: new Map(),
       idle: new IdleWait(idleWaitWanted(ctx.info.backend, ctx.info.isFallback, envFlag('GRADGPU_IDLE_WAIT'))) };
   }
   return rt;
@@ -296,11 +310,15 @@ function fusedStep(root: Node, members: Node[], memberSet: Set<Node>): Step {
         const base = 12 + 8 * nBroadcast++;
         const st = contiguousStrides(q.shape);
         const off = root.shape.length - q.shape.length;
-        root.shape.forEach((_, d) => {
-          const qd = d - off;
-          words.setUint32((base + d) * 4, qd >= 0 && q.shape[qd] !== 1 ? st[qd]! : 0, true);
-        });
-        lines.push(`  let v${k} = in${k}[bcast(i, ${base}u)];`);
+        const strides = root.shape.map((_, d) => (d - off >= 0 && q.shape[d - off] !== 1 ? st[d - off]! : 0));
+        const fast = broadcastIndex(root.shape, strides);
+        if (fast) {
+          fast.words.forEach((w, j) => words.setUint32((base + j) * 4, w, true));
+          lines.push(`  let v${k} = in${k}[${fast.expr(base)}];`);
+        } else {
+          strides.forEach((s, d) => words.setUint32((base + d) * 4, s, true));
+          lines.push(`  let v${k} = in${k}[bcast(i, ${base}u)];`);
+        }
       }
     }
     return `v${k}`;
@@ -325,6 +343,40 @@ function fusedStep(root: Node, members: Node[], memberSet: Set<Node>): Step {
   lines.push(`  out[i] = ${names.get(root)!};`);
   const shader: ShaderSpec = { template: 'elementwise', entry: 'main', fill: { BINDINGS: bindings.join('\n'), BODY: lines.join('\n') } };
   return { kind: 'fused', node: root, members, leaves, shader, params: words.buffer };
+}
+
+/**
+ * The offset into a broadcast input as one or two integer operations, when
+ * its broadcast axes and its own axes form at most three runs: a row bias
+ * (broadcast, own) is `i % inner`, a column (own, broadcast) `i / inner`,
+ * (broadcast, own, broadcast) `(i / a) % b`, all broadcast `0`. The general
+ * per-axis loop costs 4x as much on SwiftShader (a div and a mod per axis,
+ * and integer division has no SIMD form on a CPU). Words go at `base`.
+ */
+function broadcastIndex(shape: readonly number[], strides: readonly number[]): { words: number[]; expr: (base: number) => string } | null {
+  const runs: Array<{ own: boolean; size: number }> = [];
+  shape.forEach((d, i) => {
+    if (d === 1) return;
+    const own = strides[i] !== 0;
+    const last = runs[runs.length - 1];
+    if (last && last.own === own) last.size *= d;
+    else runs.push({ own, size: d });
+  });
+  const kinds = runs.map((r) => (r.own ? 'o' : 'b')).join('');
+  const size = (k: number) => runs[k]!.size;
+  switch (kinds) {
+    case '':
+    case 'b':
+      return { words: [], expr: () => '0u' };
+    case 'bo':
+      return { words: [size(1)], expr: (b) => `i % p(${b}u)` };
+    case 'ob':
+      return { words: [size(1)], expr: (b) => `i / p(${b}u)` };
+    case 'bob':
+      return { words: [size(2), size(1)], expr: (b) => `(i / p(${b}u)) % p(${b + 1}u)` };
+    default:
+      return null; // ('o' alone is an input of the output's size, read at i)
+  }
 }
 
 function shadersOf(p: Plan): ShaderSpec[] {
@@ -416,7 +468,10 @@ function execute(p: Plan, read: Node[], r: Runtime): Promise<Float32Array[]> {
     const uniform = takeUniform(r, arena.byteLength);
     let paramAt = 0;
     const encoder = device.createCommandEncoder();
-    const pass = encoder.beginComputePass();
+    const timer = kernelProfile && device.features.has('timestamp-query') ? new SubmissionTimer(device) : null;
+    const profile = kernelProfile;
+    const clock = timer ? null : r.idle.clock(device);
+    const pass = timer ? null : encoder.beginComputePass(clock ? { timestampWrites: clock.timestampWrites } : undefined);
     let signature = `${p.uploads.length}:`; // what the idle wait keys its time estimate by
     const bindOf = (n: Node) => ({ buffer: n.storage!.buffer, offset: n.offset, size: Math.max(4, n.size * 4) });
     const dispatch = (spec: ShaderSpec, params: ArrayBuffer, resources: GPUBufferBinding[], grid: [number, number, number]) => {
@@ -426,9 +481,11 @@ function execute(p: Plan, read: Node[], r: Runtime): Promise<Float32Array[]> {
       const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: uniform, offset: paramAt, size: params.byteLength } }];
       resources.forEach((res, i) => entries.push({ binding: i + 1, resource: res }));
       paramAt += align(params.byteLength);
-      pass.setPipeline(pipeline);
-      pass.setBindGroup(0, device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries }));
-      pass.dispatchWorkgroups(grid[0], grid[1], grid[2]);
+      const ps = pass ?? encoder.beginComputePass(timer!.pass(`${spec.template}:${spec.entry}`, grid));
+      ps.setPipeline(pipeline);
+      ps.setBindGroup(0, device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries }));
+      ps.dispatchWorkgroups(grid[0], grid[1], grid[2]);
+      if (!pass) ps.end();
       signature += `${grid[0] * grid[1] * grid[2]},`;
       if (dispatchLog) dispatchLog.push(`${spec.template}:${spec.entry} [${grid.join(',')}]`);
       pool.stats.dispatches++;
@@ -486,11 +543,13 @@ function execute(p: Plan, read: Node[], r: Runtime): Promise<Float32Array[]> {
         finish(n);
       }
     }
-    pass.end();
+    pass?.end();
+    timer?.finish(encoder);
+    clock?.finish(encoder);
     const staging: Array<GPUBuffer | null> = read.map((n) => {
       if (n.cpu && !n.storage) return null;
       if (n.size === 0) return null;
-      const b = device.createBuffer({ size: n.size * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+      const b = takeStaging(r, n.size * 4);
       encoder.copyBufferToBuffer(n.storage!.buffer, n.offset, b, 0, n.size * 4);
       return b;
     });
@@ -498,7 +557,6 @@ function execute(p: Plan, read: Node[], r: Runtime): Promise<Float32Array[]> {
     device.queue.submit([encoder.finish()]);
     pool.stats.submissions++;
     r.uniforms.push(uniform);
-    const submitted = performance.now();
     const slept = r.idle.before(signature);
     const results = Promise.all(
       read.map(async (n, i) => {
@@ -511,18 +569,38 @@ function execute(p: Plan, read: Node[], r: Runtime): Promise<Float32Array[]> {
           if (r.ctx.lostError) throw r.ctx.lostError;
           throw e;
         }
-        const data = new Float32Array(b.getMappedRange().slice(0));
+        const data = new Float32Array(b.getMappedRange(0, n.size * 4).slice(0));
         b.unmap();
-        b.destroy();
+        giveStaging(r, b);
         return data;
       }),
     );
-    if (staging.some((b) => b)) void results.then(() => r.idle.record(signature, performance.now() - submitted), () => {});
+    if (timer) void timer.read().then((t) => profile!.push(...t), () => {});
+    if (clock) void clock.read().then((ms) => r.idle.record(signature, ms), () => {});
     return results;
   } catch (e) {
     for (const sc of scratchAll) pool.release(sc);
     throw e;
   }
+}
+
+// Small readback buffers are kept and reused (a fresh mappable buffer per
+// read cost a noticeable share of a tiny evaluation); large ones are not, so
+// no big host-visible allocation outlives its read.
+const STAGING_REUSE_MAX = 64 * 1024;
+const STAGING_PER_SIZE = 8;
+
+function takeStaging(r: Runtime, bytes: number): GPUBuffer {
+  const size = bytes <= STAGING_REUSE_MAX ? Math.max(256, 2 ** Math.ceil(Math.log2(bytes))) : bytes;
+  return r.staging.get(size)?.pop() ?? r.ctx.device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+}
+
+function giveStaging(r: Runtime, b: GPUBuffer): void {
+  if (b.size > STAGING_REUSE_MAX) return b.destroy();
+  const free = r.staging.get(b.size) ?? [];
+  r.staging.set(b.size, free);
+  if (free.length < STAGING_PER_SIZE) free.push(b);
+  else b.destroy();
 }
 
 function align(n: number): number {

@@ -6,23 +6,22 @@
 // polling takes a core away from the kernels: on 2 cores a 1024 matmul ran
 // 1.6x faster when the main thread slept instead of polling.
 //
-// So, for submissions expected to take a while, sleep through the expected
-// time and only then map. Polling is worse than it looks: when it starts
-// while kernels still run, the remaining work slows down several-fold (an
-// 8.5 ms MLP step took 12-19 ms after a 7.7 ms sleep). So the estimate,
-// kept per plan signature (same kernels, same grid sizes), aims to oversleep
-// a little: it shrinks 3% after each call that was done when we woke, and
-// grows 7% after each call that was not. The first call of a signature
-// polls throughout and seeds the estimate.
+// So when a submission is expected to take a while, sleep through the
+// expected time and only then map. The expectation is the GPU time of the
+// last submission with the same plan signature (same kernels, same grid
+// sizes), read from timestamps written at the start and end of its compute
+// pass: unlike the wall time to the result, it does not include our own
+// sleep, so it can tell an oversleep from an undersleep.
 // Browsers do not poll (mapAsync is event-driven there) and real GPUs do not
-// share the cores, so this is on only for Dawn's fallback adapter in Node.
+// share the cores, so this is on only for Dawn's fallback adapter in Node,
+// and only where the adapter offers timestamp queries.
 
 const MIN_SLEEP_MS = 2; // setTimeout's granularity: below this, polling answers sooner
 const MAX_SIGNATURES = 1024;
-const LATE_MS = 1; // done this soon after waking counts as done when we woke
 
 export class IdleWait {
   private readonly estimate = new Map<string, number>();
+  private readonly clocks: PassClock[] = [];
 
   constructor(readonly enabled: boolean) {}
 
@@ -32,13 +31,49 @@ export class IdleWait {
     return ms >= MIN_SLEEP_MS ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve();
   }
 
-  /** The measured submit-to-result time of one submission with this signature. */
+  /** The GPU time of one submission with this signature. */
   record(signature: string, ms: number): void {
     if (!this.enabled) return;
     if (this.estimate.size >= MAX_SIGNATURES && !this.estimate.has(signature)) this.estimate.clear();
-    const slept = this.estimate.get(signature);
-    const next = slept === undefined ? ms : ms <= slept + LATE_MS ? slept * 0.97 : slept * 1.07;
-    this.estimate.set(signature, next);
+    this.estimate.set(signature, ms);
+  }
+
+  /** A clock for one submission's pass (null when disabled); give it back with read(). */
+  clock(device: GPUDevice): PassClock | null {
+    if (!this.enabled || !device.features.has('timestamp-query')) return null;
+    return this.clocks.pop() ?? new PassClock(device, this.clocks);
+  }
+}
+
+/** Start and end timestamps of one compute pass. Reused: read() returns it to its free list. */
+export class PassClock {
+  private readonly querySet: GPUQuerySet;
+  private readonly resolveBuf: GPUBuffer;
+  private readonly readBuf: GPUBuffer;
+
+  constructor(device: GPUDevice, private readonly free: PassClock[]) {
+    this.querySet = device.createQuerySet({ type: 'timestamp', count: 2 });
+    this.resolveBuf = device.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+    this.readBuf = device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  }
+
+  get timestampWrites(): GPUComputePassTimestampWrites {
+    return { querySet: this.querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 };
+  }
+
+  /** Encode the copy of the timestamps, after the pass ended. */
+  finish(encoder: GPUCommandEncoder): void {
+    encoder.resolveQuerySet(this.querySet, 0, 2, this.resolveBuf, 0);
+    encoder.copyBufferToBuffer(this.resolveBuf, 0, this.readBuf, 0, 16);
+  }
+
+  /** After the submission: the pass's GPU time in ms. */
+  async read(): Promise<number> {
+    await this.readBuf.mapAsync(GPUMapMode.READ);
+    const t = new BigInt64Array(this.readBuf.getMappedRange().slice(0));
+    this.readBuf.unmap();
+    this.free.push(this);
+    return Number(t[1]! - t[0]!) / 1e6;
   }
 }
 
