@@ -16,6 +16,7 @@ export default defineConfig({
           name: 'node',
           include: ['test/**/*.test.ts'],
           exclude: ['test/browser/**'],
+          setupFiles: ['test/setup/kernels-on-gpu.ts'],
           environment: 'node',
           testTimeout: 120_000,
           hookTimeout: 120_000,
@@ -29,6 +30,7 @@ export default defineConfig({
         test: {
           name: 'browser',
           include: ['test/browser/**/*.test.ts'],
+          setupFiles: ['test/setup/kernels-on-gpu.ts'],
           testTimeout: 120_000,
           browser: {
             enabled: true,

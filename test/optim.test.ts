@@ -175,7 +175,9 @@ describe('memory over a long training loop', () => {
     const bytes = after.map((s) => s.bytes);
     console.log(`soak ${steps} steps: live buffers ${Math.min(...lives)}..${Math.max(...lives)}, live bytes ${Math.min(...bytes)}..${Math.max(...bytes)}, loss ${first} -> ${last}`);
     expect(Math.max(...lives) - Math.min(...lives)).toBeLessThanOrEqual(2);
-    expect(Math.max(...bytes) - Math.min(...bytes)).toBeLessThanOrEqual(2 * 256);
+    // At most two buffers' worth either way (the largest here is Adam's packed state, 768 bytes): a
+    // handle the garbage collector has not finalized yet may still hold one when a sample is taken.
+    expect(Math.max(...bytes) - Math.min(...bytes)).toBeLessThanOrEqual(2 * 1024);
     expect(last).toBeLessThan(first / 10);
   });
 });

@@ -8,6 +8,7 @@ import type { Node } from './node';
 import type { NDArray } from './ndarray';
 import { grid1d, Words, type KernelCall, type Lowering, type Slot } from '../gpu/kernels';
 import * as ops from './ops';
+import { hostAlias, hostMap, hostMatmul, hostPad, hostSlice, hostSum, hostTranspose, isNan, powScalar, type HostRule } from './host';
 
 /** Cotangents for each input, in input order; null where the input gets no gradient. */
 export type Vjp = (g: NDArray, inputs: NDArray[], out: NDArray, params: Record<string, any>) => (NDArray | null)[];
@@ -22,6 +23,8 @@ export interface ElementwiseRule {
 export interface Primitive {
   elementwise?: ElementwiseRule;
   lower?: (node: Node, ctx: LowerContext) => Lowering;
+  /** The same value computed on the host, for small graphs (array/host.ts); absent = GPU only. */
+  host?: HostRule;
   vjp?: Vjp;
 }
 
@@ -43,21 +46,23 @@ export interface LowerContext {
 const useTree = (ctx: LowerContext) => (ctx.policy.reduce === 'auto' ? !ctx.isFallback : ctx.policy.reduce === 'tree');
 
 const f = (e: ElementwiseRule['expr'], consts?: ElementwiseRule['consts']): ElementwiseRule => ({ expr: e, consts });
+const h = hostMap;
+const f32 = Math.fround;
 const ub = ops.unbroadcast;
 
 export const primitives: Record<string, Primitive> = {
   // ---- elementwise, binary (inputs broadcast to the output shape) ----
-  add: { elementwise: f(([a, b]) => `(${a} + ${b})`), vjp: (g, [a, b]) => [ub(g, a!.shape), ub(g, b!.shape)] },
-  sub: { elementwise: f(([a, b]) => `(${a} - ${b})`), vjp: (g, [a, b]) => [ub(g, a!.shape), ub(ops.neg(g), b!.shape)] },
-  mul: {
+  add: { host: h(([a, b]) => a! + b!), elementwise: f(([a, b]) => `(${a} + ${b})`), vjp: (g, [a, b]) => [ub(g, a!.shape), ub(g, b!.shape)] },
+  sub: { host: h(([a, b]) => a! - b!), elementwise: f(([a, b]) => `(${a} - ${b})`), vjp: (g, [a, b]) => [ub(g, a!.shape), ub(ops.neg(g), b!.shape)] },
+  mul: { host: h(([a, b]) => a! * b!),
     elementwise: f(([a, b]) => `(${a} * ${b})`),
     vjp: (g, [a, b]) => [ub(ops.mul(g, b!), a!.shape), ub(ops.mul(g, a!), b!.shape)],
   },
-  div: {
+  div: { host: h(([a, b]) => a! / b!),
     elementwise: f(([a, b]) => `(${a} / ${b})`),
     vjp: (g, [a, b], out) => [ub(ops.div(g, b!), a!.shape), ub(ops.neg(ops.div(ops.mul(g, out), b!)), b!.shape)],
   },
-  maximum: {
+  maximum: { host: h(([a, b]) => (isNan(b!) ? b! : a! >= b! || isNan(a!) ? a! : b!)),
     // NaN if either is NaN. is_nan tests bits: a != a is an ordered compare on Vulkan, false for NaN.
     elementwise: f(([a, b]) => `select(select(${b}, ${a}, ${a} >= ${b} || is_nan(${a})), ${b}, is_nan(${b}))`),
     vjp: (g, [a, b]) => {
@@ -65,42 +70,42 @@ export const primitives: Record<string, Primitive> = {
       return [ub(ops.mul(g, m), a!.shape), ub(ops.mul(g, ops.addScalar(ops.neg(m), 1)), b!.shape)];
     },
   },
-  greater_equal: { elementwise: f(([a, b]) => `select(0.0, 1.0, ${a} >= ${b})`) },
+  greater_equal: { host: h(([a, b]) => (a! >= b! ? 1 : 0)), elementwise: f(([a, b]) => `select(0.0, 1.0, ${a} >= ${b})`) },
   // ---- elementwise, unary ----
-  neg: { elementwise: f(([a]) => `(-${a})`), vjp: (g) => [ops.neg(g)] },
-  square: { elementwise: f(([a]) => `(${a} * ${a})`), vjp: (g, [x]) => [ops.mul(g, ops.scale(x!, 2))] },
-  sqrt: { elementwise: f(([a]) => `sqrt(${a})`), vjp: (g, _, out) => [ops.div(ops.scale(g, 0.5), out)] },
-  exp: { elementwise: f(([a]) => `exp(${a})`), vjp: (g, _, out) => [ops.mul(g, out)] },
-  log: { elementwise: f(([a]) => `log(${a})`), vjp: (g, [x]) => [ops.div(g, x!)] },
-  sin: { elementwise: f(([a]) => `sin(${a})`), vjp: (g, [x]) => [ops.mul(g, ops.cos(x!))] },
-  cos: { elementwise: f(([a]) => `cos(${a})`), vjp: (g, [x]) => [ops.neg(ops.mul(g, ops.sin(x!)))] },
-  tanh: {
+  neg: { host: h(([a]) => -a!), elementwise: f(([a]) => `(-${a})`), vjp: (g) => [ops.neg(g)] },
+  square: { host: h(([a]) => a! * a!), elementwise: f(([a]) => `(${a} * ${a})`), vjp: (g, [x]) => [ops.mul(g, ops.scale(x!, 2))] },
+  sqrt: { host: h(([a]) => Math.sqrt(a!)), elementwise: f(([a]) => `sqrt(${a})`), vjp: (g, _, out) => [ops.div(ops.scale(g, 0.5), out)] },
+  exp: { host: h(([a]) => Math.exp(a!)), elementwise: f(([a]) => `exp(${a})`), vjp: (g, _, out) => [ops.mul(g, out)] },
+  log: { host: h(([a]) => Math.log(a!)), elementwise: f(([a]) => `log(${a})`), vjp: (g, [x]) => [ops.div(g, x!)] },
+  sin: { host: h(([a]) => Math.sin(a!)), elementwise: f(([a]) => `sin(${a})`), vjp: (g, [x]) => [ops.mul(g, ops.cos(x!))] },
+  cos: { host: h(([a]) => Math.cos(a!)), elementwise: f(([a]) => `cos(${a})`), vjp: (g, [x]) => [ops.neg(ops.mul(g, ops.sin(x!)))] },
+  tanh: { host: h(([a]) => Math.tanh(a!)),
     // WGSL's tanh may overflow to NaN for large |x| on some drivers; clamp (tanh(±15) is ±1 in f32).
     elementwise: f(([a]) => `select(tanh(clamp(${a}, -15.0, 15.0)), ${a}, is_nan(${a}))`),
     vjp: (g, _, out) => [ops.mul(g, ops.addScalar(ops.neg(ops.square(out)), 1))],
   },
-  relu: {
+  relu: { host: h(([a]) => (a! < 0 ? 0 : a!)),
     // NaN stays NaN. Not by select(a, 0, a < 0) alone: NVIDIA's compiler turns that into max(a, 0),
     // which gives 0 for NaN; is_nan tests the bits.
     elementwise: f(([a]) => `select(select(${a}, 0.0, ${a} < 0.0), ${a}, is_nan(${a}))`),
     vjp: (g, [x]) => [ops.mul(g, ops.greaterEqual(x!, 0))],
   },
-  abs: { elementwise: f(([a]) => `abs(${a})`), vjp: (g, [x]) => [ops.mul(g, ops.sign(x!))] },
-  sign: { elementwise: f(([a]) => `sign(${a})`) },
-  scale: {
+  abs: { host: h(([a]) => Math.abs(a!)), elementwise: f(([a]) => `abs(${a})`), vjp: (g, [x]) => [ops.mul(g, ops.sign(x!))] },
+  sign: { host: h(([a]) => (isNan(a!) ? a! : a! > 0 ? 1 : a! < 0 ? -1 : 0)), elementwise: f(([a]) => `sign(${a})`) },
+  scale: { host: h(([a], p) => a! * f32(p.c)),
     elementwise: f(([a], c) => `(${a} * ${c(0)})`, (p) => [['f', p.c]]),
     vjp: (g, _, __, p) => [ops.scale(g, p.c)],
   },
-  add_scalar: { elementwise: f(([a], c) => `(${a} + ${c(0)})`, (p) => [['f', p.c]]), vjp: (g) => [g] },
-  pow_scalar: {
+  add_scalar: { host: h(([a], p) => a! + f32(p.c)), elementwise: f(([a], c) => `(${a} + ${c(0)})`, (p) => [['f', p.c]]), vjp: (g) => [g] },
+  pow_scalar: { host: h(([a], p) => powScalar(a!, f32(p.c))),
     elementwise: f(([a], c) => `pow_s(${a}, ${c(0)})`, (p) => [['f', p.c]]),
     vjp: (g, [x], _, p) => [ops.mul(g, ops.scale(ops.powScalar(x!, p.c - 1), p.c))],
   },
   /** Materialised broadcast: identity with a broadcast input. */
-  broadcast_to: { elementwise: f(([a]) => a!), vjp: (g, [x]) => [ub(g, x!.shape)] },
+  broadcast_to: { host: h(([a]) => a!), elementwise: f(([a]) => a!), vjp: (g, [x]) => [ub(g, x!.shape)] },
   // ---- elementwise, no inputs ----
-  fill: { elementwise: f((_, c) => c(0), (p) => [['f', p.value]]) },
-  arange: { elementwise: f((_, c) => `(${c(0)} + f32(i) * ${c(1)})`, (p) => [['f', p.start], ['f', p.step]]) },
+  fill: { host: h((_, p) => p.value), elementwise: f((_, c) => c(0), (p) => [['f', p.value]]) },
+  arange: { host: h((_, p, i) => f32(p.start) + f32(f32(i) * f32(p.step))), elementwise: f((_, c) => `(${c(0)} + f32(i) * ${c(1)})`, (p) => [['f', p.start], ['f', p.step]]) },
   random_uniform: {
     elementwise: f((_, c, cu) => `(${c(1)} + (${c(2)} - ${c(1)}) * uniform01(i, ${cu(0)}, 0u))`,
       (p) => [['u', p.seed], ['f', p.low], ['f', p.high]]),
@@ -114,20 +119,20 @@ export const primitives: Record<string, Primitive> = {
   /** A value uploaded from the host (node.cpu); never lowered: the executor uploads it. */
   constant: {},
   /** Same buffer, new shape. */
-  reshape: { lower: () => ({ alias: 0 }), vjp: (g, [x]) => [ops.reshape(g, x!.shape)] },
+  reshape: { host: hostAlias, lower: () => ({ alias: 0 }), vjp: (g, [x]) => [ops.reshape(g, x!.shape)] },
   /** Same buffer; a fresh node for a value being differentiated (grad's input). */
-  identity: { lower: () => ({ alias: 0 }), vjp: (g) => [g] },
+  identity: { host: hostAlias, lower: () => ({ alias: 0 }), vjp: (g) => [g] },
   /** Same buffer; blocks gradients. */
-  stop_gradient: { lower: () => ({ alias: 0 }), vjp: () => [null] },
+  stop_gradient: { host: hostAlias, lower: () => ({ alias: 0 }), vjp: () => [null] },
   /** A view into a packed multi-output buffer (params.offset bytes in). */
-  view: { lower: () => ({ alias: 0 }) },
+  view: { host: hostAlias, lower: () => ({ alias: 0 }) },
 
   // ---- data movement ----
-  transpose: {
+  transpose: { host: hostTranspose,
     lower: (n) => gather(n, 0, transposeStrides(n.inputs[0]!.shape, n.params.perm as number[])),
     vjp: (g, _, __, p) => [ops.transpose(g, inversePerm(p.perm))],
   },
-  slice: {
+  slice: { host: hostSlice,
     lower: (n) => {
       const inShape = n.inputs[0]!.shape;
       const st = contiguousStrides(inShape);
@@ -136,7 +141,7 @@ export const primitives: Record<string, Primitive> = {
     },
     vjp: (g, [x], _, p) => [ops.pad(g, p.starts, x!.shape)],
   },
-  pad: {
+  pad: { host: hostPad,
     lower: (n) => {
       const inShape = n.inputs[0]!.shape;
       const starts = n.params.starts as number[];
@@ -149,7 +154,7 @@ export const primitives: Record<string, Primitive> = {
   },
 
   // ---- reductions and contractions ----
-  sum: {
+  sum: { host: hostSum,
     // params.axes is a contiguous run of axes (ops.sum transposes otherwise).
     lower: (n, ctx) => {
       const shape = n.inputs[0]!.shape;
@@ -167,7 +172,7 @@ export const primitives: Record<string, Primitive> = {
       return [ops.broadcastTo(ops.reshape(g, kept), x!.shape)];
     },
   },
-  matmul: {
+  matmul: { host: hostMatmul,
     lower: (n, ctx) => lowerMatmul(n, ctx),
     vjp: (g, [a, b], _, p) => {
       // C = op(A) op(B). dA = g op(B)^T, dB = op(A)^T g, each written back in

@@ -18,6 +18,7 @@ import { SubmissionTimer, type KernelTiming } from './timing';
 import { grid1d, PipelineCache, shaderKey, type KernelCall, type Lowering, type ShaderSpec, type Slot } from './kernels';
 import { isComputed, isHeld, withNodeScope, type Node } from '../array/node';
 import { primitives, contiguousStrides, type KernelPolicy, type LowerContext } from '../array/primitives';
+import { hostWork } from '../array/host';
 
 interface Runtime {
   ctx: GpuContext;
@@ -75,7 +76,7 @@ async function runtime(): Promise<Runtime> {
   return rt;
 }
 
-const emptyStats: MemoryStats = { liveBuffers: 0, liveBytes: 0, pooledBuffers: 0, pooledBytes: 0, submissions: 0, dispatches: 0 };
+const emptyStats: MemoryStats = { liveBuffers: 0, liveBytes: 0, pooledBuffers: 0, pooledBytes: 0, submissions: 0, dispatches: 0, hostEvaluations: 0 };
 /** Live and pooled GPU memory, and submissions/dispatches so far (on the current device). */
 export function memoryStats(): MemoryStats {
   return { ...(rt?.pool.stats ?? emptyStats) };
@@ -160,6 +161,8 @@ interface Plan {
   /** Every node this plan computes, inputs before readers. */
   order: Node[];
   targets: Set<Node>;
+  /** Small enough to evaluate on the host (see setHostEvaluation). */
+  onHost: boolean;
 }
 
 const MAX_FUSED_INPUTS = 7; // + the output = 8 storage bindings, WebGPU's default limit
@@ -219,6 +222,7 @@ function plan(targets: Node[], ctx: GpuContext): Plan {
   const keep = new Set<Node>();
   // debugNans: every node is written to memory (no fusion) so each one can be checked.
   for (const n of order) if (debugNans || targetSet.has(n) || isHeld(n)) keep.add(n);
+  if (runsOnHost(order, targetSet)) return { steps: [], keep, uploads: [], groupMembers: [...groupMembers], order, targets: targetSet, onHost: true };
   const maxBytes = ctx.info.limits.maxStorageBufferBindingSize;
   for (const n of order) {
     if (n.size * 4 > maxBytes) {
@@ -280,7 +284,7 @@ function plan(targets: Node[], ctx: GpuContext): Plan {
     if ('alias' in lowering) steps.push({ kind: 'alias', node: n, of: n.inputs[lowering.alias]! });
     else steps.push({ kind: 'lowered', node: n, lowering });
   }
-  return { steps, keep, uploads: [...uploads], groupMembers: [...groupMembers], order, targets: targetSet };
+  return { steps, keep, uploads: [...uploads], groupMembers: [...groupMembers], order, targets: targetSet, onHost: false };
 }
 
 /** Generate the fused elementwise kernel for `root` and the nodes folded into it. */
@@ -420,6 +424,7 @@ export async function evaluate(targets: Node[], read: Node[] = []): Promise<Floa
   const r = await runtime();
   for (;;) {
     const p = plan([...targets, ...read], r.ctx);
+    if (p.onHost) return evaluateOnHost(p, read, r);
     const missing = shadersOf(p).filter((s) => !r.pipelines.get(s));
     if (missing.length === 0) {
       // Small group members (a loss, small grads) come back to the host in the same submission,
@@ -442,6 +447,47 @@ export async function evaluate(targets: Node[], read: Node[] = []): Promise<Floa
     await Promise.all([...unique.values()].map((s) => r.pipelines.load(s)));
     if (r.ctx.lostError) throw r.ctx.lostError;
   }
+}
+
+// ---------------------------------------------------------------- small graphs on the host
+
+let hostWorkLimit = 1 << 15;
+/**
+ * Evaluate pending graphs on the host (no GPU round trip) when every input
+ * already has a host copy and the whole graph does at most `maxWork`
+ * element-operations (a matmul counts its multiply-adds); 0 turns it off.
+ * Default 32768: below it, the GPU's fixed cost per submission dominates.
+ * See src/array/host.ts.
+ */
+export function setHostEvaluation(maxWork: number): void {
+  hostWorkLimit = Math.max(0, maxWork);
+}
+
+function runsOnHost(order: Node[], targets: Set<Node>): boolean {
+  if (hostWorkLimit === 0 || debugNans || kernelProfile || dispatchLog || order.length === 0) return false;
+  let work = 0;
+  for (const n of order) {
+    if (!primitives[n.prim]!.host) return false;
+    for (const q of n.inputs) if (isComputed(q) && !q.cpu) return false;
+    work += hostWork(n);
+    if (work > hostWorkLimit) return false;
+  }
+  for (const t of targets) if (isComputed(t) && !t.cpu) return false;
+  return true;
+}
+
+function evaluateOnHost(p: Plan, read: Node[], r: Runtime): Float32Array[] {
+  for (const n of p.order) n.cpu = primitives[n.prim]!.host!(n, n.inputs.map((q) => q.cpu!));
+  // As after a submission: computed nodes let go of their inputs, and intermediates nobody holds are freed.
+  for (const n of p.order) {
+    for (const q of n.inputs) {
+      q.consumers--;
+      if (q.consumers === 0 && !p.keep.has(q) && !isHeld(q)) releaseIfUnused(q, 'freed after use as an intermediate', p.keep);
+    }
+    n.inputs = [];
+  }
+  r.pool.stats.hostEvaluations++;
+  return read.map((n) => n.cpu!.slice());
 }
 
 function execute(p: Plan, read: Node[], r: Runtime): Promise<Float32Array[]> {

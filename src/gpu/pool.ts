@@ -24,6 +24,8 @@ export interface MemoryStats {
   /** queue.submit calls and compute dispatches so far. */
   submissions: number;
   dispatches: number;
+  /** Evaluations of small graphs done on the host instead (setHostEvaluation). */
+  hostEvaluations: number;
 }
 
 const USAGE_STORAGE = 0x80 | 0x04 | 0x08; // STORAGE | COPY_SRC | COPY_DST
@@ -39,7 +41,7 @@ export function bucketSize(bytes: number): number {
 
 export class BufferPool {
   private free = new Map<number, GPUBuffer[]>();
-  readonly stats: MemoryStats = { liveBuffers: 0, liveBytes: 0, pooledBuffers: 0, pooledBytes: 0, submissions: 0, dispatches: 0 };
+  readonly stats: MemoryStats = { liveBuffers: 0, liveBytes: 0, pooledBuffers: 0, pooledBytes: 0, submissions: 0, dispatches: 0, hostEvaluations: 0 };
 
   constructor(readonly device: GPUDevice, private maxBytes: number) {}
 

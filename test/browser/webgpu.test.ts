@@ -4,7 +4,7 @@
 import { describe, it, expect } from 'vitest';
 import {
   add, array, deviceInfo, gradOverFlatParams, grad, matmul, memoryStats, mul, randomNormal, square, sum, tanh,
-  valueAndGrad, adam, applyUpdates, mean, sub, NDArray,
+  valueAndGrad, adam, applyUpdates, mean, sub, NDArray, setHostEvaluation,
 } from '../../src/index';
 
 const close = (got: ArrayLike<number>, want: number[], tol = 1e-5) => {
@@ -22,6 +22,19 @@ describe('browser WebGPU', () => {
   it('solves the reference problem examples', async () => {
     close(await gradOverFlatParams([1, 0, 0], [[2, 3]]).data(), [8, 12, 4]);
     close(await gradOverFlatParams([0, 0, 1], [[1, 0], [0, 1]]).data(), [2, 2, 4]);
+  });
+
+  it('solves them on the host too, with no GPU submission, when small-graph host evaluation is on', async () => {
+    setHostEvaluation(1 << 15);
+    try {
+      const s0 = memoryStats();
+      close(await gradOverFlatParams([1, 0, 0], [[2, 3]]).data(), [8, 12, 4], 0);
+      close(await gradOverFlatParams([0, 0, 1], [[1, 0], [0, 1]]).data(), [2, 2, 4], 0);
+      expect(memoryStats().hostEvaluations - s0.hostEvaluations).toBe(2);
+      expect(memoryStats().submissions).toBe(s0.submissions);
+    } finally {
+      setHostEvaluation(0);
+    }
   });
 
   it('matches the closed form 2·[xᵀy; Σy] on a random problem', async () => {
