@@ -1,11 +1,32 @@
-// Faults: a lost device, an array too large for the device, and concurrent
-// evaluations. Each must end in a typed error or a correct result, and the
-// library must keep working afterwards.
-import { describe, expect, it } from 'vitest';
+// Faults: a lost device, an array too large for the device, running out of
+// GPU memory, and concurrent evaluations. Each must end in a typed error or a
+// correct result, and the library must keep working afterwards.
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import {
-  add, array, DeviceLostError, gradOverFlatParams, init, matmul, memoryStats, mul, OutOfMemoryError, randomNormal,
-  reinit, sum, valueAndGrad, square, zeros, NDArray, deviceInfo,
+  add, array, DeviceLostError, DisposedArrayError, exp, flushPool, gradOverFlatParams, init, matmul, memoryStats, mul,
+  OutOfMemoryError, ones, randomNormal, reinit, sum, valueAndGrad, square, zeros, NDArray, deviceInfo,
 } from '../src/index';
+import { failNextAllocations } from '../src/gpu/pool';
+
+// Collect garbage and let finalizers return buffers, until the live count holds
+// still, so buffer counts measured afterwards only see what a test did.
+v8.setFlagsFromString('--expose-gc');
+const gc = vm.runInNewContext('gc') as () => void;
+async function settle(): Promise<void> {
+  let last = -1;
+  let still = 0;
+  for (let i = 0; i < 40 && still < 3; i++) {
+    gc();
+    await new Promise((r) => setTimeout(r, 2));
+    const now = memoryStats().liveBuffers;
+    still = now === last ? still + 1 : 0;
+    last = now;
+  }
+}
 
 describe('concurrency', () => {
   it('two grad computations started before either is awaited give independent, correct results', async () => {
@@ -42,6 +63,7 @@ describe('too large for the device', () => {
     const big = zeros([n]);
     await expect(big.data()).rejects.toThrow(OutOfMemoryError);
     await expect(big.data()).rejects.toThrow(new RegExp(`${n * 4} bytes.*${limit}`));
+    await expect(big.data()).rejects.toThrow(/memoryStats: liveBuffers \d+, liveBytes \d+, pooledBuffers \d+, pooledBytes \d+/);
     expect(memoryStats().liveBuffers).toBeLessThanOrEqual(before); // a late finalizer may free others meanwhile
     expect(await sum(array([1, 2, 3])).item()).toBe(6);
   });
@@ -96,5 +118,186 @@ describe('vjp', () => {
     await da.data();
     await db.data();
     expect(stats().submissions - before).toBe(1);
+  });
+});
+
+// Out of memory. SwiftShader does not run out of memory at sizes a test can
+// afford, so most tests inject the failure (failNextAllocations, an internal
+// hook: the buffer comes back invalid and the evaluation's error scope reports
+// it, as a driver's failed allocation does). On Linux with SwiftShader one test
+// also gets a genuine one: with the process's data limit (RLIMIT_DATA) lowered
+// around one createBuffer call, SwiftShader's vkAllocateMemory fails and Dawn
+// reports GPUOutOfMemoryError through the error scope.
+describe('out of memory', () => {
+  const MiB = 1 << 20;
+  const bytesOf = (e: unknown) => (e as Error).message;
+
+  beforeAll(async () => {
+    // A fresh device: one that has already run out of memory checks every allocation first.
+    await reinit();
+  });
+  afterEach(() => {
+    failNextAllocations(0);
+  });
+
+  /** Arrays that must survive: on the host, on the GPU, and pending (held, not yet computed). */
+  async function bystanders() {
+    const host = array([1, 2, 3]);
+    const gpu = randomNormal([2000], 7); // > 1024 elements: stays on the GPU after a read
+    const gpuValues = await gpu.data();
+    const pending = mul(exp(host), 2);
+    const pendingWant = [1, 2, 3].map((v) => Math.fround(Math.exp(v)) * 2);
+    // Only these idle buffers in the pool (none left from earlier tests that would serve the big request).
+    flushPool();
+    for (const n of [5000, 70000]) {
+      const t = ones([n]);
+      await t.data();
+      t.dispose();
+    }
+    expect(memoryStats().pooledBytes).toBeGreaterThan(0);
+    const check = async () => {
+      expect(Array.from(await host.data())).toEqual([1, 2, 3]);
+      expect(Array.from(await gpu.data())).toEqual(Array.from(gpuValues));
+      const got = await pending.data();
+      pendingWant.forEach((w, i) => expect(Math.abs(got[i]! - w)).toBeLessThanOrEqual(4e-6 * w));
+    };
+    const dispose = () => [host, gpu, pending].forEach((a) => a.dispose());
+    return { host, gpu, pending, check, dispose };
+  }
+
+  /** After a failure: a grad and a small op work, and no buffer leaked (the bystanders' are returned too). */
+  async function stillWorks(liveBefore: number, b: { dispose: () => void }) {
+    expect(Array.from(await gradOverFlatParams([1, 0, 0], [[2, 3]]).data())).toEqual([8, 12, 4]);
+    expect(await sum(add(array([1, 2, 3]), 1)).item()).toBe(9);
+    b.dispose();
+    await settle();
+    expect(memoryStats().liveBuffers).toBeLessThan(liveBefore); // liveBefore counted the bystander on the GPU
+  }
+
+  it('a failed small allocation (submitted at once): OutOfMemoryError, its values lost, pool flushed, others intact', async () => {
+    const b = await bystanders();
+    await settle();
+    const live = memoryStats().liveBuffers;
+    failNextAllocations(1); // the next buffer the pool creates: y's
+    const y = add(b.pending, 1);
+    const err = await y.data().then(() => null, (e: unknown) => e);
+    expect(err).toBeInstanceOf(OutOfMemoryError);
+    // The requested size (y: 3 floats = 12 bytes, in a 256-byte buffer) and the memory stats at the time.
+    expect(bytesOf(err)).toMatch(/could not allocate 12 bytes \(a buffer of 256 bytes/);
+    expect(bytesOf(err)).toMatch(/memoryStats: liveBuffers \d+, liveBytes \d+, pooledBuffers 0, pooledBytes 0/);
+    expect(memoryStats().pooledBytes).toBe(0);
+    expect(memoryStats().liveBuffers).toBeLessThanOrEqual(live);
+    // The value being computed is gone, and says why; everything else reads back.
+    await expect(y.data()).rejects.toThrow(DisposedArrayError);
+    await expect(y.data()).rejects.toThrow(/ran out of memory/);
+    await b.check();
+    await stillWorks(live, b);
+  });
+
+  for (const how of ['device', 'throw'] as const) {
+    it(`a failed large allocation (${how === 'device' ? 'reported by the error scope' : 'createBuffer throws'}): ` +
+      'flush, retry once, then OutOfMemoryError with the graph unchanged', async () => {
+      const b = await bystanders();
+      await settle();
+      const live = memoryStats().liveBuffers;
+      const n = 4 * MiB; // 16 MiB: checked before it is submitted
+      failNextAllocations(2, { how, minBytes: 16 * MiB });
+      const big = add(zeros([n]), sum(b.pending));
+      const err = await big.data().then(() => null, (e: unknown) => e);
+      expect(err).toBeInstanceOf(OutOfMemoryError);
+      expect(bytesOf(err)).toContain(`could not allocate ${n * 4} bytes`);
+      expect(bytesOf(err)).toMatch(/also after freeing the pool's idle buffers and trying again/);
+      expect(bytesOf(err)).toMatch(/memoryStats: liveBuffers \d+, liveBytes \d+, pooledBuffers 0, pooledBytes 0/);
+      expect(failNextAllocations(0)).toBe(0); // both attempts failed: the first, and the retry after the flush
+      expect(memoryStats().pooledBytes).toBe(0);
+      expect(memoryStats().liveBuffers).toBe(live);
+      await b.check();
+      // Nothing was computed or lost: the same array evaluates once memory is there.
+      const s = await sum(b.pending).item();
+      expect(await sum(big).item()).toBeCloseTo(n * s, -3);
+      big.dispose();
+      await stillWorks(live, b);
+    });
+  }
+
+  it('one failed allocation is absorbed: the pool is flushed and the retry succeeds', async () => {
+    const b = await bystanders();
+    const before = memoryStats().submissions;
+    failNextAllocations(1, { minBytes: 16 * MiB });
+    const big = add(zeros([4 * MiB]), 2);
+    expect(await sum(big).item()).toBe(8 * MiB);
+    expect(failNextAllocations(0)).toBe(0);
+    expect(memoryStats().submissions - before).toBe(1); // the failed attempt was never submitted
+    await b.check();
+  });
+
+  // The genuine failure: Linux, SwiftShader (whose device memory is process memory) and prlimit(1).
+  const prlimit = (() => {
+    try {
+      return process.platform === 'linux' && execFileSync('prlimit', ['--version']).length > 0;
+    } catch {
+      return false;
+    }
+  })();
+  it.skipIf(!prlimit)('a genuine device-reported out-of-memory (SwiftShader under RLIMIT_DATA) gives the same clean error', async (t) => {
+    const ctx = await init();
+    if (!ctx.info.isFallback || ctx.info.backend !== 'node-dawn') t.skip(); // a real GPU's memory is not process memory
+    const device = ctx.device;
+    const pid = String(process.pid);
+    const [soft] = execFileSync('prlimit', ['--pid', pid, '--data', '--raw', '--noheadings', '--output=SOFT']).toString().trim().split(/\s+/);
+    const vmData = () => Number(/VmData:\s+(\d+)/.exec(fs.readFileSync('/proc/self/status', 'utf8'))![1]) * 1024;
+    let failures = 0;
+    const real = device.createBuffer.bind(device);
+    // Every allocation of 64 MiB or more runs with 16 MiB of data headroom: vkAllocateMemory fails.
+    (device as { createBuffer: GPUDevice['createBuffer'] }).createBuffer = (desc) => {
+      if (desc.size < 64 * MiB) return real(desc);
+      failures++;
+      execFileSync('prlimit', ['--pid', pid, `--data=${vmData() + 16 * MiB}:`]);
+      try {
+        return real(desc);
+      } finally {
+        execFileSync('prlimit', ['--pid', pid, `--data=${soft}:`]);
+      }
+    };
+    try {
+      const b = await bystanders();
+      await settle();
+      const live = memoryStats().liveBuffers;
+      const n = 16 * MiB; // 64 MiB
+      const big = add(zeros([n]), sum(b.pending));
+      const total = sum(big);
+      const err = await total.data().then(() => null, (e: unknown) => e);
+      expect(err).toBeInstanceOf(OutOfMemoryError);
+      expect(bytesOf(err)).toContain(`could not allocate ${n * 4} bytes`);
+      expect(bytesOf(err)).toMatch(/VK_ERROR_OUT_OF_DEVICE_MEMORY|out of memory/i); // the device's own words
+      expect(bytesOf(err)).toMatch(/memoryStats: liveBuffers \d+, liveBytes \d+, pooledBuffers 0, pooledBytes 0/);
+      expect(failures).toBe(2); // tried, flushed, tried again
+      expect(memoryStats().pooledBytes).toBe(0);
+      expect(memoryStats().liveBuffers).toBe(live);
+      await b.check();
+      [total, big].forEach((x) => x.dispose()); // they still read b.pending
+      await stillWorks(live, b);
+    } finally {
+      delete (device as { createBuffer?: unknown }).createBuffer;
+      execFileSync('prlimit', ['--pid', pid, `--data=${soft}:`]);
+    }
+  });
+
+  it('flushPool() frees idle buffers only', async () => {
+    const x = randomNormal([3000], 3);
+    await x.data();
+    for (const n of [4000, 9000]) {
+      const t = ones([n]);
+      await t.data();
+      t.dispose();
+    }
+    const before = memoryStats();
+    expect(before.pooledBytes).toBeGreaterThan(0);
+    const after = flushPool();
+    expect(after.pooledBytes).toBe(0);
+    expect(after.pooledBuffers).toBe(0);
+    expect(after.liveBuffers).toBe(before.liveBuffers);
+    expect((await x.data()).length).toBe(3000);
+    expect(await sum(ones([5000])).item()).toBe(5000);
   });
 });

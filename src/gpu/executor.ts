@@ -9,11 +9,28 @@
 //            intermediate's buffer back to the pool right after its last
 //            reader is encoded, copy requested results to staging buffers,
 //            submit once, then map the staging buffers.
+//
+// Out of memory. WebGPU reports a failed allocation through an error scope,
+// asynchronously; the buffer it returns is invalid, and so is any submission
+// that uses it. Each execute() runs inside 'out-of-memory' and 'validation'
+// scopes, and the next evaluation waits until they are settled (microseconds),
+// so no evaluation ever uses a bad buffer or a value that failed.
+//  - An evaluation that creates CHECKED_BYTES or more of new buffers (any
+//    amount once this device has run out of memory) is encoded, then undone:
+//    graph and pool restored exactly (pool journal, saved node fields), the
+//    new buffers set aside. Once the scopes say they are good they join the
+//    pool and the evaluation is encoded again for real. If an allocation
+//    failed, the pool's idle buffers are freed and it is tried once more; a
+//    second failure throws OutOfMemoryError and the graph is unchanged.
+//  - Smaller growth is submitted at once. If its scopes then report a
+//    failure, the submission did not run: the values it was computing are
+//    marked lost (reading one throws DisposedArrayError), the pool is freed,
+//    and the read rejects with OutOfMemoryError.
 
 import { DisposedArrayError, DeviceLostError, NanError, OutOfMemoryError } from '../errors';
 import { currentContext, envFlag, init, onDeviceReset, type GpuContext } from './device';
-import { BufferPool, type MemoryStats, type Storage } from './pool';
-import { IdleWait, idleWaitWanted } from './wait';
+import { BufferPool, AllocationFailed, bucketSize, describeStats, type MemoryStats, type Storage } from './pool';
+import { IdleWait, idleWaitWanted, type PassClock } from './wait';
 import { SubmissionTimer, type KernelTiming } from './timing';
 import { grid1d, PipelineCache, shaderKey, type KernelCall, type Lowering, type ShaderSpec, type Slot } from './kernels';
 import { isComputed, isHeld, withNodeScope, type Node } from '../array/node';
@@ -27,6 +44,10 @@ interface Runtime {
   uniforms: GPUBuffer[];
   staging: Map<number, GPUBuffer[]>; // free readback buffers by size
   idle: IdleWait;
+  /** The last execute()'s error scopes, until they are settled: the next evaluation waits for them. */
+  settling: Promise<void> | null;
+  /** This device has run out of memory before: every evaluation that creates a buffer is checked first. */
+  careful: boolean;
 }
 
 let rt: Runtime | null = null;
@@ -70,8 +91,10 @@ async function runtime(): Promise<Runtime> {
   const ctx = currentContext() ?? (await init());
   if (ctx.lostError) throw ctx.lostError;
   if (!rt || rt.ctx !== ctx) {
-    rt = { ctx, pool: new BufferPool(ctx.device, ctx.info.limits.maxStorageBufferBindingSize), pipelines: new PipelineCache(ctx.device), uniforms: [], staging: new Map(),
-      idle: new IdleWait(idleWaitWanted(ctx.info.backend, ctx.info.isFallback, envFlag('GRADGPU_IDLE_WAIT'))) };
+    const { maxStorageBufferBindingSize, maxBufferSize } = ctx.info.limits;
+    rt = { ctx, pool: new BufferPool(ctx.device, maxStorageBufferBindingSize, maxBufferSize), pipelines: new PipelineCache(ctx.device), uniforms: [], staging: new Map(),
+      idle: new IdleWait(idleWaitWanted(ctx.info.backend, ctx.info.isFallback, envFlag('GRADGPU_IDLE_WAIT'))),
+      settling: null, careful: false };
   }
   return rt;
 }
@@ -80,6 +103,16 @@ const emptyStats: MemoryStats = { liveBuffers: 0, liveBytes: 0, pooledBuffers: 0
 /** Live and pooled GPU memory, and submissions/dispatches so far (on the current device). */
 export function memoryStats(): MemoryStats {
   return { ...(rt?.pool.stats ?? emptyStats) };
+}
+
+/**
+ * Destroy the pool's idle buffers (those kept for reuse; arrays are untouched),
+ * giving their GPU memory back. The library does this itself when an
+ * allocation fails. Returns memoryStats() afterwards (pooledBytes 0).
+ */
+export function flushPool(): MemoryStats {
+  rt?.pool.flush();
+  return memoryStats();
 }
 
 /**
@@ -227,7 +260,7 @@ function plan(targets: Node[], ctx: GpuContext): Plan {
   for (const n of order) {
     if (n.size * 4 > maxBytes) {
       throw new OutOfMemoryError(`${n.prim} would produce an array of ${n.size * 4} bytes (shape [${n.shape.join(', ')}]), ` +
-        `over this device's maxStorageBufferBindingSize of ${maxBytes} bytes`);
+        `over this device's maxStorageBufferBindingSize of ${maxBytes} bytes (memoryStats: ${describeStats(memoryStats())})`);
     }
   }
 
@@ -420,9 +453,17 @@ function findFirstNan(p: Plan, nodes: Node[], values: Float32Array[]): void {
   }
 }
 
+/** New buffers an evaluation may create before it is checked (undone, then run once they are known good). */
+const CHECKED_BYTES = 8 << 20;
+/** Checked runs of one evaluation; past this many (other work keeps taking its buffers), it runs unchecked. */
+const MAX_CHECKS = 4;
+
 export async function evaluate(targets: Node[], read: Node[] = []): Promise<Float32Array[]> {
   const r = await runtime();
+  let checks = 0;
+  let failures = 0;
   for (;;) {
+    while (r.settling) await r.settling;
     const p = plan([...targets, ...read], r.ctx);
     if (p.onHost) return evaluateOnHost(p, read, r);
     const missing = shadersOf(p).filter((s) => !r.pipelines.get(s));
@@ -431,7 +472,17 @@ export async function evaluate(targets: Node[], read: Node[] = []): Promise<Floa
       // so reading them later needs no submission, and an unread one holds no GPU buffer.
       const extras = p.groupMembers.filter((n) => n.size > 0 && n.size <= 1024 && !read.includes(n));
       const checked = debugNans ? p.order.filter((n) => n.size > 0) : [];
-      const out = await execute(p, [...read, ...extras, ...checked], r);
+      const ex = execute(p, [...read, ...extras, ...checked], r, checks < MAX_CHECKS);
+      if ('failure' in ex) {
+        // Undone before submitting: the buffers it needed were created and set aside.
+        checks++;
+        const failure = await ex.failure;
+        if (failure && !failure.oom) throw internalError(failure);
+        // Out of memory: the pool was flushed (settle); try once more, then give up, graph unchanged.
+        if (failure && ++failures > 1) throw outOfMemory(failure, r, 'retried');
+        continue;
+      }
+      const out = await ex.values;
       if (debugNans) findFirstNan(p, checked, out.slice(read.length + extras.length));
       extras.forEach((n, i) => {
         if (n.dead) return;
@@ -490,18 +541,169 @@ function evaluateOnHost(p: Plan, read: Node[], r: Runtime): Float32Array[] {
   return read.map((n) => n.cpu!.slice());
 }
 
-function execute(p: Plan, read: Node[], r: Runtime): Promise<Float32Array[]> {
+/** What an evaluation's error scopes reported. */
+interface Failure {
+  /** An allocation failed ('out-of-memory'), rather than a validation error. */
+  oom: boolean;
+  /** The device's message. */
+  message: string;
+  /** GPU memory this evaluation asked for anew: pool buffers (and, when submitted, staging buffers). */
+  requests: Array<{ bytes: number; size: number }>;
+}
+
+type Executed =
+  /** Submitted: the values of `read` (or the error). */
+  | { values: Promise<Float32Array[]> }
+  /** Undone before submitting because it created buffers: resolves with the scopes' verdict on them. */
+  | { failure: Promise<Failure | null> };
+
+/** Node fields execute() changes: saved before encoding, put back if the evaluation is undone. */
+type Saved = [Node, Storage | null, number, number, Node[], string | null, boolean, Float32Array | null];
+
+function save(p: Plan): Saved[] {
+  const out: Saved[] = [];
+  const put = (n: Node) => out.push([n, n.storage, n.offset, n.consumers, n.inputs, n.dead, n.internal, n.cpu]);
+  // Encoding changes the planned nodes and their inputs (consumer counts, intermediates released), nothing else.
+  for (const n of p.uploads) put(n);
+  for (const n of p.order) {
+    put(n);
+    for (const i of n.inputs) put(i);
+  }
+  return out;
+}
+
+function restore(saved: Saved[]): void {
+  for (let k = saved.length - 1; k >= 0; k--) {
+    const [n, storage, offset, consumers, inputs, dead, internal, cpu] = saved[k]!;
+    n.storage = storage;
+    n.offset = offset;
+    n.consumers = consumers;
+    n.inputs = inputs;
+    n.dead = dead;
+    n.internal = internal;
+    n.cpu = cpu;
+  }
+}
+
+/** Bytes the pool would have to create if none of this plan's buffers were in it (an upper bound). */
+function bytesBound(p: Plan): number {
+  let b = 0;
+  for (const n of p.uploads) b += bucketSize(n.size * 4);
+  for (const s of p.steps) {
+    if (s.kind === 'alias') continue;
+    b += bucketSize(s.node.size * 4);
+    if (s.kind === 'lowered') for (const x of s.lowering.scratch ?? []) b += bucketSize(x);
+  }
+  return b;
+}
+
+/** Pop the two scopes execute() pushed; resolves with what they caught (an allocation failure first). */
+function popScopes(device: GPUDevice, requests: Failure['requests'], injected: () => number): Promise<Failure | null> {
+  const oom = device.popErrorScope();
+  const validation = device.popErrorScope();
+  return Promise.all([oom, validation]).then(
+    ([o, v]) => {
+      if (o) return { oom: true, message: o.message, requests };
+      // The test hook's invalid buffers stand for failed allocations.
+      if (v && injected() > 0) return { oom: true, message: 'simulated out-of-memory (failNextAllocations)', requests };
+      if (v) return { oom: false, message: v.message, requests };
+      return null;
+    },
+    () => null, // device lost: reported through device.lost instead
+  );
+}
+
+function outOfMemory(f: Failure, r: Runtime, how: 'retried' | 'lost'): OutOfMemoryError {
+  const device = f.message.split('\n')[0];
+  const largest = f.requests.reduce<Failure['requests'][number] | null>((a, q) => (!a || q.size > a.size ? q : a), null);
+  const total = f.requests.reduce((a, q) => a + q.size, 0);
+  const what = largest
+    ? `could not allocate ${largest.bytes} bytes (a buffer of ${largest.size} bytes` +
+      (f.requests.length > 1 ? `, the largest of ${f.requests.length} new buffers, ${total} bytes in all` : '') + ')'
+    : 'ran out of memory';
+  const after = how === 'retried'
+    ? 'also after freeing the pool\'s idle buffers and trying again; nothing was computed and the arrays involved are unchanged'
+    : 'so the values this evaluation was computing are lost (reading one throws DisposedArrayError); the pool\'s idle buffers were freed';
+  return new OutOfMemoryError(`out of GPU memory: the device ${what}, ${after}. Device: ${device}. ` +
+    `memoryStats: ${describeStats(r.pool.stats)}. Dispose arrays you no longer need, or use smaller ones.`);
+}
+
+function internalError(f: Failure): Error {
+  return new Error(`internal error: WebGPU rejected an evaluation (${f.message.split('\n')[0]})`);
+}
+
+const LOST_OOM = 'lost: the GPU ran out of memory while computing it (OutOfMemoryError)';
+
+function execute(p: Plan, read: Node[], r: Runtime, mayCheck: boolean): Executed {
   const { device } = r.ctx;
   const { pool } = r;
   if (r.ctx.lostError) throw r.ctx.lostError;
   const acquired: Array<[Node, Storage]> = [];
-  const scratchAll: Storage[] = [];
+  /** Every node this evaluation gives a buffer: lost if the submission turns out to have failed. */
+  const assigned: Array<[Node, Storage]> = [];
+  // Check (undo, wait for the scopes, run again) an evaluation once it has created this much.
+  const threshold = r.careful ? 1 : CHECKED_BYTES;
+  const checked = mayCheck && bytesBound(p) >= threshold;
+  const saved = checked ? save(p) : [];
+  const dispatches0 = pool.stats.dispatches;
+  const logged0 = dispatchLog?.length ?? 0;
+  device.pushErrorScope('validation');
+  device.pushErrorScope('out-of-memory');
+  const journal = pool.begin();
+  const requests: Failure['requests'] = [];
+  const injected = () => journal.injected;
+  // Past the threshold, a checked evaluation stops encoding (dry) and only tracks buffers.
+  const dry = () => checked && journal.createdBytes >= threshold;
+  let uniform: { buffer: GPUBuffer; created: boolean } | null = null;
+  let timer: SubmissionTimer | null = null;
+  let clock: PassClock | null = null;
+  let undone = false;
+  const undo = (): GPUBuffer[] => {
+    if (undone) return [];
+    undone = true;
+    restore(saved);
+    pool.stats.dispatches = dispatches0;
+    if (dispatchLog) dispatchLog.length = logged0;
+    if (uniform) r.uniforms.push(uniform.buffer);
+    timer?.discard();
+    clock?.discard();
+    return pool.rollback();
+  };
+  /** The scopes' verdict, acted on before any other evaluation may plan. */
+  const settle = (failure: Promise<Failure | null>, act: (f: Failure | null) => void) => {
+    const gate = failure.then((f) => {
+      if (f?.oom) r.careful = true;
+      act(f);
+    }).catch(() => {});
+    r.settling = gate;
+    void gate.then(() => {
+      if (r.settling === gate) r.settling = null;
+    });
+  };
+  /** Values given buffers by an evaluation that never ran: their buffers go back, and reading them says why. */
+  const lose = (why: string) => {
+    for (const [n, s] of assigned) {
+      if (n.storage !== s) continue;
+      n.storage = null;
+      s.pool.release(s);
+      if (!n.cpu) n.dead = why;
+    }
+  };
+  const dropUniform = () => {
+    if (!uniform?.created) return;
+    const i = r.uniforms.indexOf(uniform.buffer);
+    if (i >= 0) r.uniforms.splice(i, 1);
+    uniform.buffer.destroy();
+  };
+  let encoder: GPUCommandEncoder;
+  let staging: Array<GPUBuffer | null>;
+  let signature = `${p.uploads.length}:`; // what the idle wait keys its time estimate by
   try {
     // Constants first: writeBuffer runs before the submit, so it must not land in a buffer this submission frees and reuses.
     for (const n of p.uploads) {
       const s = pool.acquire(n.size * 4);
       acquired.push([n, s]);
-      if (n.size) device.queue.writeBuffer(s.buffer, 0, n.cpu!.buffer, n.cpu!.byteOffset, n.size * 4);
+      if (n.size && !dry()) device.queue.writeBuffer(s.buffer, 0, n.cpu!.buffer, n.cpu!.byteOffset, n.size * 4);
     }
     // All params of this submission in one uniform buffer, 256-byte aligned slices.
     const calls: Array<{ step: Step; call?: KernelCall }> = [];
@@ -511,23 +713,22 @@ function execute(p: Plan, read: Node[], r: Runtime): Promise<Float32Array[]> {
       else if (s.kind === 'lowered') for (const c of s.lowering.calls) paramBytes += align(c.params.byteLength);
     }
     const arena = new Uint8Array(Math.max(256, paramBytes));
-    const uniform = takeUniform(r, arena.byteLength);
+    uniform = takeUniform(r, arena.byteLength);
+    const uniformBuffer = uniform.buffer;
     let paramAt = 0;
-    const encoder = device.createCommandEncoder();
-    const timer = kernelProfile && device.features.has('timestamp-query') ? new SubmissionTimer(device) : null;
-    const profile = kernelProfile;
-    const clock = timer ? null : r.idle.clock(device);
+    encoder = device.createCommandEncoder();
+    timer = kernelProfile && device.features.has('timestamp-query') ? new SubmissionTimer(device) : null;
+    clock = timer ? null : r.idle.clock(device);
     const pass = timer ? null : encoder.beginComputePass(clock ? { timestampWrites: clock.timestampWrites } : undefined);
-    let signature = `${p.uploads.length}:`; // what the idle wait keys its time estimate by
     const bindOf = (n: Node) => ({ buffer: n.storage!.buffer, offset: n.offset, size: Math.max(4, n.size * 4) });
     const dispatch = (spec: ShaderSpec, params: ArrayBuffer, resources: GPUBufferBinding[], grid: [number, number, number]) => {
-      if (grid[0] * grid[1] * grid[2] === 0) return;
+      if (grid[0] * grid[1] * grid[2] === 0 || dry()) return;
       arena.set(new Uint8Array(params), paramAt);
       const pipeline = r.pipelines.get(spec)!;
-      const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: uniform, offset: paramAt, size: params.byteLength } }];
+      const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: uniformBuffer, offset: paramAt, size: params.byteLength } }];
       resources.forEach((res, i) => entries.push({ binding: i + 1, resource: res }));
       paramAt += align(params.byteLength);
-      const ps = pass ?? encoder.beginComputePass(timer!.pass(`${spec.template}:${spec.entry}`, grid));
+      const ps = pass ?? encoder!.beginComputePass(timer!.pass(`${spec.template}:${spec.entry}`, grid));
       ps.setPipeline(pipeline);
       ps.setBindGroup(0, device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries }));
       ps.dispatchWorkgroups(grid[0], grid[1], grid[2]);
@@ -539,6 +740,7 @@ function execute(p: Plan, read: Node[], r: Runtime): Promise<Float32Array[]> {
     for (const [n, s] of acquired) {
       n.storage = s;
       n.offset = 0; // a view read back to the host comes back at the start of a fresh buffer
+      assigned.push([n, s]);
     }
 
     const finish = (n: Node) => {
@@ -553,7 +755,8 @@ function execute(p: Plan, read: Node[], r: Runtime): Promise<Float32Array[]> {
       const n = s.node;
       if (s.kind === 'alias') {
         n.storage = s.of.storage;
-        n.storage!.refs++;
+        n.storage!.pool.retain(n.storage!);
+        assigned.push([n, n.storage!]);
         n.offset = s.of.offset + ((n.params.offset as number | undefined) ?? 0);
         finish(n);
         continue;
@@ -561,6 +764,7 @@ function execute(p: Plan, read: Node[], r: Runtime): Promise<Float32Array[]> {
       const out = pool.acquire(n.size * 4);
       n.storage = out;
       n.offset = 0;
+      assigned.push([n, out]);
       if (s.kind === 'fused') {
         dispatch(s.shader, s.params, [bindOf(n), ...s.leaves.map(bindOf)], grid1d(n.size));
         // A member a user still holds stays pending, with its inputs (recomputed if read later),
@@ -578,56 +782,105 @@ function execute(p: Plan, read: Node[], r: Runtime): Promise<Float32Array[]> {
         for (const m of s.members) if (!pending.has(m)) finish(m);
       } else {
         const scratch = (s.lowering.scratch ?? []).map((b) => pool.acquire(b));
-        scratchAll.push(...scratch);
         const res = (slot: Slot): GPUBufferBinding =>
           'out' in slot ? bindOf(n)
             : 'input' in slot ? bindOf(n.inputs[slot.input]!)
               : { buffer: scratch[slot.scratch]!.buffer, size: Math.max(4, scratch[slot.scratch]!.bytes) };
         for (const c of s.lowering.calls) dispatch(c.shader, c.params, c.slots.map(res), c.grid);
         for (const sc of scratch) pool.release(sc);
-        scratchAll.length = 0;
         finish(n);
       }
     }
     pass?.end();
+    if (dry()) {
+      // It created buffers: undo it (they become idle, set aside) and run it again once they are known to be good.
+      const created = undo();
+      journal.created.forEach((a) => requests.push({ bytes: a.bytes, size: a.size }));
+      const failure = popScopes(device, requests, injected);
+      settle(failure, (f) => {
+        if (!f) return pool.reserve(created);
+        for (const b of created) b.destroy();
+        pool.flush();
+        dropUniform();
+      });
+      return { failure };
+    }
     timer?.finish(encoder);
     clock?.finish(encoder);
-    const staging: Array<GPUBuffer | null> = read.map((n) => {
+    staging = read.map((n) => {
       if (n.cpu && !n.storage) return null;
       if (n.size === 0) return null;
       const b = takeStaging(r, n.size * 4);
       encoder.copyBufferToBuffer(n.storage!.buffer, n.offset, b, 0, n.size * 4);
+      requests.push({ bytes: n.size * 4, size: b.size });
       return b;
     });
-    device.queue.writeBuffer(uniform, 0, arena.buffer, 0, Math.max(256, paramAt));
-    device.queue.submit([encoder.finish()]);
-    pool.stats.submissions++;
-    r.uniforms.push(uniform);
-    const slept = r.idle.before(signature);
-    const results = Promise.all(
-      read.map(async (n, i) => {
-        await slept;
-        const b = staging[i];
-        if (!b) return n.cpu ? n.cpu.slice() : new Float32Array(0);
-        try {
-          await b.mapAsync(GPUMapMode.READ);
-        } catch (e) {
-          if (r.ctx.lostError) throw r.ctx.lostError;
-          throw e;
-        }
-        const data = new Float32Array(b.getMappedRange(0, n.size * 4).slice(0));
-        b.unmap();
-        giveStaging(r, b);
-        return data;
-      }),
-    );
-    if (timer) void timer.read().then((t) => profile!.push(...t), () => {});
-    if (clock) void clock.read().then((ms) => r.idle.record(signature, ms), () => {});
-    return results;
+    device.queue.writeBuffer(uniformBuffer, 0, arena.buffer, 0, Math.max(256, paramAt));
   } catch (e) {
-    for (const sc of scratchAll) pool.release(sc);
-    throw e;
+    // A synchronous failure while encoding (createBuffer threw, a bug): nothing was submitted.
+    const alloc = e instanceof AllocationFailed;
+    if (checked) {
+      for (const b of undo()) b.destroy();
+    } else {
+      pool.commit();
+      if (uniform) r.uniforms.push(uniform.buffer);
+      timer?.discard();
+      clock?.discard();
+      lose(alloc ? LOST_OOM : `lost: an error stopped the evaluation that computed it (${(e as Error)?.message})`);
+    }
+    if (alloc) {
+      pool.flush(); // safe: the abandoned encoder is the only user of the buffers released since begin()
+      r.careful = true;
+    }
+    const failure = popScopes(device, requests, injected);
+    settle(failure, () => {});
+    if (!alloc) throw e;
+    const thrown: Failure = { oom: true, message: e.message, requests: [e.allocation] };
+    if (checked) return { failure: failure.then(() => thrown) };
+    throw outOfMemory(thrown, r, 'lost');
   }
+  device.queue.submit([encoder.finish()]);
+  pool.commit();
+  pool.stats.submissions++;
+  r.uniforms.push(uniform!.buffer);
+  journal.created.forEach((a) => requests.unshift({ bytes: a.bytes, size: a.size }));
+  const failure = popScopes(device, requests, injected);
+  // A failure now means the submission did not run (its command buffer was invalid):
+  // the values it was computing are lost.
+  settle(failure, (f) => {
+    if (!f) return;
+    lose(f.oom ? LOST_OOM : 'lost: WebGPU rejected the evaluation that computed it');
+    pool.flush();
+    dropUniform();
+  });
+  const profile = kernelProfile;
+  const slept = r.idle.before(signature);
+  const results = Promise.all(
+    read.map(async (n, i) => {
+      await slept;
+      const b = staging[i];
+      if (!b) return n.cpu ? n.cpu.slice() : new Float32Array(0);
+      try {
+        await b.mapAsync(GPUMapMode.READ);
+      } catch (e) {
+        b.destroy();
+        if (r.ctx.lostError) throw r.ctx.lostError;
+        throw e;
+      }
+      const data = new Float32Array(b.getMappedRange(0, n.size * 4).slice(0));
+      b.unmap();
+      giveStaging(r, b);
+      return data;
+    }),
+  );
+  if (timer) void timer.read().then((t) => profile!.push(...t), () => {});
+  if (clock) void clock.read().then((ms) => r.idle.record(signature, ms), () => {});
+  const values = Promise.all([failure, results.then((v) => ({ v }), (e: unknown) => ({ e }))]).then(([f, res]) => {
+    if (f) throw f.oom ? outOfMemory(f, r, 'lost') : internalError(f);
+    if ('e' in res) throw res.e;
+    return res.v;
+  });
+  return { values };
 }
 
 // Small readback buffers are kept and reused (a fresh mappable buffer per
@@ -654,8 +907,9 @@ function align(n: number): number {
 }
 
 /** A uniform buffer of at least `bytes`, reused across submissions (queue order makes that safe). */
-function takeUniform(r: Runtime, bytes: number): GPUBuffer {
+function takeUniform(r: Runtime, bytes: number): { buffer: GPUBuffer; created: boolean } {
   const i = r.uniforms.findIndex((u) => u.size >= bytes);
-  if (i >= 0) return r.uniforms.splice(i, 1)[0]!;
-  return r.ctx.device.createBuffer({ size: Math.max(4096, 2 ** Math.ceil(Math.log2(bytes))), usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+  if (i >= 0) return { buffer: r.uniforms.splice(i, 1)[0]!, created: false };
+  const size = Math.max(4096, 2 ** Math.ceil(Math.log2(bytes)));
+  return { buffer: r.ctx.device.createBuffer({ size, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST }), created: true };
 }

@@ -1,6 +1,16 @@
 // Size-bucketed pool of storage buffers. Buffers are never destroyed during
 // normal work: a freed one goes back to its bucket and the next request of a
 // similar size reuses it, so a training loop allocates nothing after warm-up.
+//
+// Out of memory. WebGPU reports a failed allocation asynchronously (an
+// 'out-of-memory' error scope; createBuffer returns an invalid buffer), while
+// the executor acquires buffers synchronously as it encodes one submission.
+// So the pool keeps a journal of one evaluation's acquire/release/retain
+// calls: when the evaluation had to create buffers, the executor undoes its
+// journal (the buffers it created become idle, reserved), waits for the error
+// scope, and only then encodes for real. A failed allocation therefore never
+// reaches a submission and never changes the graph: the pool is flushed, the
+// evaluation is tried once more, and a second failure throws OutOfMemoryError.
 
 import { OutOfMemoryError } from '../errors';
 
@@ -28,6 +38,37 @@ export interface MemoryStats {
   hostEvaluations: number;
 }
 
+/** One GPU buffer the pool created during a journaled evaluation. */
+export interface Allocation {
+  /** Bytes asked for (the array or scratch space). */
+  bytes: number;
+  /** The buffer's size (the bucket). */
+  size: number;
+  buffer: GPUBuffer;
+}
+
+/** A synchronous createBuffer failure (an exception rather than an error scope report). */
+export class AllocationFailed extends Error {
+  constructor(readonly allocation: Omit<Allocation, 'buffer'>, reason: unknown) {
+    super(`allocating ${allocation.size} bytes failed: ${(reason as Error)?.message ?? String(reason)}`);
+  }
+}
+
+type JournalEntry =
+  | { op: 'acquire'; s: Storage; fromPool: boolean }
+  | { op: 'release'; s: Storage; pooled: boolean }
+  | { op: 'retain'; s: Storage };
+
+/** What one evaluation did to the pool, so that it can be undone exactly. */
+export interface Journal {
+  entries: JournalEntry[];
+  /** Buffers created (not taken from the pool), and their bytes. */
+  created: Allocation[];
+  createdBytes: number;
+  /** Allocations the test hook failed on purpose. */
+  injected: number;
+}
+
 const USAGE_STORAGE = 0x80 | 0x04 | 0x08; // STORAGE | COPY_SRC | COPY_DST
 
 /** Round up to 256 bytes, then to a quarter-octave bucket so similar sizes share buffers. */
@@ -39,49 +80,98 @@ export function bucketSize(bytes: number): number {
   return Math.ceil(b / quarter) * quarter;
 }
 
+/** "liveBuffers 3, liveBytes 1024, pooledBuffers 0, pooledBytes 0": for error messages. */
+export function describeStats(s: MemoryStats): string {
+  return `liveBuffers ${s.liveBuffers}, liveBytes ${s.liveBytes}, pooledBuffers ${s.pooledBuffers}, pooledBytes ${s.pooledBytes}`;
+}
+
+// ---- test hook (internal: not exported from src/index.ts) ----
+let failNext = 0;
+let failHow: 'device' | 'throw' = 'device';
+let failMinBytes = 0;
+
+/**
+ * Tests only: make the next `n` buffers of at least `minBytes` that the pool
+ * creates fail. 'device' creates an invalid buffer, as createBuffer returns
+ * when the driver's allocation fails, and the evaluation's error scope then
+ * counts as out-of-memory; 'throw' makes createBuffer throw. Returns how many
+ * injected failures were still pending (n = 0 clears them).
+ */
+export function failNextAllocations(n: number, opts: { how?: 'device' | 'throw'; minBytes?: number } = {}): number {
+  const left = failNext;
+  failNext = n;
+  failHow = opts.how ?? 'device';
+  failMinBytes = opts.minBytes ?? 0;
+  return left;
+}
+
 export class BufferPool {
   private free = new Map<number, GPUBuffer[]>();
   readonly stats: MemoryStats = { liveBuffers: 0, liveBytes: 0, pooledBuffers: 0, pooledBytes: 0, submissions: 0, dispatches: 0, hostEvaluations: 0 };
+  private journal: Journal | null = null;
 
-  constructor(readonly device: GPUDevice, private maxBytes: number) {}
+  constructor(readonly device: GPUDevice, private maxBytes: number, private maxBufferSize = Infinity) {}
 
   acquire(bytes: number): Storage {
     if (bytes > this.maxBytes) {
       throw new OutOfMemoryError(
-        `an array of ${bytes} bytes exceeds this device's maxStorageBufferBindingSize of ${this.maxBytes} bytes`,
+        `an array of ${bytes} bytes exceeds this device's maxStorageBufferBindingSize of ${this.maxBytes} bytes ` +
+          `(memoryStats: ${describeStats(this.stats)})`,
       );
     }
-    const size = bucketSize(bytes);
+    // The bucket may round past maxBufferSize when that limit is not a power of two.
+    const size = Math.max(Math.ceil(bytes / 4) * 4, Math.min(bucketSize(bytes), Math.floor(this.maxBufferSize / 4) * 4));
     const list = this.free.get(size);
     let buffer = list?.pop();
+    const fromPool = !!buffer;
     if (buffer) {
       this.stats.pooledBuffers--;
       this.stats.pooledBytes -= size;
     } else {
-      buffer = this.create(size);
+      buffer = this.create(bytes, size);
     }
     this.stats.liveBuffers++;
     this.stats.liveBytes += size;
-    return { buffer, bytes, refs: 1, pool: this };
+    const s: Storage = { buffer, bytes, refs: 1, pool: this };
+    this.journal?.entries.push({ op: 'acquire', s, fromPool });
+    return s;
   }
 
-  private create(size: number): GPUBuffer {
+  private create(bytes: number, size: number): GPUBuffer {
+    let buffer: GPUBuffer;
     try {
-      return this.device.createBuffer({ size, usage: USAGE_STORAGE });
-    } catch (e) {
-      // Drop what the pool holds and try once more before giving up.
-      this.flush();
-      try {
-        return this.device.createBuffer({ size, usage: USAGE_STORAGE });
-      } catch {
-        throw new OutOfMemoryError(`allocating ${size} bytes failed (${(e as Error).message}); ` +
-          `memory: ${JSON.stringify(this.stats)}`);
+      if (failNext > 0 && size >= failMinBytes) {
+        failNext--;
+        if (this.journal) this.journal.injected++;
+        if (failHow === 'throw') throw new Error('simulated allocation failure (failNextAllocations)');
+        // An invalid buffer, as createBuffer returns when the driver's allocation fails
+        // (MAP_READ only combines with COPY_DST: a validation error, no memory touched).
+        buffer = this.device.createBuffer({ size, usage: 0x01 | USAGE_STORAGE });
+      } else {
+        buffer = this.device.createBuffer({ size, usage: USAGE_STORAGE });
       }
+    } catch (e) {
+      // No flush here: buffers this evaluation already released may be bound by the
+      // dispatches it encoded. The executor undoes the evaluation, flushes and retries.
+      throw new AllocationFailed({ bytes, size }, e);
     }
+    if (this.journal) {
+      this.journal.created.push({ bytes, size, buffer });
+      this.journal.createdBytes += size;
+    }
+    return buffer;
+  }
+
+  /** One more node shares s (an alias). */
+  retain(s: Storage): void {
+    s.refs++;
+    this.journal?.entries.push({ op: 'retain', s });
   }
 
   release(s: Storage): void {
-    if (--s.refs > 0) return;
+    const pooled = --s.refs <= 0;
+    this.journal?.entries.push({ op: 'release', s, pooled });
+    if (!pooled) return;
     const size = s.buffer.size;
     this.stats.liveBuffers--;
     this.stats.liveBytes -= size;
@@ -92,11 +182,74 @@ export class BufferPool {
     this.stats.pooledBytes += size;
   }
 
-  /** Destroy every pooled buffer (live ones are untouched). */
-  flush(): void {
+  /** Start recording acquire/release/retain calls (one evaluation's encoding). */
+  begin(): Journal {
+    this.journal = { entries: [], created: [], createdBytes: 0, injected: 0 };
+    return this.journal;
+  }
+
+  /** Stop recording; the evaluation stands. */
+  commit(): void {
+    this.journal = null;
+  }
+
+  /**
+   * Undo everything recorded since begin(), newest first, so every free list
+   * and every refs count is as it was. Buffers the evaluation created are
+   * returned, owned by nobody and in no free list: the caller pools them
+   * (reserve) once they are known to be valid, or destroys them.
+   */
+  rollback(): GPUBuffer[] {
+    const j = this.journal;
+    if (!j) return [];
+    this.journal = null;
+    const created = new Set(j.created.map((a) => a.buffer));
+    for (let k = j.entries.length - 1; k >= 0; k--) {
+      const e = j.entries[k]!;
+      const size = e.s.buffer.size;
+      if (e.op === 'retain') {
+        e.s.refs--;
+      } else if (e.op === 'release') {
+        e.s.refs++;
+        if (e.pooled) {
+          const list = this.free.get(size)!;
+          const at = list.lastIndexOf(e.s.buffer);
+          list.splice(at, 1); // the top of the list: later takers were undone first
+          this.stats.pooledBuffers--;
+          this.stats.pooledBytes -= size;
+          this.stats.liveBuffers++;
+          this.stats.liveBytes += size;
+        }
+      } else {
+        this.stats.liveBuffers--;
+        this.stats.liveBytes -= size;
+        e.s.refs = 0;
+        if (e.fromPool) this.pool(e.s.buffer);
+      }
+    }
+    return [...created];
+  }
+
+  /** Put idle buffers (reserved by a rolled-back evaluation, now known to be valid) into the pool. */
+  reserve(buffers: GPUBuffer[]): void {
+    for (const b of buffers) this.pool(b);
+  }
+
+  private pool(b: GPUBuffer): void {
+    let list = this.free.get(b.size);
+    if (!list) this.free.set(b.size, (list = []));
+    list.push(b);
+    this.stats.pooledBuffers++;
+    this.stats.pooledBytes += b.size;
+  }
+
+  /** Destroy every pooled buffer (live ones are untouched). Returns the bytes freed. */
+  flush(): number {
+    const freed = this.stats.pooledBytes;
     for (const list of this.free.values()) for (const b of list) b.destroy();
     this.free.clear();
     this.stats.pooledBuffers = 0;
     this.stats.pooledBytes = 0;
+    return freed;
   }
 }

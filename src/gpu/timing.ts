@@ -44,6 +44,13 @@ export class SubmissionTimer {
     encoder.copyBufferToBuffer(this.resolveBuf, 0, this.readBuf, 0, n * 8);
   }
 
+  /** Not submitted after all (an evaluation undone before its submit): destroy the GPU objects. */
+  discard(): void {
+    this.querySet.destroy();
+    this.resolveBuf.destroy();
+    this.readBuf.destroy();
+  }
+
   /** After the submission: the timings, then the timer's GPU objects are destroyed. */
   async read(): Promise<KernelTiming[]> {
     try {

@@ -67,6 +67,11 @@ export class PassClock {
     encoder.copyBufferToBuffer(this.resolveBuf, 0, this.readBuf, 0, 16);
   }
 
+  /** Not submitted after all (an evaluation undone before its submit): back to the free list unread. */
+  discard(): void {
+    this.free.push(this);
+  }
+
   /** After the submission: the pass's GPU time in ms. */
   async read(): Promise<number> {
     await this.readBuf.mapAsync(GPUMapMode.READ);
