@@ -35,14 +35,49 @@ fn is_nan(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u
 
 // x^e that, unlike WGSL's pow, accepts a negative x for integer e, and gives
 // NaN (as NumPy does) for a negative x and a non-integer e, where WGSL's pow
-// is undefined (SwiftShader returns |x|^e).
+// is undefined (SwiftShader returns |x|^e). WGSL's pow (exp2(e * log2(x))) is
+// undefined at x = 0 too: SwiftShader gave 0^0.5 = 7.7e-20 and 0^-1 = 1.7e38.
+// Here 0^e is 0 for e > 0 and Inf for e < 0, with -0's sign for odd e (IEEE).
 fn pow_s(x: f32, e: f32) -> f32 {
   if (e == 0.0) { return 1.0; }
+  let odd = e == floor(e) && abs(e) < 16777216.0 && (i32(e) & 1) == 1;
+  let sgn = select(0u, bitcast<u32>(x) & 0x80000000u, odd);
+  // (Infinities and NaNs built at run time: WGSL rejects them in constant expressions.)
+  if (x == 0.0) { return bitcast<f32>(select(0u, 0x7f800000u, e < 0.0) | sgn); }
   if (x >= 0.0) { return pow(x, e); }
-  // (A NaN built from x: WGSL rejects NaN in constant expressions.)
-  if (e != floor(e)) { return bitcast<f32>(bitcast<u32>(x) | 0x7fc00000u); }
+  if (e != floor(e)) {
+    // (-Inf)^e is Inf for e > 0 and 0 for e < 0 (IEEE); other negatives give NaN.
+    if (is_inf(x)) { return select(0.0, -x, e > 0.0); }
+    return bitcast<f32>(bitcast<u32>(x) | 0x7fc00000u);
+  }
   let m = pow(-x, e);
-  return select(m, -m, (i32(e) & 1) == 1);
+  return select(m, -m, odd);
+}
+
+fn is_inf(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) == 0x7f800000u; }
+
+// log with IEEE's edges, which WGSL leaves undefined (SwiftShader gave log|x|
+// for x < 0, and -88.03 for 0): NaN below 0 (and for NaN), -Inf at 0.
+fn log_s(x: f32) -> f32 {
+  if (x > 0.0) { return log(x); }
+  if (x == 0.0) { return bitcast<f32>(0xff800000u | bitcast<u32>(x)); }
+  return bitcast<f32>(bitcast<u32>(x) | 0x7fc00000u);
+}
+
+// start + i step; where i step overflows though the sum does not (a range
+// across most of the float32 line), the same halved and doubled (exact scalings).
+fn arange_at(start: f32, step: f32, i: u32) -> f32 {
+  let v = start + f32(i) * step;
+  if ((bitcast<u32>(v) & 0x7fffffffu) < 0x7f800000u) { return v; }
+  return (start * 0.5 + f32(i) * (step * 0.5)) * 2.0;
+}
+
+// lo + (hi - lo) u; where hi - lo overflows (a range wider than the float32
+// maximum, e.g. [-3e38, 3e38]) lo (1 - u) + hi u, which does not.
+fn lerp_u(lo: f32, hi: f32, u: f32) -> f32 {
+  let d = hi - lo;
+  if ((bitcast<u32>(d) & 0x7fffffffu) < 0x7f800000u) { return lo + d * u; }
+  return lo * (1.0 - u) + hi * u;
 }
 
 // Counter-based random numbers: a 32-bit integer hash (lowbias32) of (index, seed).

@@ -23,5 +23,9 @@ fn adam(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let v1 = P.b2 * v[i] + (1.0 - P.b2) * gi * gi;
   out[i] = m1;
   out[P.seg + i] = v1;
-  out[2u * P.seg + i] = P.scale * (m1 / P.bc1) / (sqrt(v1 / P.bc2 + P.epsRoot) + P.eps);
+  // u in an order where no step overflows unless u itself does: sqrt(v'/bc2 + epsRoot) as
+  // sqrt(v' + epsRoot bc2) / sqrt(bc2) (v'/bc2 overflowed once v' > bc2 * 3.4e38, making u 0), and
+  // the division by bc1 <= 1 last (m'/bc1 overflowed once |m'| > bc1 * 3.4e38, making u Inf or NaN).
+  let d = sqrt(v1 + P.epsRoot * P.bc2) / sqrt(P.bc2) + P.eps;
+  out[2u * P.seg + i] = P.scale * ((m1 / d) / P.bc1);
 }

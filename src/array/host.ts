@@ -172,11 +172,15 @@ export function hostMatmul(n: Node, [A, B]: Float32Array[]): Float32Array {
   return out;
 }
 
-/** x^e as the kernel's pow_s computes it: 1 for e = 0, NaN for a negative x and a non-integer e. */
+/**
+ * x^e as the kernel's pow_s computes it: 1 for e = 0, NaN for a negative x and a
+ * non-integer e, except (-Inf)^e (Inf for e > 0, 0 for e < 0, as IEEE says).
+ * Math.pow already gives IEEE's 0^e (0 or Inf, -0's sign for odd e).
+ */
 export function powScalar(x: number, e: number): number {
   if (e === 0) return 1;
   if (x >= 0) return Math.pow(x, e);
-  if (e !== Math.floor(e)) return NaN;
+  if (e !== Math.floor(e)) return x === -Infinity ? (e > 0 ? Infinity : 0) : NaN;
   const m = Math.pow(-x, e);
   return Math.abs(e) % 2 === 1 ? -m : m;
 }

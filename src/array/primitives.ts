@@ -76,7 +76,8 @@ export const primitives: Record<string, Primitive> = {
   square: { host: h(([a]) => a! * a!), elementwise: f(([a]) => `(${a} * ${a})`), vjp: (g, [x]) => [ops.mul(g, ops.scale(x!, 2))] },
   sqrt: { host: h(([a]) => Math.sqrt(a!)), elementwise: f(([a]) => `sqrt(${a})`), vjp: (g, _, out) => [ops.div(ops.scale(g, 0.5), out)] },
   exp: { host: h(([a]) => Math.exp(a!)), elementwise: f(([a]) => `exp(${a})`), vjp: (g, _, out) => [ops.mul(g, out)] },
-  log: { host: h(([a]) => Math.log(a!)), elementwise: f(([a]) => `log(${a})`), vjp: (g, [x]) => [ops.div(g, x!)] },
+  // log_s: WGSL's log is undefined at and below 0 (see shaders/elementwise.wgsl).
+  log: { host: h(([a]) => Math.log(a!)), elementwise: f(([a]) => `log_s(${a})`), vjp: (g, [x]) => [ops.div(g, x!)] },
   sin: { host: h(([a]) => Math.sin(a!)), elementwise: f(([a]) => `sin(${a})`), vjp: (g, [x]) => [ops.mul(g, ops.cos(x!))] },
   cos: { host: h(([a]) => Math.cos(a!)), elementwise: f(([a]) => `cos(${a})`), vjp: (g, [x]) => [ops.neg(ops.mul(g, ops.sin(x!)))] },
   tanh: { host: h(([a]) => Math.tanh(a!)),
@@ -105,9 +106,18 @@ export const primitives: Record<string, Primitive> = {
   broadcast_to: { host: h(([a]) => a!), elementwise: f(([a]) => a!), vjp: (g, [x]) => [ub(g, x!.shape)] },
   // ---- elementwise, no inputs ----
   fill: { host: h((_, p) => p.value), elementwise: f((_, c) => c(0), (p) => [['f', p.value]]) },
-  arange: { host: h((_, p, i) => f32(p.start) + f32(f32(i) * f32(p.step))), elementwise: f((_, c) => `(${c(0)} + f32(i) * ${c(1)})`, (p) => [['f', p.start], ['f', p.step]]) },
+  // arange_at: start + i * step, without overflow where only i * step overflows (halved, then doubled).
+  arange: {
+    host: h((_, p, i) => {
+      const [s, d] = [f32(p.start), f32(p.step)];
+      const v = f32(s + f32(f32(i) * d));
+      return Number.isFinite(v) ? v : (s * 0.5 + f32(f32(i) * (d * 0.5))) * 2;
+    }),
+    elementwise: f((_, c) => `arange_at(${c(0)}, ${c(1)}, i)`, (p) => [['f', p.start], ['f', p.step]]),
+  },
   random_uniform: {
-    elementwise: f((_, c, cu) => `(${c(1)} + (${c(2)} - ${c(1)}) * uniform01(i, ${cu(0)}, 0u))`,
+    // lerp_u: low + (high - low) u, without overflow when high - low exceeds the float32 maximum.
+    elementwise: f((_, c, cu) => `lerp_u(${c(1)}, ${c(2)}, uniform01(i, ${cu(0)}, 0u))`,
       (p) => [['u', p.seed], ['f', p.low], ['f', p.high]]),
   },
   random_normal: {
