@@ -23,11 +23,12 @@ import {
   NDArray, array, zeros, ones, full, arange, randomUniform, randomNormal,
   add, sub, mul, div, maximum, minimum, greaterEqual, neg, square, sqrt, exp, log, sin, cos, tanh, relu, abs, sign,
   sigmoid, scale, addScalar, pow, sum, mean, reshape, transpose, slice, pad, concatenate, broadcastTo, matmul, dot,
-  memoryStats, setMatmulVariant, setKernelPolicy, deviceInfo,
+  stopGradient, vjp, scaleByAdam, memoryStats, setMatmulVariant, setKernelPolicy, deviceInfo,
   ShapeError, ValueError, IndexError, DisposedArrayError, GradGpuError,
 } from '../src/index';
 import { matmulT } from '../src/array/ops';
 import { makeNode } from '../src/array/node';
+import { primitives } from '../src/array/primitives';
 import * as R from './helpers/reference';
 import { expectClose, randomF32, sizeOf, U32, EPS32, type Ref } from './helpers/reference';
 
@@ -607,6 +608,378 @@ describe('matmul', () => {
     expect(() => matmul(zeros([2, 2, 3]), zeros([3, 3, 4]))).toThrow(ShapeError);
     expect(() => matmul(zeros([]), zeros([3]))).toThrow(ShapeError);
     expect(() => matmul(zeros([1, 1, 2, 3]), zeros([3, 2]))).toThrow(ShapeError);
+  });
+});
+
+// ------------------------------------------------------------------ 3b. values near float32 overflow
+//
+// Inputs near the float32 maximum (|x| in [1e37, 3.4e38], both signs) mixed
+// with ordinary values and zeros, through every primitive. The GPU must give
+// what IEEE 754 float32 arithmetic gives for the exact (float64) result: that
+// value within the op's usual tolerance where it is representable; +-Infinity
+// with the right sign where it overflows; NaN exactly where IEEE says NaN
+// (inf - inf, 0 * inf, log of a negative); never a finite wrong value or 0.
+// (Results below the smallest normal, 2^-126, may be flushed to 0: WGSL
+// allows it.) Transcendentals at huge arguments have their IEEE limits:
+// exp(1e38) = Inf, exp(-1e38) = 0, tanh(+-1e38) = +-1, log(3e38) finite;
+// sin and cos of a huge argument only need to stay in [-1, 1] (GPUs reduce
+// the range differently). Sums and matmul products can overflow part-way:
+// with terms of one sign the result is exact-or-Inf; with both signs and
+// sum|terms| past the maximum, IEEE gives Inf or NaN depending on the order
+// of the additions, so those may be NaN or Inf, or a finite value within the
+// usual bound, never finite garbage.
+//
+// Kernels this found wrong on SwiftShader (fixed in shaders/elementwise.wgsl):
+// log(x < 0) gave log|x| and log(0) gave -88.03 (now NaN and -Inf); pow(0, 0.5)
+// gave 7.7e-20 and pow(0, -1) 1.7e38 (now 0 and Inf); randomUniform(-3e38, 3e38)
+// gave only Infinity (high - low overflowed; now lo (1 - u) + hi u there);
+// arange(-3.4e38, 3.4e38, 6.8e37) gave Infinity from i = 6 (i * step overflowed).
+// And in shaders/optim.wgsl, Adam's update overflowed part-way (m/bc1, v/bc2)
+// where the update itself is finite.
+
+const F32_MAX = 3.4028234663852886e38;
+/** Exact values at or past this round to Infinity in float32 (half an ulp above the maximum). */
+const F32_INF_AT = 2 ** 128 - 2 ** 103;
+const MIN_NORMAL = 2 ** -126;
+
+/** |x| log-uniform in [1e37, F32_MAX], either sign. */
+const hugeArb = fc.tuple(fc.double({ min: 37, max: Math.log10(F32_MAX), noNaN: true }), fc.boolean())
+  .map(([e, neg]) => Math.fround(Math.min(10 ** e, F32_MAX)) * (neg ? -1 : 1));
+/** |x| log-uniform in [1e-3, 10], either sign. */
+const ordinaryArb = fc.tuple(fc.double({ min: -3, max: 1, noNaN: true }), fc.boolean())
+  .map(([e, neg]) => Math.fround(10 ** e) * (neg ? -1 : 1));
+const edgeArb = fc.constantFrom(F32_MAX, -F32_MAX, 0, 1, -1, 2 ** 126, -(2 ** 127), 1e37);
+const nearMaxArb = fc.oneof({ weight: 6, arbitrary: hugeArb }, { weight: 3, arbitrary: ordinaryArb }, { weight: 1, arbitrary: edgeArb });
+/** Also +-Infinity now and then: what an overflow upstream feeds into sums and products. */
+const nearMaxOrInfArb = fc.oneof({ weight: 15, arbitrary: nearMaxArb }, { weight: 1, arbitrary: fc.constantFrom(Infinity, -Infinity) });
+const valuesArb = (arb = nearMaxArb, max = 64) => fc.array(arb, { minLength: 1, maxLength: max });
+
+/**
+ * What IEEE float32 arithmetic allows for an exact result `want` with `tol` of
+ * rounding error (tol computed at a representable magnitude): null if `got`
+ * is allowed, else why not.
+ */
+function ieeeOutcome(got: number, want: number, tol: number): string | null {
+  if (Number.isNaN(want)) return Number.isNaN(got) ? null : `want NaN`;
+  if (Number.isNaN(got)) return `got NaN`;
+  if (!Number.isFinite(got)) {
+    // Infinity: right when the exact result overflows (or is within tol of overflowing), with its sign.
+    return Math.abs(want) + tol >= F32_INF_AT && Math.sign(got) === Math.sign(want) ? null : `got ${got}`;
+  }
+  if (!Number.isFinite(want)) return `got a finite ${got}, want ${want}`;
+  const allowed = tol + (Math.abs(want) < MIN_NORMAL ? MIN_NORMAL : 0); // flush to zero
+  return Math.abs(got - want) <= allowed ? null : `|err| ${Math.abs(got - want)} > ${allowed}`;
+}
+
+/** tol(x, w) evaluated at a representable w (overflowing results are judged at the maximum). */
+const clampW = (w: number) => (Number.isNaN(w) ? w : Math.max(-F32_MAX, Math.min(F32_MAX, w)));
+
+function expectIeee(got: Float32Array, want: ArrayLike<number>, tol: (i: number, w: number) => number, label: string,
+  inputs: (i: number) => string) {
+  expect(got.length).toBe(want.length);
+  for (let i = 0; i < want.length; i++) {
+    const w = want[i]!;
+    const why = ieeeOutcome(got[i]!, w, tol(i, clampW(w)));
+    if (why) throw new Error(`${label}: at ${i} (${inputs(i)}) got ${got[i]}, want ${w} (float32 ${Math.fround(w)}): ${why}`);
+  }
+}
+
+/** The float32 outcomes IEEE allows for a sum of exact `terms` (any order), with the (K + 2) u sum|t| bound. */
+function sumOutcome(got: number, terms: number[], extraRel = 0): string | null {
+  if (terms.some(Number.isNaN)) return Number.isNaN(got) ? null : 'want NaN (0 * Inf among the terms)';
+  const posInf = terms.includes(Infinity);
+  const negInf = terms.includes(-Infinity);
+  if (posInf && negInf) return Number.isNaN(got) ? null : 'want NaN (Inf - Inf)';
+  let pos = 0;
+  let neg = 0;
+  for (const t of terms) if (Number.isFinite(t)) t > 0 ? (pos += t) : (neg -= t);
+  const bound = (terms.length + 2) * U32 * (pos + neg) + extraRel * Math.abs(pos - neg);
+  if (posInf || negInf) {
+    const sign = posInf ? 1 : -1;
+    if (got === sign * Infinity) return null;
+    // The other sign's terms may overflow part-way too, and then Inf - Inf is NaN.
+    return Number.isNaN(got) && (posInf ? neg : pos) + bound >= F32_INF_AT ? null : `want ${sign * Infinity}`;
+  }
+  const r = pos - neg;
+  // One sign, or too small for any partial sum to overflow: the exact sum, or Inf where it overflows.
+  if (pos === 0 || neg === 0 || pos + neg + bound < F32_INF_AT) return ieeeOutcome(got, r, bound);
+  // Both signs past the maximum: partial sums may overflow (Inf), and meet (NaN).
+  if (Number.isNaN(got)) return null;
+  if (!Number.isFinite(got)) return Math.abs(r) < F32_INF_AT || Math.sign(got) === Math.sign(r) ? null : `got ${got}, want ${r}`;
+  return Math.abs(r) < F32_INF_AT && Math.abs(got - r) <= bound ? null : `got ${got}, want ${r} +- ${bound}`;
+}
+
+interface OverflowUnary {
+  name: string;
+  op: (x: NDArray) => NDArray;
+  ref: (x: number) => number;
+  /** Allowed error at an ordinary input. */
+  tol: (x: number, w: number) => number;
+  /** The IEEE limit at a huge input (|x| > limitFrom), where tol does not apply: why got is wrong, or null. */
+  limit?: (x: number, got: number) => string | null;
+  limitFrom?: number;
+}
+
+const inRange = (lo: number, hi: number) => (_x: number, got: number) => (got >= lo && got <= hi ? null : `want in [${lo}, ${hi}]`);
+const near = (v: number, tol: number) => (got: number) => (Math.abs(got - v) <= tol ? null : `want ${v} +- ${tol}`);
+
+const overflowUnary: OverflowUnary[] = [
+  { name: 'neg', op: neg, ref: (x) => -x, tol: exact },
+  { name: 'abs', op: abs, ref: Math.abs, tol: exact },
+  { name: 'relu', op: relu, ref: (x) => (x < 0 ? 0 : x), tol: exact },
+  { name: 'sign', op: sign, ref: Math.sign, tol: exact },
+  { name: 'square', op: square, ref: (x) => x * x, tol: ulps(1) },
+  { name: 'sqrt', op: sqrt, ref: Math.sqrt, tol: (_x, w) => 5 * EPS32 * w },
+  {
+    name: 'exp', op: exp, ref: Math.exp, tol: (x, w) => (3 + 2 * Math.abs(x)) * ulp(w), limitFrom: 100,
+    limit: (x, got) => (x > 0 ? (got === Infinity ? null : 'want Infinity') : got >= 0 && got < MIN_NORMAL ? null : 'want 0'),
+  },
+  { name: 'log', op: log, ref: Math.log, tol: (x, w) => (x >= 0.5 && x <= 2 ? 2 ** -21 : 3 * ulp(w)) },
+  { name: 'sin', op: sin, ref: Math.sin, tol: () => 2 ** -11, limitFrom: Math.PI, limit: inRange(-1, 1) },
+  { name: 'cos', op: cos, ref: Math.cos, tol: () => 2 ** -11, limitFrom: Math.PI, limit: inRange(-1, 1) },
+  {
+    name: 'tanh', op: tanh, ref: Math.tanh, tol: (x) => (3 + 2 * Math.abs(x)) * 2 ** -22 + 3 * EPS32, limitFrom: 20,
+    limit: (x, got) => near(Math.sign(x), 2 ** -22)(got),
+  },
+  {
+    name: 'sigmoid (neg, exp, add_scalar, div)', op: sigmoid, ref: (x) => 1 / (1 + Math.exp(-x)),
+    tol: (x, w) => (6 + 2 * Math.abs(x)) * EPS32 * w, limitFrom: 100,
+    limit: (x, got) => (x > 0 ? near(1, EPS32)(got) : got >= 0 && got < MIN_NORMAL ? null : 'want 0'),
+  },
+  ...[2, 0.5, -3, 1e-30, 3e38].map((c): OverflowUnary => ({
+    name: `scale(x, ${c})`, op: (x) => scale(x, c), ref: (x) => x * f(c), tol: ulps(1),
+  })),
+  ...[3e38, -1e38, 2.5].map((c): OverflowUnary => ({
+    name: `addScalar(x, ${c})`, op: (x) => addScalar(x, c), ref: (x) => x + f(c), tol: ulps(1),
+  })),
+  ...[3, 0.5, -1, -2, 2.5, 1 / 3].map((e): OverflowUnary => ({
+    name: `pow(x, ${e.toPrecision(3)})`, op: (x) => pow(x, e), ref: (x) => x ** e, tol: (x, w) => (x === 0 ? 0 : powTol(e)(x, w)),
+  })),
+  { name: 'broadcastTo', op: (x) => reshape(broadcastTo(x, [2, x.size]), [2 * x.size]), ref: (x) => x, tol: exact },
+];
+
+interface OverflowBinary {
+  name: string;
+  op: (a: NDArray, b: NDArray) => NDArray;
+  ref: (a: number, b: number) => number;
+  tol: (w: number) => number;
+}
+
+const overflowBinary: OverflowBinary[] = [
+  { name: 'add', op: add, ref: (a, b) => a + b, tol: ulp },
+  { name: 'sub', op: sub, ref: (a, b) => a - b, tol: ulp },
+  { name: 'mul', op: mul, ref: (a, b) => a * b, tol: ulp },
+  { name: 'div', op: div, ref: (a, b) => a / b, tol: (w) => 2.5 * ulp(w) },
+  { name: 'maximum', op: maximum, ref: Math.max, tol: () => 0 },
+  { name: 'minimum (neg, maximum)', op: minimum, ref: Math.min, tol: () => 0 },
+  { name: 'greaterEqual', op: greaterEqual, ref: (a, b) => (a >= b ? 1 : 0), tol: () => 0 },
+];
+
+/** Primitives each case below runs (the composite ones list what they are made of). */
+const overflowCoverage: Record<string, string> = {
+  neg: 'neg', abs: 'abs', relu: 'relu', sign: 'sign', square: 'square', sqrt: 'sqrt', exp: 'exp', log: 'log',
+  sin: 'sin', cos: 'cos', tanh: 'tanh', scale: 'scale(x, c)', add_scalar: 'addScalar(x, c)', pow_scalar: 'pow(x, e)',
+  broadcast_to: 'broadcastTo', add: 'add', sub: 'sub', mul: 'mul', div: 'div', maximum: 'maximum',
+  greater_equal: 'greaterEqual', fill: 'fill', arange: 'arange', random_uniform: 'randomUniform',
+  random_normal: 'randomNormal', constant: 'every case (inputs are uploaded constants)', reshape: 'copies',
+  identity: 'copies (vjp)', stop_gradient: 'copies', transpose: 'copies', slice: 'copies', pad: 'copies',
+  view: 'adam (its outputs are views of one packed buffer)', sum: 'sum and mean', matmul: 'matmul', adam: 'adam',
+};
+
+describe('values near float32 overflow, every primitive', () => {
+  it('every primitive in the table has a near-overflow case', () => {
+    const missing = Object.keys(primitives).filter((p) => !(p in overflowCoverage));
+    expect(missing, `primitives without a near-overflow case: add one below for ${missing.join(', ')}`).toEqual([]);
+  });
+
+  for (const c of overflowUnary) {
+    it(`${c.name}`, async () => {
+      await check(
+        fc.asyncProperty(valuesArb(), async (xs) => {
+          const x = Float32Array.from(xs);
+          const got = await c.op(array(x)).data();
+          for (let i = 0; i < got.length; i++) { // (broadcastTo repeats x)
+            const xi = x[i % x.length]!;
+            const label = `${c.name} at x = ${xi}`;
+            if (c.limit && Math.abs(xi) > c.limitFrom!) {
+              const why = c.limit(xi, got[i]!);
+              if (why) throw new Error(`${label}: got ${got[i]}: ${why}`);
+            } else {
+              const w = c.ref(xi);
+              const why = ieeeOutcome(got[i]!, w, c.tol(xi, clampW(w)));
+              if (why) throw new Error(`${label}: got ${got[i]}, want ${w} (float32 ${f(w)}): ${why}`);
+            }
+          }
+        }),
+        10,
+      );
+    });
+  }
+
+  for (const c of overflowBinary) {
+    it(`${c.name}`, async () => {
+      await check(
+        fc.asyncProperty(valuesArb().chain((a) => fc.tuple(fc.constant(a), fc.array(nearMaxArb, { minLength: a.length, maxLength: a.length }))),
+          async ([as, bs]) => {
+            const a = Float32Array.from(as);
+            const b = Float32Array.from(bs);
+            const want = Float64Array.from(a, (v, i) => c.ref(v, b[i]!));
+            expectIeee(await c.op(array(a), array(b)).data(), want, (_i, w) => c.tol(w), c.name, (i) => `a = ${a[i]}, b = ${b[i]}`);
+          }),
+        12,
+      );
+    });
+  }
+
+  it('fill, arange', async () => {
+    await check(
+      fc.asyncProperty(nearMaxArb, async (v) => {
+        expectIeee(await full([5], v).data(), [v, v, v, v, v], () => 0, `full(${v})`, () => '');
+      }),
+      10,
+    );
+    for (const [start, stop, step] of [[-3.4e38, 3.4e38, 6.8e37], [3e38, F32_MAX, 1e37], [F32_MAX, -F32_MAX, -5e37]]) {
+      const got = await arange(start!, stop!, step!).data();
+      const want = Array.from(got, (_, i) => f(start!) + i * f(step!));
+      expect(got.length).toBe(Math.ceil((stop! - start!) / step!));
+      // start + f32(i) * step: two roundings.
+      expectIeee(got, want, (_i, w) => 2 * ulp(w) + ulp(F32_MAX), `arange(${start}, ${stop}, ${step})`, (i) => `i = ${i}`);
+      expect(got.every(Number.isFinite)).toBe(true);
+    }
+  });
+
+  it('randomUniform over ranges as wide as the float32 maximum stays finite and inside the range', async () => {
+    await check(
+      fc.asyncProperty(fc.constantFrom([-F32_MAX, F32_MAX], [-3e38, 3e38], [1e38, 3e38], [-3.4e38, -1e37], [-1, 1]), seedArb,
+        async ([lo, hi], seed) => {
+          const n = 500;
+          const got = await randomUniform([n], seed, lo, hi).data();
+          const u = await randomUniform([n], seed, 0, 1).data(); // the same draws in [0, 1)
+          const scaleOf = Math.max(Math.abs(f(lo!)), Math.abs(f(hi!)));
+          const want = Array.from(u, (ui) => f(lo!) + (f(hi!) - f(lo!)) * ui);
+          expectIeee(got, want, () => 3 * ulp(scaleOf), `randomUniform(${lo}, ${hi})`, (i) => `u = ${u[i]}`);
+          expect(got.every((v) => v >= f(lo!) && v <= f(hi!))).toBe(true);
+        }),
+      8,
+    );
+  });
+
+  it('randomNormal with a huge std overflows exactly where mean + std z does', async () => {
+    await check(
+      fc.asyncProperty(fc.constantFrom([0, 3e38], [0, -2e38], [-1e38, 1e37], [3e38, 1e38]), seedArb, async ([m, s], seed) => {
+        const n = 500;
+        const got = await randomNormal([n], seed, m, s).data();
+        const z = await randomNormal([n], seed, 0, 1).data();
+        const want = Array.from(z, (zi) => f(m!) + f(s!) * zi);
+        expectIeee(got, want, (_i, w) => ulp(w) + ulp(f(m!)), `randomNormal(mean ${m}, std ${s})`, (i) => `z = ${z[i]}`);
+      }),
+      8,
+    );
+  });
+
+  it('copies: constant, reshape, identity (vjp), stopGradient, transpose, slice, pad, concatenate keep every value', async () => {
+    await check(
+      fc.asyncProperty(valuesArb(nearMaxOrInfArb, 24), async (xs) => {
+        const d = Float32Array.from(xs);
+        const x = array(d, [1, d.length]);
+        const same = (got: Float32Array, want: ArrayLike<number>, label: string) =>
+          expectIeee(got, want, () => 0, label, () => '');
+        same(await reshape(x, [d.length]).data(), d, 'reshape');
+        same(await stopGradient(x).data(), d, 'stopGradient');
+        const [out] = vjp((p: NDArray) => p, x);
+        same(await out.data(), d, 'identity (vjp)');
+        same(await transpose(x).data(), d, 'transpose');
+        same(await slice(x, [0, 0], [1, d.length]).data(), d, 'slice');
+        same(await pad(x, [1, 0], [2, d.length]).data(), [...new Array(d.length).fill(0), ...d], 'pad');
+        same(await concatenate([x, x], 1).data(), [...d, ...d], 'concatenate');
+      }),
+      10,
+    );
+  });
+
+  for (const reduce of ['tree', 'strided'] as const) {
+    it(`sum and mean: one sign exact-or-Inf, mixed signs never finite garbage, ${reduce} kernel`, async () => {
+      setKernelPolicy({ reduce });
+      await check(
+        fc.asyncProperty(valuesArb(nearMaxOrInfArb, 48), fc.integer({ min: 1, max: 4 }), fc.constantFrom('mixed', 'positive', 'negative'),
+          async (xs, cols, signs) => {
+            const v = xs.map((t) => (signs === 'positive' ? Math.abs(t) : signs === 'negative' ? -Math.abs(t) : t));
+            const rows = Math.ceil(v.length / cols);
+            while (v.length < rows * cols) v.push(0);
+            const d = Float32Array.from(v);
+            const x = array(d, [rows, cols]);
+            const col = (j: number) => Array.from({ length: rows }, (_, i) => d[i * cols + j]!);
+            const checkAll = (got: Float32Array, termsOf: (k: number) => number[], label: string, n = 0) => {
+              for (let k = 0; k < got.length; k++) {
+                const terms = termsOf(k);
+                // mean(x) = sum(x) * f32(1 / n), as NumPy and JAX compute it in float32: the sum's outcome
+                // (Inf where the sum overflows, even if the mean would not), then one more rounding.
+                const why = n ? sumOutcome(got[k]! / f(1 / n), terms, 2 * U32) : sumOutcome(got[k]!, terms);
+                if (why) throw new Error(`${label}[${k}] of [${terms}]: got ${got[k]}: ${why}`);
+              }
+            };
+            checkAll(await sum(x).data(), () => Array.from(d), 'sum');
+            checkAll(await sum(x, 0).data(), col, 'sum axis 0');
+            checkAll(await sum(x, 1).data(), (i) => Array.from(d.subarray(i * cols, (i + 1) * cols)), 'sum axis 1');
+            checkAll(await mean(x, 0).data(), col, 'mean axis 0', rows);
+          }),
+        20,
+      );
+    });
+  }
+
+  for (const variant of variants) {
+    it(`matmul (small sizes, matrix-vector too), ${variant} kernel: each output as IEEE sums its products`, async () => {
+      setMatmulVariant(variant);
+      const dim = fc.constantFrom(1, 2, 3, 5);
+      await check(
+        fc.asyncProperty(dim, dim, dim, fc.infiniteStream(nearMaxOrInfArb), async (M, K, N, stream) => {
+          const a = Float32Array.from({ length: M * K }, () => stream.next().value);
+          const b = Float32Array.from({ length: K * N }, () => stream.next().value);
+          const got = await matmul(array(a, [M, K]), array(b, [K, N])).data();
+          for (let i = 0; i < M; i++) {
+            for (let j = 0; j < N; j++) {
+              // Products of two float32 values are exact in float64 (0 * Inf is NaN, as in IEEE).
+              const terms = Array.from({ length: K }, (_, k) => a[i * K + k]! * b[k * N + j]!);
+              const why = sumOutcome(got[i * N + j]!, terms);
+              if (why) throw new Error(`${variant} [${M}, ${K}] @ [${K}, ${N}] at (${i}, ${j}), products [${terms}]: got ${got[i * N + j]}: ${why}`);
+            }
+          }
+        }),
+        15,
+      );
+    });
+  }
+
+  it('adam: moments as float32 arithmetic gives them, the update from them without spurious overflow', async () => {
+    const B1 = 0.9;
+    const B2 = 0.999;
+    const EPS = 1e-8;
+    await check(
+      fc.asyncProperty(valuesArb(nearMaxArb, 32).chain((g) => fc.tuple(fc.constant(g),
+        fc.array(nearMaxArb, { minLength: g.length, maxLength: g.length }),
+        fc.array(nearMaxArb, { minLength: g.length, maxLength: g.length }))), fc.constantFrom(1, 2, 10),
+      async ([gs, ms, vs], t) => {
+        const g = Float32Array.from(gs);
+        const m = Float32Array.from(ms);
+        const v = Float32Array.from(vs, Math.abs);
+        const [u, state] = scaleByAdam().update(array(g), { count: t - 1, mu: array(m), nu: array(v) });
+        const st = state as { mu: NDArray; nu: NDArray };
+        const [m1, v1, u1] = [await st.mu.data(), await st.nu.data(), await (u as NDArray).data()];
+        // The kernel's float32 constants and operation order: b1 m + (1 - b1) g, b2 v + ((1 - b2) g) g.
+        const [b1, b2, ob1, ob2] = [f(B1), f(B2), f(1 - f(B1)), f(1 - f(B2))];
+        const [bc1, bc2] = [f(1 - B1 ** t), f(1 - B2 ** t)];
+        const at = (i: number) => `g = ${g[i]}, m = ${m[i]}, v = ${v[i]}, t = ${t}`;
+        const mWant = Array.from(g, (gi, i) => b1 * m[i]! + ob1 * gi);
+        expectIeee(m1, mWant, (i) => 2 * ulp(Math.max(Math.abs(b1 * m[i]!), Math.abs(ob1 * g[i]!))), 'adam m', at);
+        const vWant = Array.from(g, (gi, i) => b2 * v[i]! + ob2 * gi * gi);
+        expectIeee(v1, vWant, (_i, w) => 3 * ulp(w), 'adam v', at);
+        // The update from the moments as stored: (m / bc1) / (sqrt(v / bc2) + eps).
+        const uWant = Array.from(m1, (mi, i) => mi / bc1 / (Math.sqrt(v1[i]! / bc2) + f(EPS)));
+        expectIeee(u1, uWant, (_i, w) => 8 * ulp(w), 'adam update', at);
+      }),
+      12,
+    );
   });
 });
 
