@@ -54,6 +54,13 @@ fn pow_s(x: f32, e: f32) -> f32 {
   return select(m, -m, odd);
 }
 
+// x / y. GPUs divide as x * (1 / y), and 1 / y flushes to 0 for |y| > 2^126
+// (WGSL bounds the error only for |y| in [2^-126, 2^126]): on an NVIDIA H200,
+// 1e37 / 3.4e38 gave 0. There both are scaled by 1/4 first (exact).
+fn div_s(x: f32, y: f32) -> f32 {
+  return select(x / y, (x * 0.25) / (y * 0.25), abs(y) > 0x1p126f);
+}
+
 fn is_inf(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) == 0x7f800000u; }
 
 // log with IEEE's edges, which WGSL leaves undefined (SwiftShader gave log|x|

@@ -59,7 +59,8 @@ export const primitives: Record<string, Primitive> = {
     vjp: (g, [a, b]) => [ub(ops.mul(g, b!), a!.shape), ub(ops.mul(g, a!), b!.shape)],
   },
   div: { host: h(([a, b]) => a! / b!),
-    elementwise: f(([a, b]) => `(${a} / ${b})`),
+    // div_s: a / b also for |b| > 2^126, where GPUs' reciprocal flushes to 0 (shaders/elementwise.wgsl).
+    elementwise: f(([a, b]) => `div_s(${a}, ${b})`),
     vjp: (g, [a, b], out) => [ub(ops.div(g, b!), a!.shape), ub(ops.neg(ops.div(ops.mul(g, out), b!)), b!.shape)],
   },
   maximum: { host: h(([a, b]) => (isNan(b!) ? b! : a! >= b! || isNan(a!) ? a! : b!)),
