@@ -147,7 +147,9 @@ describe('out of memory', () => {
     const gpuValues = await gpu.data();
     const pending = mul(exp(host), 2);
     const pendingWant = [1, 2, 3].map((v) => Math.fround(Math.exp(v)) * 2);
-    // Only these idle buffers in the pool (none left from earlier tests that would serve the big request).
+    // Only these idle buffers in the pool: none left from earlier tests (or returned by their
+    // late finalizers) that would serve the request a test makes fail.
+    await settle();
     flushPool();
     for (const n of [5000, 70000]) {
       const t = ones([n]);
