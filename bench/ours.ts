@@ -28,6 +28,7 @@ import {
   square,
   sub,
   tanh,
+  timeSubmissions,
   tree,
   valueAndGrad,
   vjp,
@@ -70,6 +71,16 @@ export const ours: Rival = {
   },
 
   liveCount: () => memoryStats().liveBuffers,
+
+  gpuTimer() {
+    if (!info?.hasTimestampQuery) return undefined;
+    const times = timeSubmissions(true);
+    return async () => {
+      await new Promise((r) => setTimeout(r, 20)); // the last submission's times arrive just after its results
+      timeSubmissions(false);
+      return times;
+    };
+  },
 
   async prepareSeed(flatParams, x, n, d) {
     const P = array(flatParams);

@@ -179,6 +179,8 @@ export interface Row {
   gflops?: number;
   /** Largest relative error against the float64 reference over the checked calls. */
   relErr?: number;
+  /** GPU time from timestamp queries over the timed calls (mean per call), where the library offers it. */
+  gpu?: { msPerCall: number; submissionsPerCall: number };
   /** Live buffers/tensors before and after the timed calls (growth is GC-dependent for ours). */
   live?: [number, number];
   /** MLP: loss of the first and last step, and whether it fell. */
@@ -542,6 +544,7 @@ async function runCell(cell: Cell, lib: Rival, o: BenchOptions, row: Row): Promi
     }
     // 3. timed samples: at least minReps (1 when a call alone exceeds the budget), then until the budget or maxReps
     const live0 = lib.liveCount?.();
+    const stopGpuTimer = lib.gpuTimer?.();
     const samples: number[] = [];
     const minReps = lastCall > o.budgetMs ? 1 : lastCall * 2 > o.budgetMs ? 2 : o.minReps;
     let last: unknown;
@@ -557,6 +560,11 @@ async function runCell(cell: Cell, lib: Rival, o: BenchOptions, row: Row): Promi
       if (p.fixed) results.push(last);
     }
     const live1 = lib.liveCount?.();
+    if (stopGpuTimer) {
+      const gpu = await stopGpuTimer();
+      const calls = samples.length * inner;
+      row.gpu = { msPerCall: gpu.reduce((a, b) => a + b, 0) / calls, submissionsPerCall: gpu.length / calls };
+    }
     // 4. verify what the timed calls returned (every MLP step; otherwise the last call)
     if (p.fixed) for (const r of results) relErr = Math.max(relErr, p.check(r, calls++));
     else relErr = Math.max(relErr, p.check(last, calls + samples.length * inner - 1));

@@ -7,7 +7,7 @@ export {
   sigmoid, scale, addScalar, pow, stopGradient, broadcastTo, broadcastShapes, sum, mean, sumTo, reshape, transpose,
   slice, pad, concatenate, matmul, dot, type ArrayOrScalar,
 } from './array/ops';
-export { evaluate as evaluateNodes, memoryStats, flushPool, setMatmulVariant, setKernelPolicy, logDispatches, profileKernels, setDebugNans, setHostEvaluation } from './gpu/executor';
+export { evaluate as evaluateNodes, memoryStats, flushPool, setMatmulVariant, setKernelPolicy, logDispatches, profileKernels, timeSubmissions, setDebugNans, setHostEvaluation } from './gpu/executor';
 export type { KernelTiming } from './gpu/timing';
 export { init, reinit, deviceInfo, type InitOptions, type DeviceInfo } from './gpu/device';
 export type { MemoryStats } from './gpu/pool';

@@ -47,6 +47,12 @@ export interface Rival {
    * timed loop; it must not grow in steady state. Undefined where not meaningful.
    */
   liveCount?(): number;
+  /**
+   * GPU time from timestamp queries, where the library and the adapter offer
+   * it: starts recording and returns a function that stops and resolves to
+   * the GPU ms of every submission since. Undefined where not offered.
+   */
+  gpuTimer?(): (() => Promise<number[]>) | undefined;
   /** Release everything this rival still holds. */
   dispose?(): Promise<void>;
 }

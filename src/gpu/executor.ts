@@ -69,6 +69,19 @@ export function profileKernels(on: boolean): KernelTiming[] {
   return kernelProfile ?? [];
 }
 
+let submissionTimes: number[] | null = null;
+/**
+ * Record the GPU time of each later submission (ms, from timestamps at the
+ * start and end of its compute pass); pass false to stop. Returns the list
+ * the times are appended to, each just after its submission's results.
+ * Empty on adapters without 'timestamp-query'. Cheap: one 16-byte readback
+ * per submission.
+ */
+export function timeSubmissions(on: boolean): number[] {
+  submissionTimes = on ? [] : null;
+  return submissionTimes ?? [];
+}
+
 let dispatchLog: string[] | null = null;
 /** Record the kernels of later submissions (debugging, kernel-count tests); pass false to stop. Returns the log. */
 export function logDispatches(on: boolean): string[] {
@@ -657,6 +670,7 @@ function execute(p: Plan, read: Node[], r: Runtime, mayCheck: boolean): Executed
   let uniform: { buffer: GPUBuffer; created: boolean } | null = null;
   let timer: SubmissionTimer | null = null;
   let clock: PassClock | null = null;
+  const times = submissionTimes;
   let undone = false;
   const undo = (): GPUBuffer[] => {
     if (undone) return [];
@@ -718,7 +732,7 @@ function execute(p: Plan, read: Node[], r: Runtime, mayCheck: boolean): Executed
     let paramAt = 0;
     encoder = device.createCommandEncoder();
     timer = kernelProfile && device.features.has('timestamp-query') ? new SubmissionTimer(device) : null;
-    clock = timer ? null : r.idle.clock(device);
+    clock = timer ? null : r.idle.clock(device, !!times);
     const pass = timer ? null : encoder.beginComputePass(clock ? { timestampWrites: clock.timestampWrites } : undefined);
     const bindOf = (n: Node) => ({ buffer: n.storage!.buffer, offset: n.offset, size: Math.max(4, n.size * 4) });
     const dispatch = (spec: ShaderSpec, params: ArrayBuffer, resources: GPUBufferBinding[], grid: [number, number, number]) => {
@@ -874,7 +888,12 @@ function execute(p: Plan, read: Node[], r: Runtime, mayCheck: boolean): Executed
     }),
   );
   if (timer) void timer.read().then((t) => profile!.push(...t), () => {});
-  if (clock) void clock.read().then((ms) => r.idle.record(signature, ms), () => {});
+  if (clock) {
+    void clock.read().then((ms) => {
+      r.idle.record(signature, ms);
+      times?.push(ms);
+    }, () => {});
+  }
   const values = Promise.all([failure, results.then((v) => ({ v }), (e: unknown) => ({ e }))]).then(([f, res]) => {
     if (f) throw f.oom ? outOfMemory(f, r, 'lost') : internalError(f);
     if ('e' in res) throw res.e;

@@ -38,9 +38,9 @@ export class IdleWait {
     this.estimate.set(signature, ms);
   }
 
-  /** A clock for one submission's pass (null when disabled); give it back with read(). */
-  clock(device: GPUDevice): PassClock | null {
-    if (!this.enabled || !device.features.has('timestamp-query')) return null;
+  /** A clock for one submission's pass, when the idle wait or `wanted` needs one and the device can; read() gives it back. */
+  clock(device: GPUDevice, wanted = false): PassClock | null {
+    if (!(this.enabled || wanted) || !device.features.has('timestamp-query')) return null;
     return this.clocks.pop() ?? new PassClock(device, this.clocks);
   }
 }
