@@ -1203,7 +1203,7 @@ describe('laziness: one submit per evaluation, fused elementwise chains', () => 
     expect(s.dispatches).toBe(1);
     const want = new Float64Array(65 * 7);
     for (let i = 0; i < 65; i++) for (let j = 0; j < 7; j++) want[i * 7 + j] = f(f(a.d[i]! * b.d[j]!) + 1);
-    expectClose(s.value, want, 0);
+    expectClose(s.value, want, 2 * EPS32); // a GPU may fuse the multiply-add (one rounding, not two)
   });
 
   it('a chain of 20 mixed unary/binary ops with a second input is one dispatch', async () => {

@@ -170,7 +170,9 @@ describe('memory over a long training loop', () => {
         samples.push({ step: i, live: m.liveBuffers, bytes: m.liveBytes });
       }
     }
-    const after = samples.filter((s) => s.step >= 100);
+    // From step 200: in the first ~100 steps, handles from setup and earlier tests may still await the
+    // garbage collector (their buffers come back when it runs; seen as 21 buffers at step 100, then 14).
+    const after = samples.filter((s) => s.step >= 200);
     const lives = after.map((s) => s.live);
     const bytes = after.map((s) => s.bytes);
     console.log(`soak ${steps} steps: live buffers ${Math.min(...lives)}..${Math.max(...lives)}, live bytes ${Math.min(...bytes)}..${Math.max(...bytes)}, loss ${first} -> ${last}`);
