@@ -1,16 +1,17 @@
 // Fused elementwise map with NumPy broadcasting.
-// One thread per output element of a contiguous output. The TS side
-// (src/gpu/fusion.ts) fills in the generated parts marked {{...}}: the input
-// bindings, one load per input, and the fused expression of the chain.
+// One thread per output element of a contiguous output, or per four of them
+// (vec4 loads and stores) when every input allows it. The TS side (fusedStep
+// in src/gpu/executor.ts) fills in the generated parts marked {{...}}: the
+// output and input bindings, one load per input, and the fused expression
+// of the chain.
 //
 // Param words (u32, see P below):
-//   0: n (outputs)   1: rank   4..11: output dims
+//   0: n (threads: outputs, or outputs / 4)   1: rank   4..11: output dims
 //   12 + 8*k ..: strides of broadcast input k (0 on broadcast axes)
 //   64..127: constants of the expression (f32 or u32 bit patterns)
 
 struct Params { w: array<vec4<u32>, 32> }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
 {{BINDINGS}}
 
 fn p(i: u32) -> u32 { return P.w[i / 4u][i % 4u]; }

@@ -108,3 +108,37 @@ describe('profileKernels', () => {
     expect(log.length).toBe(n);
   });
 });
+
+describe('fused elementwise kernel, one element or four (vec4) per thread', () => {
+  it('reads each kind of input right in both forms: same shape, row, column, middle-axis and scalar broadcasts, and the index itself', async () => {
+    const { add, mul, sub, tanh, arange, reshape, array } = await import('../src/index');
+    const rnd = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(seed * 1000 + i * 1.7));
+    // [rows, cols]: cols % 4 == 0 takes the vec4 form, the others the scalar one.
+    for (const [R, C] of [[6, 8], [5, 12], [3, 7], [4, 6]] as const) {
+      const x = rnd(R * C, 1), row = rnd(C, 2), col = rnd(R, 3), mid = rnd(C, 4);
+      const X = array(x, [R, C]), Row = array(row, [C]), Col = array(col, [R, 1]), S = array([0.5]);
+      const Mid = array(mid, [1, C, 1]); // (2, C, 2) broadcasts on both sides of C
+      const log = logDispatches(true);
+      const got = await tanh(mul(sub(add(X, Row), Col), S)).data();
+      const idx = await add(reshape(arange(0, R * C), [R, C]), X).data(); // reads i inside each component's block
+      const bob = await add(reshape(arange(0, 4 * C), [2, C, 2]), Mid).data();
+      logDispatches(false);
+      const vec = C % 4 === 0;
+      expect(log.length).toBe(5); // the chain; arange and add; arange and add (arange feeds a reshape, so it is its own kernel)
+      expect(log.every((l) => l.startsWith('elementwise'))).toBe(true);
+      const threads = Number(/\[(\d+),/.exec(log[0]!)![1]);
+      expect(threads).toBe(Math.ceil((vec ? (R * C) / 4 : R * C) / 256));
+      for (let r = 0; r < R; r++) {
+        for (let c = 0; c < C; c++) {
+          const i = r * C + c;
+          expect(got[i]).toBeCloseTo(Math.tanh((x[i]! + row[c]! - col[r]!) * 0.5), 5);
+          expect(idx[i]).toBeCloseTo(i + x[i]!, 4);
+        }
+      }
+      for (let a = 0; a < 2; a++) for (let c = 0; c < C; c++) for (let b = 0; b < 2; b++) {
+        const i = (a * C + c) * 2 + b;
+        expect(bob[i]).toBeCloseTo(i + mid[c]!, 4);
+      }
+    }
+  });
+});
