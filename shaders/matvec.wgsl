@@ -111,9 +111,10 @@ fn cols4(@builtin(global_invocation_id) gid: vec3<u32>) {
   out[o + 3u] = acc.w;
 }
 
-// rows_thread with vec4 loads of both A and v (C a multiple of 4), two
-// accumulators. (Loading v as four scalars instead made it 1.6x slower on
-// SwiftShader: the loop is load-bound.)
+// rows_thread with vec4 loads of both A and v (C a multiple of 4) and four
+// accumulators, so more loads are in flight. (Loading v as four scalars made
+// it ~1.6x slower on SwiftShader, and two accumulators ~1.2x: the loop is
+// load-bound.)
 @group(0) @binding(3) var<storage, read> v4: array<vec4<f32>>;
 
 @compute @workgroup_size(64)
@@ -124,12 +125,16 @@ fn rows_thread4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
   let base = r * C4;
   var a0 = vec4<f32>(0.0);
   var a1 = vec4<f32>(0.0);
+  var a2 = vec4<f32>(0.0);
+  var a3 = vec4<f32>(0.0);
   var c = 0u;
-  for (; c + 1u < C4; c += 2u) {
+  for (; c + 3u < C4; c += 4u) {
     a0 += A4[base + c] * v4[c];
     a1 += A4[base + c + 1u] * v4[c + 1u];
+    a2 += A4[base + c + 2u] * v4[c + 2u];
+    a3 += A4[base + c + 3u] * v4[c + 3u];
   }
-  if (c < C4) { a0 += A4[base + c] * v4[c]; }
-  let acc = a0 + a1;
+  for (; c < C4; c++) { a0 += A4[base + c] * v4[c]; }
+  let acc = (a0 + a1) + (a2 + a3);
   out[r] = (acc.x + acc.y) + (acc.z + acc.w);
 }

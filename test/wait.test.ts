@@ -3,19 +3,26 @@ import { describe, expect, it } from 'vitest';
 import { IdleWait, idleWaitWanted } from '../src/gpu/wait';
 
 describe('IdleWait', () => {
-  it('expects the GPU time last measured for the same signature', () => {
+  it('expects 1.1x the fastest of the last 5 GPU times of the same signature', async () => {
     const w = new IdleWait(true);
-    const est = () => (w as unknown as { estimate: Map<string, number> }).estimate.get('k');
-    w.record('k', 10);
-    expect(est()).toBe(10);
-    w.record('k', 7.5);
-    expect(est()).toBe(7.5);
+    const slept = async () => {
+      const t = performance.now();
+      await w.before('k');
+      return performance.now() - t;
+    };
+    w.record('k', 40);
+    w.record('k', 60); // a run slowed down by polling
+    expect(await slept()).toBeGreaterThanOrEqual(43); // 1.1 x 40
+    for (let i = 0; i < 5; i++) w.record('k', 20); // the 40 drops out after 5 newer times
+    const t = await slept();
+    expect(t).toBeGreaterThanOrEqual(21);
+    expect(t).toBeLessThan(40);
   });
 
   it('sleeps only for known signatures of at least 2 ms, and not at all when disabled', async () => {
     const on = new IdleWait(true);
     on.record('short', 1);
-    on.record('long', 30);
+    on.record('long', 28);
     const t0 = performance.now();
     await on.before('short');
     await on.before('unknown');

@@ -7,35 +7,44 @@
 // 1.6x faster when the main thread slept instead of polling.
 //
 // So when a submission is expected to take a while, sleep through the
-// expected time and only then map. The expectation is the GPU time of the
-// last submission with the same plan signature (same kernels, same grid
-// sizes), read from timestamps written at the start and end of its compute
-// pass: unlike the wall time to the result, it does not include our own
-// sleep, so it can tell an oversleep from an undersleep.
+// expected time and only then map. The expectation comes from the GPU times
+// of recent submissions with the same plan signature (same kernels, same
+// grid sizes), read from timestamps written at the start and end of their
+// compute pass: unlike the wall time to the result, they do not include our
+// own sleep. A submission whose end was polled for runs slower, so the
+// recent times mix fast and slowed-down runs: the estimate is the fastest of
+// the last few, plus a margin for jitter (oversleeping a little costs less
+// than polling).
 // Browsers do not poll (mapAsync is event-driven there) and real GPUs do not
 // share the cores, so this is on only for Dawn's fallback adapter in Node,
 // and only where the adapter offers timestamp queries.
 
 const MIN_SLEEP_MS = 2; // setTimeout's granularity: below this, polling answers sooner
 const MAX_SIGNATURES = 1024;
+const RECENT = 5; // GPU times kept per signature
+const MARGIN = 1.1;
 
 export class IdleWait {
-  private readonly estimate = new Map<string, number>();
+  private readonly recent = new Map<string, number[]>();
   private readonly clocks: PassClock[] = [];
 
   constructor(readonly enabled: boolean) {}
 
   /** Resolves after the time this signature's work is expected to take (at once when unknown or short). */
   before(signature: string): Promise<void> {
-    const ms = this.enabled ? this.estimate.get(signature) ?? 0 : 0;
+    const times = this.enabled ? this.recent.get(signature) : undefined;
+    const ms = times ? MARGIN * Math.min(...times) : 0;
     return ms >= MIN_SLEEP_MS ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve();
   }
 
   /** The GPU time of one submission with this signature. */
   record(signature: string, ms: number): void {
     if (!this.enabled) return;
-    if (this.estimate.size >= MAX_SIGNATURES && !this.estimate.has(signature)) this.estimate.clear();
-    this.estimate.set(signature, ms);
+    if (this.recent.size >= MAX_SIGNATURES && !this.recent.has(signature)) this.recent.clear();
+    const times = this.recent.get(signature) ?? [];
+    times.push(ms);
+    if (times.length > RECENT) times.shift();
+    this.recent.set(signature, times);
   }
 
   /** A clock for one submission's pass, when the idle wait or `wanted` needs one and the device can; read() gives it back. */
