@@ -142,3 +142,21 @@ describe('fused elementwise kernel, one element or four (vec4) per thread', () =
     }
   });
 });
+
+describe('strided sums, one column or four (vec4) per thread', () => {
+  it('sums the middle axis of (A, R, B) for B a multiple of 4 and not, over several passes', async () => {
+    for (const [A, R, B] of [[1, 5000, 8], [3, 700, 12], [2, 300, 6], [1, 64, 4]] as const) {
+      const x = randomNormal([A, R, B], A * R + B);
+      const log = logDispatches(true);
+      const got = await sum(x, 1).data();
+      logDispatches(false);
+      expect(log.some((l) => l.startsWith(B % 4 === 0 ? 'reduce:sum_strided4' : 'reduce:sum_strided '))).toBe(true);
+      const xs = await x.data();
+      for (let a = 0; a < A; a++) for (let b = 0; b < B; b++) {
+        let s = 0, abs = 0;
+        for (let r = 0; r < R; r++) { const v = xs[(a * R + r) * B + b]!; s += v; abs += Math.abs(v); }
+        expect(Math.abs(got[a * B + b]! - s)).toBeLessThanOrEqual(64 * EPS * abs);
+      }
+    }
+  });
+});

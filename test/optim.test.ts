@@ -9,7 +9,7 @@ import {
 } from '../src/index';
 
 type Tree = { a: NDArray; nested: { b: NDArray } };
-const shapes = { a: [7], b: [3, 5] };
+const shapes = { a: [7], b: [4, 5] }; // 7: the one-per-thread Adam kernel; 20: the four-per-thread one
 
 function rng(seed: number) {
   let s = seed;
@@ -17,7 +17,7 @@ function rng(seed: number) {
 }
 function host(seed: number): { a: number[]; b: number[] } {
   const r = rng(seed);
-  return { a: Array.from({ length: 7 }, r), b: Array.from({ length: 15 }, r) };
+  return { a: Array.from({ length: 7 }, r), b: Array.from({ length: 20 }, r) };
 }
 const toTree = (h: { a: number[]; b: number[] }): Tree => ({ a: array(h.a, shapes.a), nested: { b: array(h.b, shapes.b) } });
 
@@ -131,7 +131,7 @@ describe('optimizer contracts', () => {
     const params = toTree(p0);
     const opt = adam(0.1);
     const state = opt.init(params);
-    const bad = { a: array(grads[0]!.a, [7]), nested: { c: array(grads[0]!.b, [3, 5]) } };
+    const bad = { a: array(grads[0]!.a, [7]), nested: { c: array(grads[0]!.b, shapes.b) } };
     expect(() => opt.update(bad, state, params)).toThrow(TreeStructureError);
     expect(() => opt.update(bad, state, params)).toThrow(/grads\.nested/);
     expect(() => applyUpdates(params, { a: params.a })).toThrow(/nested/);

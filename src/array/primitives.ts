@@ -201,7 +201,8 @@ export const primitives: Record<string, Primitive> = {
       const w = new Words(12).u32(0, p.n).u32(1, p.seg)
         .f32(4, p.b1).f32(5, p.b2).f32(6, p.eps).f32(7, p.epsRoot)
         .f32(8, p.bc1).f32(9, p.bc2).f32(10, p.scale);
-      return single({ template: 'optim', entry: 'adam' }, w, [{ input: 0 }, { input: 1 }, { input: 2 }], p.n);
+      const vec4 = p.n > 0 && p.n % 4 === 0;
+      return single({ template: 'optim', entry: vec4 ? 'adam4' : 'adam' }, w, [{ input: 0 }, { input: 1 }, { input: 2 }], vec4 ? p.n / 4 : p.n);
     },
   },
 };
@@ -269,8 +270,10 @@ export function sumPasses(A: number, R: number, B: number, src: Slot, scratch: n
       to = { scratch: scratch.length - 1 };
     }
     const w = new Words(8).u32(0, A).u32(1, r).u32(2, B).u32(3, rOut).u32(4, chunk);
-    const grid = rows ? grid1d(A * rOut, 1) : grid1d(A * rOut * B);
-    calls.push({ shader: { template: 'reduce', entry: rows ? 'sum_rows' : 'sum_strided' }, params: w.buffer, slots: [to, from], grid });
+    const vec4 = !rows && A * r * B > 0 && B % 4 === 0; // (vec4 bindings need 16 bytes or more)
+    const grid = rows ? grid1d(A * rOut, 1) : grid1d((A * rOut * B) / (vec4 ? 4 : 1));
+    const entry = rows ? 'sum_rows' : vec4 ? 'sum_strided4' : 'sum_strided';
+    calls.push({ shader: { template: 'reduce', entry }, params: w.buffer, slots: [to, from], grid });
     from = to;
     r = rOut;
   } while (r > 1);

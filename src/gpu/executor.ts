@@ -360,7 +360,7 @@ function fusedStep(root: Node, members: Node[], memberSet: Set<Node>): Step {
   });
   // Four elements per thread with vec4 loads and stores (about 2x on SwiftShader) when every
   // leaf is read either as four consecutive, aligned elements or as one element for all four.
-  const vec4 = root.size % 4 === 0 && access.every((a) => a.lanes !== null);
+  const vec4 = root.size > 0 && root.size % 4 === 0 && access.every((a) => a.lanes !== null);
   words.setUint32(0, vec4 ? root.size / 4 : root.size, true);
   const bindings = [`@group(0) @binding(1) var<storage, read_write> ${vec4 ? 'out4: array<vec4<f32>>' : 'out: array<f32>'};`];
   leaves.forEach((_, k) => {
