@@ -904,7 +904,8 @@ function execute(p: Plan, read: Node[], r: Runtime, mayCheck: boolean): Executed
   );
   if (timer) void timer.read().then((t) => profile!.push(...t), () => {});
   if (clock) {
-    void clock.read().then((ms) => {
+    // Mapped only after the sleep, like the results: a pending map keeps Dawn polling.
+    void slept.then(() => clock!.read()).then((ms) => {
       r.idle.record(signature, ms);
       times?.push(ms);
     }, () => {});
