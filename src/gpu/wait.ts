@@ -13,7 +13,7 @@
 // compute pass: unlike the wall time to the result, they do not include our
 // own sleep. A submission whose end was polled for runs slower, so the
 // recent times mix fast and slowed-down runs: the estimate is the fastest of
-// the last few plus 5% and 0.3 ms for jitter (oversleeping a little costs less
+// the last few plus 2% and 0.5 ms for jitter (oversleeping a little costs less
 // than polling).
 // Browsers do not poll (mapAsync is event-driven there) and real GPUs do not
 // share the cores, so this is on only for Dawn's fallback adapter in Node,
@@ -22,8 +22,8 @@
 const MIN_SLEEP_MS = 2; // setTimeout's granularity: below this, polling answers sooner
 const MAX_SIGNATURES = 1024;
 const RECENT = 5; // GPU times kept per signature
-const MARGIN = 1.05; // plus MARGIN_MS: long submissions vary little, short ones by a fraction of a millisecond
-const MARGIN_MS = 0.3;
+const MARGIN = 1.02; // plus MARGIN_MS: long submissions vary by a few percent, short ones by a fraction of a millisecond
+const MARGIN_MS = 0.5;
 
 export class IdleWait {
   private readonly recent = new Map<string, number[]>();
