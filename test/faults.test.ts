@@ -4,29 +4,13 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import v8 from 'node:v8';
-import vm from 'node:vm';
 import {
   add, array, DeviceLostError, DisposedArrayError, exp, flushPool, gradOverFlatParams, init, matmul, memoryStats, mul,
   OutOfMemoryError, ones, randomNormal, reinit, sum, valueAndGrad, square, zeros, NDArray, deviceInfo,
 } from '../src/index';
+import { settle } from './helpers/settle';
 import { failNextAllocations } from '../src/gpu/pool';
 
-// Collect garbage and let finalizers return buffers, until the live count holds
-// still, so buffer counts measured afterwards only see what a test did.
-v8.setFlagsFromString('--expose-gc');
-const gc = vm.runInNewContext('gc') as () => void;
-async function settle(): Promise<void> {
-  let last = -1;
-  let still = 0;
-  for (let i = 0; i < 40 && still < 3; i++) {
-    gc();
-    await new Promise((r) => setTimeout(r, 2));
-    const now = memoryStats().liveBuffers;
-    still = now === last ? still + 1 : 0;
-    last = now;
-  }
-}
 
 describe('concurrency', () => {
   it('two grad computations started before either is awaited give independent, correct results', async () => {

@@ -17,8 +17,6 @@
 
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import v8 from 'node:v8';
-import vm from 'node:vm';
 import {
   NDArray, array, zeros, ones, full, arange, randomUniform, randomNormal,
   add, sub, mul, div, maximum, minimum, greaterEqual, neg, square, sqrt, exp, log, sin, cos, tanh, relu, abs, sign,
@@ -26,6 +24,7 @@ import {
   stopGradient, vjp, scaleByAdam, memoryStats, setMatmulVariant, setKernelPolicy, deviceInfo,
   ShapeError, ValueError, IndexError, DisposedArrayError, GradGpuError,
 } from '../src/index';
+import { settle } from './helpers/settle';
 import { matmulT } from '../src/array/ops';
 import { makeNode } from '../src/array/node';
 import { primitives } from '../src/array/primitives';
@@ -55,25 +54,6 @@ afterEach(() => {
   setKernelPolicy({ matmul: 'auto', reduce: 'auto', matvec: 'auto' });
 });
 
-// Arrays a test forgets give their buffers back when garbage-collected (a
-// FinalizationRegistry), which would make buffer counts drift at random.
-// settle() collects now and lets the finalizers run, so counts measured
-// between two settle() calls only see what the test itself did.
-v8.setFlagsFromString('--expose-gc');
-const gc = vm.runInNewContext('gc') as () => void;
-async function settle(): Promise<void> {
-  // Finalizer callbacks run as separate tasks, sometimes several turns after
-  // the collection: keep collecting until the live count holds still.
-  let last = -1;
-  let still = 0;
-  for (let i = 0; i < 40 && still < 3; i++) {
-    gc();
-    await new Promise((r) => setTimeout(r, 2));
-    const now = memoryStats().liveBuffers;
-    still = now === last ? still + 1 : 0;
-    last = now;
-  }
-}
 
 // ------------------------------------------------------------------ helpers
 

@@ -14,6 +14,7 @@
 // GPU (their kernels define the values).
 
 import type { Node } from './node';
+import { contiguousStrides as strides, matmulDims } from './shapes';
 
 export type HostRule = (n: Node, inputs: Float32Array[]) => Float32Array;
 
@@ -21,36 +22,35 @@ export function isNan(x: number): boolean {
   return x !== x;
 }
 
-function strides(shape: readonly number[]): number[] {
-  const st = new Array<number>(shape.length);
-  let s = 1;
-  for (let d = shape.length - 1; d >= 0; d--) {
-    st[d] = s;
-    s *= shape[d]!;
+/**
+ * Calls visit(k, offset) for k = 0 .. size-1 in row-major order over `shape`,
+ * where offset = base + sum_d pos_d(k) * st[d]: the walk behind broadcasting,
+ * gathers (transpose, slice) and pad.
+ */
+function walk(shape: readonly number[], st: readonly number[], base: number, visit: (k: number, offset: number) => void): void {
+  const size = shape.reduce((a, b) => a * b, 1);
+  const pos = new Array<number>(shape.length).fill(0);
+  let o = base;
+  for (let k = 0; k < size; k++) {
+    visit(k, o);
+    for (let d = shape.length - 1; d >= 0; d--) {
+      pos[d]!++;
+      o += st[d]!;
+      if (pos[d]! < shape[d]!) break;
+      o -= st[d]! * pos[d]!;
+      pos[d] = 0;
+    }
   }
-  return st;
 }
 
 /** Element k of each input for output element i, under NumPy broadcasting (trailing axes aligned). */
 function broadcastOffsets(out: readonly number[], inp: readonly number[]): Int32Array | null {
   if (inp.length === out.length && inp.every((d, i) => d === out[i])) return null;
-  const n = out.reduce((a, b) => a * b, 1);
   const st = strides(inp);
   const off = out.length - inp.length;
   const bst = out.map((_, d) => (d - off >= 0 && inp[d - off] !== 1 ? st[d - off]! : 0));
-  const idx = new Int32Array(n);
-  const pos = new Array<number>(out.length).fill(0);
-  let o = 0;
-  for (let i = 0; i < n; i++) {
-    idx[i] = o;
-    for (let d = out.length - 1; d >= 0; d--) {
-      pos[d]!++;
-      o += bst[d]!;
-      if (pos[d]! < out[d]!) break;
-      o -= bst[d]! * pos[d]!;
-      pos[d] = 0;
-    }
-  }
+  const idx = new Int32Array(out.reduce((x, y) => x * y, 1));
+  walk(out, bst, 0, (k, o) => (idx[k] = o));
   return idx;
 }
 
@@ -77,19 +77,7 @@ export function hostAlias(n: Node, [x]: Float32Array[]): Float32Array {
 /** out[i] = x[base + sum_d pos_d(i) * st[d]]: transposes and slices. */
 export function hostGather(n: Node, x: Float32Array, base: number, st: readonly number[]): Float32Array {
   const out = new Float32Array(n.size);
-  const shape = n.shape;
-  const pos = new Array<number>(shape.length).fill(0);
-  let o = base;
-  for (let i = 0; i < n.size; i++) {
-    out[i] = x[o]!;
-    for (let d = shape.length - 1; d >= 0; d--) {
-      pos[d]!++;
-      o += st[d]!;
-      if (pos[d]! < shape[d]!) break;
-      o -= st[d]! * pos[d]!;
-      pos[d] = 0;
-    }
-  }
+  walk(n.shape, st, base, (k, o) => (out[k] = x[o]!));
   return out;
 }
 
@@ -106,22 +94,10 @@ export function hostSlice(n: Node, [x]: Float32Array[]): Float32Array {
 
 export function hostPad(n: Node, [x]: Float32Array[]): Float32Array {
   const out = new Float32Array(n.size);
-  const inShape = n.inputs[0]!.shape;
   const starts = n.params.starts as number[];
   const ost = strides(n.shape);
-  // Walk the input in order; o is the matching output offset.
-  const pos = new Array<number>(inShape.length).fill(0);
-  let o = starts.reduce((acc, s, d) => acc + s * ost[d]!, 0);
-  for (let i = 0; i < x!.length; i++) {
-    out[o] = x![i]!;
-    for (let d = inShape.length - 1; d >= 0; d--) {
-      pos[d]!++;
-      o += ost[d]!;
-      if (pos[d]! < inShape[d]!) break;
-      o -= ost[d]! * pos[d]!;
-      pos[d] = 0;
-    }
-  }
+  // Walk the input in order; the offset is where each element lands in the output.
+  walk(n.inputs[0]!.shape, ost, starts.reduce((acc, s, d) => acc + s * ost[d]!, 0), (k, o) => (out[o] = x![k]!));
   return out;
 }
 
@@ -148,15 +124,7 @@ export function hostSum(n: Node, [x]: Float32Array[]): Float32Array {
 
 /** C[b] = op(A[b]) @ op(B[b]) with transpose flags and a broadcast batch, accumulated in float64. */
 export function hostMatmul(n: Node, [A, B]: Float32Array[]): Float32Array {
-  const [a, b] = n.inputs as [Node, Node];
-  const ta = n.params.transA as boolean;
-  const tb = n.params.transB as boolean;
-  const M = n.shape[n.shape.length - 2]!;
-  const N = n.shape[n.shape.length - 1]!;
-  const K = ta ? a.shape[a.shape.length - 2]! : a.shape[a.shape.length - 1]!;
-  const batch = n.shape.length === 3 ? n.shape[0]! : 1;
-  const aBatch = a.shape.length === 3 && a.shape[0] !== 1 ? M * K : 0;
-  const bBatch = b.shape.length === 3 && b.shape[0] !== 1 ? K * N : 0;
+  const { ta, tb, M, N, K, batch, aBatch, bBatch } = matmulDims(n);
   const out = new Float32Array(n.size);
   for (let z = 0; z < batch; z++) {
     const ao = z * aBatch;
@@ -187,9 +155,6 @@ export function powScalar(x: number, e: number): number {
 
 /** A node's host cost in element-operations (a matmul counts its multiply-adds). */
 export function hostWork(n: Node): number {
-  if (n.prim !== 'matmul') return n.size;
-  const a = n.inputs[0]!;
-  const K = n.params.transA ? a.shape[a.shape.length - 2]! : a.shape[a.shape.length - 1]!;
-  return n.size * Math.max(1, K);
+  return n.prim === 'matmul' ? n.size * Math.max(1, matmulDims(n).K) : n.size;
 }
 

@@ -8,6 +8,7 @@ import type { Node } from './node';
 import type { NDArray } from './ndarray';
 import { grid1d, Words, type KernelCall, type Lowering, type Slot } from '../gpu/kernels';
 import * as ops from './ops';
+import { contiguousStrides, matmulDims } from './shapes';
 import { hostAlias, hostMap, hostMatmul, hostPad, hostSlice, hostSum, hostTranspose, isNan, powScalar, type HostRule } from './host';
 
 /** Cotangents for each input, in input order; null where the input gets no gradient. */
@@ -213,15 +214,6 @@ function prod(xs: readonly number[]): number {
   return xs.reduce((a, b) => a * b, 1);
 }
 
-export function contiguousStrides(shape: readonly number[]): number[] {
-  const st = new Array<number>(shape.length);
-  let s = 1;
-  for (let d = shape.length - 1; d >= 0; d--) {
-    st[d] = s;
-    s *= shape[d]!;
-  }
-  return st;
-}
 
 function transposeStrides(inShape: readonly number[], perm: number[]): number[] {
   const st = contiguousStrides(inShape);
@@ -281,15 +273,7 @@ export function sumPasses(A: number, R: number, B: number, src: Slot, scratch: n
 }
 
 function lowerMatmul(n: Node, ctx: LowerContext): Lowering {
-  const [a, b] = n.inputs as [Node, Node];
-  const ta = n.params.transA as boolean;
-  const tb = n.params.transB as boolean;
-  const M = n.shape[n.shape.length - 2]!;
-  const N = n.shape[n.shape.length - 1]!;
-  const K = ta ? a.shape[a.shape.length - 2]! : a.shape[a.shape.length - 1]!;
-  const batch = n.shape.length === 3 ? n.shape[0]! : 1;
-  const aBatch = a.shape.length === 3 && a.shape[0] !== 1 ? M * K : 0;
-  const bBatch = b.shape.length === 3 && b.shape[0] !== 1 ? K * N : 0;
+  const { ta, tb, M, N, K, batch, aBatch, bBatch } = matmulDims(n);
   if (batch === 1 && (N === 1 || M === 1) && K > 0 && ctx.policy.matmul === 'auto') {
     // A matrix-vector product. With N = 1, C = op(A) v; with M = 1, C^T = op(B)^T a^T.
     // A stored row-major (R, C) either gives out = A v ("rows") or out = A^T v ("cols").

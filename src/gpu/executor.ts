@@ -34,7 +34,8 @@ import { IdleWait, idleWaitWanted, type PassClock } from './wait';
 import { SubmissionTimer, type KernelTiming } from './timing';
 import { grid1d, PipelineCache, shaderKey, type KernelCall, type Lowering, type ShaderSpec, type Slot } from './kernels';
 import { isComputed, isHeld, withNodeScope, type Node } from '../array/node';
-import { primitives, contiguousStrides, type KernelPolicy, type LowerContext } from '../array/primitives';
+import { primitives, type KernelPolicy, type LowerContext } from '../array/primitives';
+import { contiguousStrides } from '../array/shapes';
 import { hostWork } from '../array/host';
 
 interface Runtime {
