@@ -322,14 +322,17 @@ function lowerMatvec(mat: number, vec: number, transposed: boolean, R: number, C
   const slots: Slot[] = [{ out: true }, { input: mat }, { input: vec }];
   if (!transposed) {
     const perThread = ctx.policy.matvec === 'auto' ? ctx.isFallback : ctx.policy.matvec === 'thread';
-    const entry = perThread ? (C % 4 === 0 ? 'rows_thread4' : 'rows_thread') : 'rows_group';
-    const grid = perThread ? grid1d(R, 64) : grid1d(R, 1);
+    // On CPU adapters, four rows per thread (rows_block4); a forced 'thread' policy keeps one.
+    const block = ctx.policy.matvec === 'auto' && ctx.isFallback && C % 4 === 0;
+    const entry = block ? 'rows_block4' : perThread ? (C % 4 === 0 ? 'rows_thread4' : 'rows_thread') : 'rows_group';
+    const grid = perThread ? grid1d(block ? Math.ceil(R / 4) : R, 64) : grid1d(R, 1);
     return { calls: [{ shader: { template: 'matvec', entry }, params: w(0), slots, grid }] };
   }
   // Columns, split over chunks of rows so there is enough parallelism, then summed.
   const vec4 = C % 4 === 0;
-  const entry = vec4 ? 'cols4' : 'cols';
-  const colGroups = Math.ceil((vec4 ? C / 4 : C) / 64);
+  const wide = vec4 && C % 16 === 0 && ctx.isFallback && ctx.policy.matvec === 'auto'; // sixteen columns per thread on CPU adapters
+  const entry = wide ? 'cols16' : vec4 ? 'cols4' : 'cols';
+  const colGroups = Math.ceil((wide ? C / 16 : vec4 ? C / 4 : C) / 64);
   // A CPU adapter needs far fewer splits to fill its cores, and each split's partial sums cost a
   // pass over splits x C floats afterwards (3.5 ms of the (65536, 512) gradient with 1024 splits).
   const splits = Math.max(1, Math.min(Math.ceil(R / 64), Math.ceil((ctx.isFallback ? 256 : 2048) / colGroups)));
