@@ -126,6 +126,7 @@ export function memoryStats(): MemoryStats {
  */
 export function flushPool(): MemoryStats {
   rt?.pool.flush();
+  for (const free of rt?.staging.values() ?? []) for (const b of free.splice(0)) b.destroy();
   return memoryStats();
 }
 
@@ -919,22 +920,23 @@ function execute(p: Plan, read: Node[], r: Runtime, mayCheck: boolean): Executed
   return { values };
 }
 
-// Small readback buffers are kept and reused (a fresh mappable buffer per
-// read cost a noticeable share of a tiny evaluation); large ones are not, so
-// no big host-visible allocation outlives its read.
-const STAGING_REUSE_MAX = 64 * 1024;
-const STAGING_PER_SIZE = 8;
+// Readback buffers are kept and reused: a fresh mappable buffer per read cost
+// a noticeable share of a tiny evaluation, and most of a large one (allocating
+// and clearing it). Up to 8 small ones per size; one per size above 64 KiB,
+// up to 256 MiB. flushPool() frees them.
+const STAGING_SMALL = 64 * 1024;
+const STAGING_MAX = 256 * 1024 * 1024;
 
 function takeStaging(r: Runtime, bytes: number): GPUBuffer {
-  const size = bytes <= STAGING_REUSE_MAX ? Math.max(256, 2 ** Math.ceil(Math.log2(bytes))) : bytes;
+  const size = bytes <= STAGING_SMALL ? Math.max(256, 2 ** Math.ceil(Math.log2(bytes))) : Math.ceil(bytes / 65536) * 65536;
   return r.staging.get(size)?.pop() ?? r.ctx.device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
 }
 
 function giveStaging(r: Runtime, b: GPUBuffer): void {
-  if (b.size > STAGING_REUSE_MAX) return b.destroy();
+  if (b.size > STAGING_MAX) return b.destroy();
   const free = r.staging.get(b.size) ?? [];
   r.staging.set(b.size, free);
-  if (free.length < STAGING_PER_SIZE) free.push(b);
+  if (free.length < (b.size <= STAGING_SMALL ? 8 : 1)) free.push(b);
   else b.destroy();
 }
 
