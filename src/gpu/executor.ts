@@ -54,9 +54,15 @@ interface Runtime {
 let rt: Runtime | null = null;
 const policy: KernelPolicy = { matmul: 'auto', reduce: 'auto', matvec: 'auto' };
 onDeviceReset(() => {
-  rt?.pool.flush();
+  if (rt) freeIdle(rt);
   rt = null;
 });
+
+/** Destroy what is idle: the pool's free buffers and the kept readback buffers. */
+function freeIdle(r: Runtime): void {
+  r.pool.flush();
+  for (const free of r.staging.values()) for (const b of free.splice(0)) b.destroy();
+}
 
 let kernelProfile: KernelTiming[] | null = null;
 /**
@@ -125,8 +131,7 @@ export function memoryStats(): MemoryStats {
  * allocation fails. Returns memoryStats() afterwards (pooledBytes 0).
  */
 export function flushPool(): MemoryStats {
-  rt?.pool.flush();
-  for (const free of rt?.staging.values() ?? []) for (const b of free.splice(0)) b.destroy();
+  if (rt) freeIdle(rt);
   return memoryStats();
 }
 
@@ -831,7 +836,7 @@ function execute(p: Plan, read: Node[], r: Runtime, mayCheck: boolean): Executed
       settle(failure, (f) => {
         if (!f) return pool.reserve(created);
         for (const b of created) b.destroy();
-        pool.flush();
+        freeIdle(r);
         dropUniform();
       });
       return { failure };
@@ -860,7 +865,7 @@ function execute(p: Plan, read: Node[], r: Runtime, mayCheck: boolean): Executed
       lose(alloc ? LOST_OOM : `lost: an error stopped the evaluation that computed it (${(e as Error)?.message})`);
     }
     if (alloc) {
-      pool.flush(); // safe: the abandoned encoder is the only user of the buffers released since begin()
+      freeIdle(r); // safe: the abandoned encoder is the only user of the buffers released since begin()
       r.careful = true;
     }
     const failure = popScopes(device, requests, injected);
@@ -881,7 +886,7 @@ function execute(p: Plan, read: Node[], r: Runtime, mayCheck: boolean): Executed
   settle(failure, (f) => {
     if (!f) return;
     lose(f.oom ? LOST_OOM : 'lost: WebGPU rejected the evaluation that computed it');
-    pool.flush();
+    freeIdle(r);
     dropUniform();
   });
   const profile = kernelProfile;
