@@ -562,16 +562,18 @@ function runsOnHost(order: Node[], targets: Set<Node>): boolean {
   return true;
 }
 
+/** A node just computed stops reading its inputs; inputs nobody else reads, holds or keeps are freed. */
+function letGoOfInputs(n: Node, keep: ReadonlySet<Node>): void {
+  for (const q of n.inputs) {
+    q.consumers--;
+    if (q.consumers === 0 && !keep.has(q) && !isHeld(q)) releaseIfUnused(q, 'freed after use as an intermediate', keep);
+  }
+  n.inputs = [];
+}
+
 function evaluateOnHost(p: Plan, read: Node[], r: Runtime): Float32Array[] {
   for (const n of p.order) n.cpu = primitives[n.prim]!.host!(n, n.inputs.map((q) => q.cpu!));
-  // As after a submission: computed nodes let go of their inputs, and intermediates nobody holds are freed.
-  for (const n of p.order) {
-    for (const q of n.inputs) {
-      q.consumers--;
-      if (q.consumers === 0 && !p.keep.has(q) && !isHeld(q)) releaseIfUnused(q, 'freed after use as an intermediate', p.keep);
-    }
-    n.inputs = [];
-  }
+  for (const n of p.order) letGoOfInputs(n, p.keep); // as after a submission
   r.pool.stats.hostEvaluations++;
   return read.map((n) => n.cpu!.slice());
 }
@@ -779,13 +781,7 @@ function execute(p: Plan, read: Node[], r: Runtime, mayCheck: boolean): Executed
       assigned.push([n, s]);
     }
 
-    const finish = (n: Node) => {
-      for (const q of n.inputs) {
-        q.consumers--;
-        if (q.consumers === 0 && !p.keep.has(q) && !isHeld(q)) releaseIfUnused(q, 'freed after use as an intermediate', p.keep);
-      }
-      n.inputs = [];
-    };
+    const finish = (n: Node) => letGoOfInputs(n, p.keep);
 
     for (const s of p.steps) {
       const n = s.node;
