@@ -16,53 +16,81 @@ export interface KernelTiming {
 
 const MAX_QUERIES = 4096; // WebGPU's limit per query set; later dispatches of a submission go untimed
 
-export class SubmissionTimer {
+/**
+ * A timestamp query set with its resolve and readback buffers: pass k writes
+ * timestamps 2k and 2k + 1; read() gives the milliseconds between each pair.
+ */
+export class PassTimestamps {
   private readonly querySet: GPUQuerySet;
   private readonly resolveBuf: GPUBuffer;
   private readonly readBuf: GPUBuffer;
+
+  constructor(device: GPUDevice, readonly passes: number) {
+    this.querySet = device.createQuerySet({ type: 'timestamp', count: 2 * passes });
+    this.resolveBuf = device.createBuffer({ size: 16 * passes, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+    this.readBuf = device.createBuffer({ size: 16 * passes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  }
+
+  writes(k: number): GPUComputePassTimestampWrites {
+    return { querySet: this.querySet, beginningOfPassWriteIndex: 2 * k, endOfPassWriteIndex: 2 * k + 1 };
+  }
+
+  /** Encode the copy of the first `n` passes' timestamps, after the last of them ended. */
+  resolve(encoder: GPUCommandEncoder, n: number): void {
+    encoder.resolveQuerySet(this.querySet, 0, 2 * n, this.resolveBuf, 0);
+    encoder.copyBufferToBuffer(this.resolveBuf, 0, this.readBuf, 0, 16 * n);
+  }
+
+  /** After the submission: each of the first `n` passes' GPU time, in ms. */
+  async read(n: number): Promise<number[]> {
+    await this.readBuf.mapAsync(GPUMapMode.READ);
+    const t = new BigInt64Array(this.readBuf.getMappedRange().slice(0, 16 * n));
+    this.readBuf.unmap();
+    return Array.from({ length: n }, (_, k) => Number(t[2 * k + 1]! - t[2 * k]!) / 1e6);
+  }
+
+  destroy(): void {
+    this.querySet.destroy();
+    this.resolveBuf.destroy();
+    this.readBuf.destroy();
+  }
+}
+
+/** Times each dispatch of one submission, one compute pass per dispatch. */
+export class SubmissionTimer {
+  private readonly stamps: PassTimestamps;
   private readonly labels: Array<{ kernel: string; grid: [number, number, number] }> = [];
 
-  constructor(private readonly device: GPUDevice) {
-    this.querySet = device.createQuerySet({ type: 'timestamp', count: MAX_QUERIES });
-    this.resolveBuf = device.createBuffer({ size: MAX_QUERIES * 8, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
-    this.readBuf = device.createBuffer({ size: MAX_QUERIES * 8, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  constructor(device: GPUDevice) {
+    this.stamps = new PassTimestamps(device, MAX_QUERIES / 2);
   }
 
   /** Pass descriptor timing the next dispatch (untimed once the query set is full). */
   pass(kernel: string, grid: [number, number, number]): GPUComputePassDescriptor {
-    const i = this.labels.length;
-    if (2 * i + 2 > MAX_QUERIES) return {};
+    const k = this.labels.length;
+    if (k >= this.stamps.passes) return {};
     this.labels.push({ kernel, grid: [...grid] });
-    return { timestampWrites: { querySet: this.querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } };
+    return { timestampWrites: this.stamps.writes(k) };
   }
 
   /** Encode the copy of the timestamps; call once, after the last pass. */
   finish(encoder: GPUCommandEncoder): void {
-    const n = 2 * this.labels.length;
-    if (!n) return;
-    encoder.resolveQuerySet(this.querySet, 0, n, this.resolveBuf, 0);
-    encoder.copyBufferToBuffer(this.resolveBuf, 0, this.readBuf, 0, n * 8);
+    if (this.labels.length) this.stamps.resolve(encoder, this.labels.length);
   }
 
   /** Not submitted after all (an evaluation undone before its submit): destroy the GPU objects. */
   discard(): void {
-    this.querySet.destroy();
-    this.resolveBuf.destroy();
-    this.readBuf.destroy();
+    this.stamps.destroy();
   }
 
   /** After the submission: the timings, then the timer's GPU objects are destroyed. */
   async read(): Promise<KernelTiming[]> {
     try {
       if (!this.labels.length) return [];
-      await this.readBuf.mapAsync(GPUMapMode.READ);
-      const t = new BigInt64Array(this.readBuf.getMappedRange().slice(0, this.labels.length * 16));
-      this.readBuf.unmap();
-      return this.labels.map((l, i) => ({ ...l, ms: Number(t[2 * i + 1]! - t[2 * i]!) / 1e6 }));
+      const ms = await this.stamps.read(this.labels.length);
+      return this.labels.map((l, k) => ({ ...l, ms: ms[k]! }));
     } finally {
-      this.querySet.destroy();
-      this.resolveBuf.destroy();
-      this.readBuf.destroy();
+      this.stamps.destroy();
     }
   }
 }

@@ -19,6 +19,8 @@
 // share the cores, so this is on only for Dawn's fallback adapter in Node,
 // and only where the adapter offers timestamp queries.
 
+import { PassTimestamps } from './timing';
+
 const MIN_SLEEP_MS = 2; // setTimeout's granularity: below this, polling answers sooner
 const MAX_SIGNATURES = 1024;
 const RECENT = 5; // GPU times kept per signature
@@ -57,24 +59,19 @@ export class IdleWait {
 
 /** Start and end timestamps of one compute pass. Reused: read() returns it to its free list. */
 export class PassClock {
-  private readonly querySet: GPUQuerySet;
-  private readonly resolveBuf: GPUBuffer;
-  private readonly readBuf: GPUBuffer;
+  private readonly stamps: PassTimestamps;
 
   constructor(device: GPUDevice, private readonly free: PassClock[]) {
-    this.querySet = device.createQuerySet({ type: 'timestamp', count: 2 });
-    this.resolveBuf = device.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
-    this.readBuf = device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    this.stamps = new PassTimestamps(device, 1);
   }
 
   get timestampWrites(): GPUComputePassTimestampWrites {
-    return { querySet: this.querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 };
+    return this.stamps.writes(0);
   }
 
   /** Encode the copy of the timestamps, after the pass ended. */
   finish(encoder: GPUCommandEncoder): void {
-    encoder.resolveQuerySet(this.querySet, 0, 2, this.resolveBuf, 0);
-    encoder.copyBufferToBuffer(this.resolveBuf, 0, this.readBuf, 0, 16);
+    this.stamps.resolve(encoder, 1);
   }
 
   /** Not submitted after all (an evaluation undone before its submit): back to the free list unread. */
@@ -84,11 +81,9 @@ export class PassClock {
 
   /** After the submission: the pass's GPU time in ms. */
   async read(): Promise<number> {
-    await this.readBuf.mapAsync(GPUMapMode.READ);
-    const t = new BigInt64Array(this.readBuf.getMappedRange().slice(0));
-    this.readBuf.unmap();
+    const [ms] = await this.stamps.read(1);
     this.free.push(this);
-    return Number(t[1]! - t[0]!) / 1e6;
+    return ms!;
   }
 }
 
