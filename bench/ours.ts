@@ -15,7 +15,7 @@ import {
   applyUpdates,
   array,
   deviceInfo,
-  evaluateNodes,
+  evaluate,
   gradOverFlatParams,
   init,
   matmul,
@@ -41,7 +41,7 @@ type Params = { layer1: { w: NDArray; b: NDArray }; layer2: { w: NDArray; b: NDA
 
 /** Upload (compute) arrays now, without reading them back. */
 async function upload(...xs: NDArray[]): Promise<void> {
-  await evaluateNodes(xs.map((x) => x.node));
+  await evaluate(...xs);
 }
 
 function disposeTree(t: unknown): void {

@@ -28,5 +28,7 @@ export class GradError extends GradGpuError {}
 export class TreeError extends GradGpuError {}
 /** Two pytrees that must have the same structure differ; the message names the first differing path. */
 export class TreeStructureError extends TreeError {}
+/** Reading an array's values (data(), item()) inside a function that grad/valueAndGrad/vjp is tracing (JAX's ConcretizationTypeError). */
+export class ConcretizationError extends GradGpuError {}
 /** debugNans mode: an operation produced NaN. */
 export class NanError extends GradGpuError {}

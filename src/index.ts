@@ -7,7 +7,10 @@ export {
   sigmoid, scale, addScalar, pow, stopGradient, broadcastTo, broadcastShapes, sum, mean, sumTo, reshape, transpose,
   slice, pad, concatenate, matmul, dot, type ArrayOrScalar,
 } from './array/ops';
-export { evaluate as evaluateNodes, memoryStats, flushPool, setMatmulVariant, setKernelPolicy, logDispatches, profileKernels, timeSubmissions, setDebugNans, setHostEvaluation } from './gpu/executor';
+export { memoryStats, flushPool } from './gpu/runtime';
+export { setKernelPolicy, logDispatches, profileKernels, timeSubmissions, setDebugNans, setHostEvaluation, type KernelPolicy } from './config';
+export { evaluateArrays as evaluate, MAX_IN_FLIGHT } from './exec/dispatch';
+export { PENDING_BOUND } from './array/node';
 export type { KernelTiming } from './gpu/timing';
 export { init, reinit, deviceInfo, type InitOptions, type DeviceInfo } from './gpu/device';
 export type { MemoryStats } from './gpu/pool';
@@ -19,4 +22,3 @@ export {
   adam, adamw, sgd, chain, clipByGlobalNorm, scaleByAdam, scaleByLearningRate, scaleBy, traceMomentum, addDecayedWeights,
   applyUpdates, type GradientTransformation, type LearningRate, type Schedule, type AdamOptions, type AdamState,
 } from './optim/optimizers';
-export type { KernelPolicy } from './array/primitives';

@@ -21,7 +21,7 @@ import {
   NDArray, array, zeros, ones, full, arange, randomUniform, randomNormal,
   add, sub, mul, div, maximum, minimum, greaterEqual, neg, square, sqrt, exp, log, sin, cos, tanh, relu, abs, sign,
   sigmoid, scale, addScalar, pow, sum, mean, reshape, transpose, slice, pad, concatenate, broadcastTo, matmul, dot,
-  stopGradient, vjp, scaleByAdam, memoryStats, setMatmulVariant, setKernelPolicy, deviceInfo,
+  stopGradient, vjp, scaleByAdam, memoryStats, setKernelPolicy, deviceInfo,
   ShapeError, ValueError, IndexError, DisposedArrayError, GradGpuError,
 } from '../src/index';
 import { settle } from './helpers/settle';
@@ -50,7 +50,7 @@ beforeAll(async () => {
 });
 
 afterEach(() => {
-  setMatmulVariant('auto');
+  setKernelPolicy({ matmul: 'auto' });
   setKernelPolicy({ matmul: 'auto', reduce: 'auto', matvec: 'auto' });
 });
 
@@ -487,7 +487,7 @@ describe('matmul', () => {
 
   for (const variant of variants) {
     it(`random (M, K, N), transposes and batches, ${variant} kernel`, async () => {
-      setMatmulVariant(variant);
+      setKernelPolicy({ matmul: variant });
       await check(
         fc.asyncProperty(mnk, kArb, mnk, fc.boolean(), fc.boolean(), batchArb, fc.integer({ min: 2, max: 3 }), seedArb,
           async (M, K, N, ta, tb, bmode, B, seed) => {
@@ -506,7 +506,7 @@ describe('matmul', () => {
     });
 
     it(`1-D operands follow NumPy (matrix-vector, vector-matrix, dot, batched), ${variant} kernel`, async () => {
-      setMatmulVariant(variant);
+      setKernelPolicy({ matmul: variant });
       const d = 37;
       const A = input([5, d], 1);
       const v = input([d], 2);
@@ -529,7 +529,7 @@ describe('matmul', () => {
     });
 
     it(`split-K (small output, long K), ${variant} kernel`, async () => {
-      setMatmulVariant(variant);
+      setKernelPolicy({ matmul: variant });
       const cases: Array<[number[], number[], boolean, boolean]> = [
         [[64, 5000], [5000, 1], false, false], // M=64, N=1, K=5000
         [[4096, 64], [4096, 8], true, false], // xᵀg: (4096x64)ᵀ @ (4096x8)
@@ -554,7 +554,7 @@ describe('matmul', () => {
     const b = input([130, 71], 10);
     const got: Float32Array[] = [];
     for (const v of ['register', 'shared', 'auto'] as const) {
-      setMatmulVariant(v);
+      setKernelPolicy({ matmul: v });
       await checkMatmul(matmul(a.x, b.x), a.r, b.r, false, false, v);
       got.push(await matmul(a.x, b.x).data());
     }
@@ -569,7 +569,7 @@ describe('matmul', () => {
     const B = 65_600;
     const a = input([B, 1, 2], 12);
     const b = input([B, 2, 1], 13);
-    setMatmulVariant('register');
+    setKernelPolicy({ matmul: 'register' });
     await checkMatmul(matmul(a.x, b.x), a.r, b.r, false, false, `register: batch ${B}`);
   });
 
@@ -912,7 +912,7 @@ describe('values near float32 overflow, every primitive', () => {
 
   for (const variant of variants) {
     it(`matmul (small sizes, matrix-vector too), ${variant} kernel: each output as IEEE sums its products`, async () => {
-      setMatmulVariant(variant);
+      setKernelPolicy({ matmul: variant });
       const dim = fc.constantFrom(1, 2, 3, 5);
       await check(
         fc.asyncProperty(dim, dim, dim, fc.infiniteStream(nearMaxOrInfArb), async (M, K, N, stream) => {

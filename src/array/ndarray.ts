@@ -1,12 +1,10 @@
 // NDArray: the user's handle to a node of the lazy graph (float32, n-d).
 
-import { DisposedArrayError, ValueError } from '../errors';
-import { evaluate, releaseIfUnused } from '../gpu/executor';
-import type { Node, Shape } from './node';
+import { ConcretizationError, DisposedArrayError, ValueError } from '../errors';
+import { evaluator } from './evaluator';
+import { releaseIfUnused } from './lifetime';
+import { isTracing, type Node, type Shape } from './node';
 import { registerLeafClass } from '../tree/tree';
-
-/** Small values read back to the host drop their GPU buffer (re-uploaded if used again): losses, metrics. */
-const KEEP_ON_HOST_MAX = 1024;
 
 // Backstop only: arrays a user simply forgets give their buffer back when collected.
 const finalizer = new FinalizationRegistry<Node>((node) => {
@@ -48,13 +46,12 @@ export class NDArray {
   /** Compute (if pending) and copy the values to the host. */
   async data(): Promise<Float32Array> {
     const node = this.use();
-    if (node.cpu) return node.cpu.slice();
-    const [host] = await evaluate([node], [node]);
-    if (node.size <= KEEP_ON_HOST_MAX && node.storage && node.consumers === 0) {
-      node.cpu = host!.slice();
-      node.storage.pool.release(node.storage);
-      node.storage = null;
+    if (isTracing()) {
+      throw new ConcretizationError(`cannot read an array's values inside a function being differentiated (shape [${this.shape.join(', ')}]): ` +
+        'while grad/valueAndGrad/vjp trace it, arrays stand for values not yet computed. Return it as aux (hasAux) and read it afterwards');
     }
+    if (node.cpu) return node.cpu.slice();
+    const [host] = await evaluator().read([node]);
     return host!;
   }
 

@@ -1,5 +1,6 @@
-// The lazy graph. Every op creates a Node; nothing runs on the GPU until a
-// result is read or evaluate() is called (see src/gpu/executor.ts).
+// The lazy graph. Every op creates a Node; work is dispatched to the GPU at
+// the end of a training step, when the pending graph grows past a bound, and
+// when something is read (src/exec/dispatch.ts says when and why).
 //
 // A Node is the graph vertex; an NDArray is the user's handle to it. They are
 // separate objects so the graph can hold nodes strongly while the runtime
@@ -9,6 +10,7 @@
 
 import type { NDArray } from './ndarray';
 import type { Storage } from '../gpu/pool';
+import { evaluator } from './evaluator';
 
 export type Shape = readonly number[];
 
@@ -23,7 +25,7 @@ export interface Node {
   readonly size: number;
   /** The GPU buffer holding the value, once computed. */
   storage: Storage | null;
-  /** Byte offset of the value inside storage (views of a packed multi-output kernel). */
+  /** Byte offset of the value inside storage (views of a packed multi-output kernel, small-value slots). */
   offset: number;
   /** A host copy: the data of a constant not yet uploaded, or a value read back. */
   cpu: Float32Array | null;
@@ -40,7 +42,17 @@ export interface Node {
 }
 
 let nextId = 1;
-const scopes: Node[][] = [];
+/** Open scopes (transformations running); `traced` ones are grad/vjp traces, whose values are symbolic. */
+const scopes: Array<{ created: Node[]; traced: boolean }> = [];
+
+/**
+ * Nodes created since the last dispatch: the candidates it looks at. Every
+ * dispatch takes them all, so this never holds more than one step's nodes
+ * (or PENDING_BOUND of them).
+ */
+let unsent: Node[] = [];
+/** Past this many nodes created outside any transformation, the next op dispatches what is pending first. */
+export const PENDING_BOUND = 4096;
 
 export function sizeOf(shape: Shape): number {
   let n = 1;
@@ -50,14 +62,40 @@ export function sizeOf(shape: Shape): number {
 
 export function makeNode(prim: string, inputs: Node[], params: Record<string, unknown>, shape: Shape,
   cpu: Float32Array | null = null): Node {
+  // The size bound: dispatch before this node exists (so nothing half-made is in the graph). Never
+  // inside a transformation: a trace's nodes must stay pending until its VJP has been recorded.
+  if (unsent.length >= PENDING_BOUND && scopes.length === 0) evaluator().flush();
   const node: Node = {
     id: nextId++, prim, inputs, params, shape: Object.freeze([...shape]), size: sizeOf(shape),
     storage: null, offset: 0, cpu, dead: null, internal: false, holder: null, group: null, consumers: 0,
   };
   for (const i of inputs) i.consumers++;
   const scope = scopes[scopes.length - 1];
-  if (scope) scope.push(node);
+  if (scope) scope.created.push(node);
+  if (!cpu) unsent.push(node);
   return node;
+}
+
+/** Hand the dispatcher every node created since the last call. */
+export function takeUnsent(): Node[] {
+  const out = unsent;
+  unsent = [];
+  return out;
+}
+
+/** An attempt that did not submit gives its nodes back, ahead of any made since. */
+export function putBack(nodes: Node[]): void {
+  unsent = nodes.concat(unsent);
+}
+
+/** Drop computed and dead nodes from the list (a read computed them), so they do not count towards the bound. */
+export function pruneUnsent(): void {
+  unsent = unsent.filter((n) => !n.dead && n.storage === null && n.cpu === null);
+}
+
+/** Nodes created since the last dispatch (for the size bound and the tests). */
+export function unsentCount(): number {
+  return unsent.length;
 }
 
 export function isComputed(n: Node): boolean {
@@ -69,19 +107,29 @@ export function isHeld(n: Node): boolean {
   return !n.internal && n.holder !== null && n.holder.deref() !== undefined;
 }
 
+/** Is a grad/vjp trace running? Its values are symbolic: they cannot be read or dispatched. */
+export function isTracing(): boolean {
+  return scopes.some((s) => s.traced);
+}
+
+/** Are we inside any transformation (grad, vjp, an optimizer update)? Dispatch waits until it ends. */
+export function inScope(): boolean {
+  return scopes.length > 0;
+}
+
 /**
  * Run fn and report every node it created. Transformations use this to mark
  * everything a traced function made but did not return as internal.
+ * `traced`: fn is a grad/vjp trace (reading values inside it is an error).
  */
-export function withNodeScope<T>(fn: () => T): [T, Node[]] {
+export function withNodeScope<T>(fn: () => T, traced = false): [T, Node[]] {
   const created: Node[] = [];
-  scopes.push(created);
+  scopes.push({ created, traced });
   try {
     return [fn(), created];
   } finally {
     scopes.pop();
     const outer = scopes[scopes.length - 1];
-    if (outer) for (const n of created) outer.push(n);
+    if (outer) for (const n of created) outer.created.push(n);
   }
 }
-

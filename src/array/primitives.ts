@@ -5,6 +5,7 @@
 // own differentiable ops, so differentiating a gradient (grad of grad) works.
 
 import type { Node } from './node';
+import type { KernelPolicy } from '../config';
 import type { NDArray } from './ndarray';
 import { grid1d, Words, type KernelCall, type Lowering, type Slot } from '../gpu/kernels';
 import * as ops from './ops';
@@ -29,14 +30,6 @@ export interface Primitive {
   vjp?: Vjp;
 }
 
-export interface KernelPolicy {
-  /** Tiled matmul kernel: 'auto' = register-blocked on CPU adapters, shared-memory tiles on GPUs. Forcing one also disables the matrix-vector kernels. */
-  matmul: 'auto' | 'register' | 'shared';
-  /** Row sums: workgroup-memory tree ('tree') or per-thread blocks ('strided'); 'auto' = tree on GPUs. */
-  reduce: 'auto' | 'tree' | 'strided';
-  /** A @ v: thread per row or workgroup per row; 'auto' = thread on CPU adapters. */
-  matvec: 'auto' | 'thread' | 'group';
-}
 
 export interface LowerContext {
   isFallback: boolean;

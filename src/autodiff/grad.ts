@@ -14,7 +14,7 @@ import { isComputed, withNodeScope, type Node } from '../array/node';
 import { array, bind, full } from '../array/ops';
 import { flatten, unflatten, leaves as treeLeaves, type MapLeaves } from '../tree/tree';
 import { backward } from './backward';
-import { sealScope } from '../gpu/executor';
+import { sealScope } from '../array/lifetime';
 
 export interface GradOptions {
   /** Which positional argument(s) to differentiate: a number (default 0) or an array of numbers. */
@@ -104,7 +104,7 @@ function scoped<T>(fn: () => T): [T, Node[]] {
       failure = { error };
       return null;
     }
-  });
+  }, true);
   if (failure) {
     sealScope(created, []);
     throw (failure as { error: unknown }).error;

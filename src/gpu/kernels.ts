@@ -89,6 +89,21 @@ export class PipelineCache {
     return this.ready.get(shaderKey(s));
   }
 
+  /**
+   * Compile now, blocking (createComputePipeline): for a dispatch from
+   * synchronous code, which cannot await a compile. A compile already under
+   * way asynchronously is not waited for; this one replaces it.
+   */
+  loadNow(s: ShaderSpec): GPUComputePipeline {
+    const key = shaderKey(s);
+    const have = this.ready.get(key);
+    if (have) return have;
+    const module = this.device.createShaderModule({ code: shaderSource(s) });
+    const pl = this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: s.entry } });
+    this.ready.set(key, pl);
+    return pl;
+  }
+
   async load(s: ShaderSpec): Promise<GPUComputePipeline> {
     const key = shaderKey(s);
     const have = this.ready.get(key);
@@ -100,7 +115,7 @@ export class PipelineCache {
       p = this.device
         .createComputePipelineAsync({ layout: 'auto', compute: { module, entryPoint: s.entry } })
         .then(
-          (pl) => (this.ready.set(key, pl), this.pending.delete(key), pl),
+          (pl) => (this.ready.has(key) || this.ready.set(key, pl), this.pending.delete(key), this.ready.get(key)!),
           async (e) => {
             this.pending.delete(key);
             const info = await module.getCompilationInfo();

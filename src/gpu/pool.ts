@@ -36,6 +36,11 @@ export interface MemoryStats {
   dispatches: number;
   /** Evaluations of small graphs done on the host instead (setHostEvaluation). */
   hostEvaluations: number;
+  /** Mappable buffers for reading results back: in use (a read or a small-value batch not yet mapped) and kept for reuse. */
+  readbackBuffers: number;
+  readbackBytes: number;
+  /** Submissions not yet known to have finished on the GPU. */
+  inFlight: number;
 }
 
 /** One GPU buffer the pool created during a journaled evaluation. */
@@ -81,7 +86,7 @@ export function bucketSize(bytes: number): number {
 }
 
 /** "liveBuffers 3, liveBytes 1024, pooledBuffers 0, pooledBytes 0": for error messages. */
-export function describeStats(s: MemoryStats): string {
+export function describeStats(s: Pick<MemoryStats, 'liveBuffers' | 'liveBytes' | 'pooledBuffers' | 'pooledBytes'>): string {
   return `liveBuffers ${s.liveBuffers}, liveBytes ${s.liveBytes}, pooledBuffers ${s.pooledBuffers}, pooledBytes ${s.pooledBytes}`;
 }
 
@@ -107,7 +112,7 @@ export function failNextAllocations(n: number, opts: { how?: 'device' | 'throw';
 
 export class BufferPool {
   private free = new Map<number, GPUBuffer[]>();
-  readonly stats: MemoryStats = { liveBuffers: 0, liveBytes: 0, pooledBuffers: 0, pooledBytes: 0, submissions: 0, dispatches: 0, hostEvaluations: 0 };
+  readonly stats: Omit<MemoryStats, 'hostEvaluations' | 'readbackBuffers' | 'readbackBytes' | 'inFlight'> = { liveBuffers: 0, liveBytes: 0, pooledBuffers: 0, pooledBytes: 0, submissions: 0, dispatches: 0 };
   private journal: Journal | null = null;
 
   constructor(readonly device: GPUDevice, private maxBytes: number, private maxBufferSize = Infinity) {}

@@ -26,18 +26,36 @@ const MAX_SIGNATURES = 1024;
 const RECENT = 5; // GPU times kept per signature
 const MARGIN = 1.02; // plus MARGIN_MS: long submissions vary by a few percent, short ones by a fraction of a millisecond
 const MARGIN_MS = 0.5;
+const MAX_CLOCKS = 16;
 
 export class IdleWait {
   private readonly recent = new Map<string, number[]>();
   private readonly clocks: PassClock[] = [];
+  private clocksMade = 0;
+  /** When the GPU is expected to finish everything submitted so far (performance.now() time). */
+  private queueEnd = 0;
 
   constructor(readonly enabled: boolean) {}
 
-  /** Resolves after the time this signature's work is expected to take (at once when unknown or short). */
+  /**
+   * Called as a submission is made: resolves when the queue is expected to
+   * have finished it, i.e. after the submissions still running ahead of it
+   * and this signature's usual GPU time (at once when unknown or short).
+   */
   before(signature: string): Promise<void> {
-    const times = this.enabled ? this.recent.get(signature) : undefined;
+    if (!this.enabled) return Promise.resolve();
+    const times = this.recent.get(signature);
     const ms = times ? MARGIN * Math.min(...times) + MARGIN_MS : 0;
-    return ms >= MIN_SLEEP_MS ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve();
+    const now = performance.now();
+    this.queueEnd = Math.max(now, this.queueEnd) + ms;
+    const sleep = this.queueEnd - now;
+    return sleep >= MIN_SLEEP_MS ? new Promise((r) => setTimeout(r, sleep)) : Promise.resolve();
+  }
+
+  /** Resolves when everything submitted so far is expected to have finished (at once when disabled). */
+  untilIdle(): Promise<void> {
+    const sleep = this.enabled ? this.queueEnd - performance.now() : 0;
+    return sleep >= MIN_SLEEP_MS ? new Promise((r) => setTimeout(r, sleep)) : Promise.resolve();
   }
 
   /** The GPU time of one submission with this signature. */
@@ -53,7 +71,12 @@ export class IdleWait {
   /** A clock for one submission's pass, when the idle wait or `wanted` needs one and the device can; read() gives it back. */
   clock(device: GPUDevice, wanted = false): PassClock | null {
     if (!(this.enabled || wanted) || !device.features.has('timestamp-query')) return null;
-    return this.clocks.pop() ?? new PassClock(device, this.clocks);
+    const free = this.clocks.pop();
+    if (free) return free;
+    // A loop that never yields reads none back: past this many, its submissions go untimed.
+    if (this.clocksMade >= MAX_CLOCKS) return null;
+    this.clocksMade++;
+    return new PassClock(device, this.clocks);
   }
 }
 

@@ -11,7 +11,8 @@
 
 import { NDArray } from '../array/ndarray';
 import { makeNode } from '../array/node';
-import { sealed } from '../gpu/executor';
+import { sealed } from '../array/lifetime';
+import { evaluator } from '../array/evaluator';
 import { add, array, bind, div, full, maximum, mul, scale, sqrt, square, sum } from '../array/ops';
 import { assertSameStructure, flatten, leaves, map, unflatten, type MapLeaves } from '../tree/tree';
 import { ValueError } from '../errors';
@@ -205,5 +206,7 @@ export function applyUpdates<P>(params: P, updates: unknown): MapLeaves<P, NDArr
   const out = sealed(() => map((p: unknown, u: unknown) => add(asArrayLeaf(p), asArrayLeaf(u)), params, updates), arraysIn);
   donate(params, CONSUMED_BY_APPLY);
   donate(updates, CONSUMED_BY_APPLY);
+  // The end of a training step: dispatch it (src/exec/dispatch.ts), so the graph never spans steps.
+  evaluator().flush();
   return out as MapLeaves<P, NDArray>;
 }

@@ -1,0 +1,300 @@
+// Encoding and submitting one evaluation: upload constants, encode every
+// dispatch into one compute pass, hand each intermediate's buffer back to the
+// pool right after its last reader is encoded, bring small results back
+// (readback.ts), submit once, then map what is read. The out-of-memory
+// protocol around it is described in failure.ts.
+
+import { config } from '../config';
+import { letGoOfInputs } from '../array/lifetime';
+import { isHeld, type Node } from '../array/node';
+import type { Plan } from '../exec/plan';
+import { AllocationFailed, type Storage } from './pool';
+import { grid1d, type KernelCall, type ShaderSpec, type Slot } from './kernels';
+import type { Step } from './fuse';
+import type { PassClock } from './wait';
+import { SubmissionTimer } from './timing';
+import { align, freeIdle, markFinished, takeUniform, type Runtime } from './runtime';
+import type { Retiring } from './readback';
+import {
+  bytesBound, CHECKED_BYTES, internalError, LOST_OOM, outOfMemory, popScopes, restore, save, type Executed, type Failure,
+} from './failure';
+
+/**
+ * Encode and submit `steps` (the plan's nodes), then read back `read`. Small
+ * targets nobody is reading go to small-value slots; a read also retires the
+ * active slot batch, so logged losses come back with it.
+ */
+export function execute(p: Plan, steps: Step[], read: Node[], r: Runtime, mayCheck: boolean): Executed {
+  const { device } = r.ctx;
+  const { pool } = r;
+  if (r.ctx.lostError) throw r.ctx.lostError;
+  const acquired: Array<[Node, Storage]> = [];
+  /** Every node this evaluation gives a buffer: lost if the submission turns out to have failed. */
+  const assigned: Array<[Node, Storage]> = [];
+  // Check (undo, wait for the scopes, run again) an evaluation once it has created this much.
+  const threshold = r.careful ? 1 : CHECKED_BYTES;
+  const checked = mayCheck && bytesBound(p, steps) >= threshold;
+  const saved = checked ? save(p) : [];
+  const dispatches0 = pool.stats.dispatches;
+  const dispatchLog = config.dispatchLog;
+  const logged0 = dispatchLog?.length ?? 0;
+  const staged0 = r.staging.buffers;
+  device.pushErrorScope('validation');
+  device.pushErrorScope('out-of-memory');
+  const journal = pool.begin();
+  const requests: Failure['requests'] = [];
+  const injected = () => journal.injected;
+  // Past the threshold, a checked evaluation stops encoding (dry) and only tracks buffers.
+  const dry = () => checked && journal.createdBytes >= threshold;
+  let uniform: { buffer: GPUBuffer; created: boolean } | null = null;
+  let timer: SubmissionTimer | null = null;
+  let clock: PassClock | null = null;
+  const times = config.submissionTimes;
+  let undone = false;
+  const undo = (): GPUBuffer[] => {
+    if (undone) return [];
+    undone = true;
+    restore(saved);
+    pool.stats.dispatches = dispatches0;
+    if (dispatchLog) dispatchLog.length = logged0;
+    if (uniform) r.uniforms.push(uniform.buffer);
+    timer?.discard();
+    clock?.discard();
+    return pool.rollback();
+  };
+  // The next evaluation waits for this one's scopes only when it created buffers: an evaluation
+  // that reused pooled ones cannot have failed to allocate, and must not stall a loop that never yields.
+  let gating = true;
+  /** The scopes' verdict, acted on before any other evaluation may plan (if gating). */
+  const settle = (failure: Promise<Failure | null>, act: (f: Failure | null) => void) => {
+    const gate = failure.then((f) => {
+      if (f?.oom) r.careful = true;
+      act(f);
+    }).catch(() => {});
+    if (!gating) return;
+    r.settling = gate;
+    void gate.then(() => {
+      if (r.settling === gate) r.settling = null;
+    });
+  };
+  /** Values given buffers by an evaluation that never ran: their buffers go back, and reading them says why. */
+  const lose = (why: string) => {
+    for (const [n, s] of assigned) {
+      if (n.storage !== s) continue;
+      n.storage = null;
+      s.pool.release(s);
+      if (!n.cpu) n.dead = why;
+    }
+    // Values moved into small-value slots by this submission hold garbage: mark them lost too.
+    for (const n of slotNodes) if (!n.cpu && !n.dead) n.dead = why;
+  };
+  const dropUniform = () => {
+    if (!uniform?.created) return;
+    const i = r.uniforms.indexOf(uniform.buffer);
+    if (i >= 0) r.uniforms.splice(i, 1);
+    uniform.buffer.destroy();
+  };
+  let encoder: GPUCommandEncoder;
+  let staging: Array<GPUBuffer | null>;
+  let retiring: Retiring[] = [];
+  let slotNodes: Node[] = [];
+  let signature = `${p.uploads.length}:`; // what the idle wait keys its time estimate by
+  try {
+    // Constants first: writeBuffer runs before the submit, so it must not land in a buffer this submission frees and reuses.
+    for (const n of p.uploads) {
+      const s = pool.acquire(n.size * 4);
+      acquired.push([n, s]);
+      if (n.size && !dry()) device.queue.writeBuffer(s.buffer, 0, n.cpu!.buffer, n.cpu!.byteOffset, n.size * 4);
+    }
+    // All params of this submission in one uniform buffer, 256-byte aligned slices.
+    const calls: Array<{ step: Step; call?: KernelCall }> = [];
+    let paramBytes = 0;
+    for (const s of steps) {
+      if (s.kind === 'fused') paramBytes += align(s.params.byteLength);
+      else if (s.kind === 'lowered') for (const c of s.lowering.calls) paramBytes += align(c.params.byteLength);
+    }
+    const arena = new Uint8Array(Math.max(256, paramBytes));
+    uniform = takeUniform(r, arena.byteLength);
+    const uniformBuffer = uniform.buffer;
+    let paramAt = 0;
+    encoder = device.createCommandEncoder();
+    timer = config.kernelProfile && device.features.has('timestamp-query') ? new SubmissionTimer(device) : null;
+    clock = timer ? null : r.idle.clock(device, !!times);
+    const pass = timer ? null : encoder.beginComputePass(clock ? { timestampWrites: clock.timestampWrites } : undefined);
+    const bindOf = (n: Node) => ({ buffer: n.storage!.buffer, offset: n.offset, size: Math.max(4, n.size * 4) });
+    const dispatch = (spec: ShaderSpec, params: ArrayBuffer, resources: GPUBufferBinding[], grid: [number, number, number]) => {
+      if (grid[0] * grid[1] * grid[2] === 0 || dry()) return;
+      arena.set(new Uint8Array(params), paramAt);
+      const pipeline = r.pipelines.get(spec)!;
+      const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: uniformBuffer, offset: paramAt, size: params.byteLength } }];
+      resources.forEach((res, i) => entries.push({ binding: i + 1, resource: res }));
+      paramAt += align(params.byteLength);
+      const ps = pass ?? encoder!.beginComputePass(timer!.pass(`${spec.template}:${spec.entry}`, grid));
+      ps.setPipeline(pipeline);
+      ps.setBindGroup(0, device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries }));
+      ps.dispatchWorkgroups(grid[0], grid[1], grid[2]);
+      if (!pass) ps.end();
+      signature += `${grid[0] * grid[1] * grid[2]},`;
+      if (dispatchLog) dispatchLog.push(`${spec.template}:${spec.entry} [${grid.join(',')}]`);
+      pool.stats.dispatches++;
+    };
+    for (const [n, s] of acquired) {
+      n.storage = s;
+      n.offset = 0; // a view read back to the host comes back at the start of a fresh buffer
+      assigned.push([n, s]);
+    }
+
+    const finish = (n: Node) => letGoOfInputs(n, p.keep);
+
+    for (const s of steps) {
+      const n = s.node;
+      if (s.kind === 'alias') {
+        n.storage = s.of.storage;
+        n.storage!.pool.retain(n.storage!);
+        assigned.push([n, n.storage!]);
+        n.offset = s.of.offset + ((n.params.offset as number | undefined) ?? 0);
+        finish(n);
+        continue;
+      }
+      const out = pool.acquire(n.size * 4);
+      n.storage = out;
+      n.offset = 0;
+      assigned.push([n, out]);
+      if (s.kind === 'fused') {
+        dispatch(s.shader, s.params, [bindOf(n), ...s.leaves.map(bindOf)], grid1d(s.threads));
+        // A member a user still holds stays pending, with its inputs (recomputed if read later),
+        // and so does every member below it; the others are done. Members come in topological order.
+        const readerOf = new Map<Node, Node>();
+        for (const m of s.members) for (const q of m.inputs) readerOf.set(q, m);
+        const pending = new Set<Node>();
+        for (let k = s.members.length - 1; k >= 0; k--) {
+          const m = s.members[k]!;
+          if (m !== n && (isHeld(m) || pending.has(readerOf.get(m)!))) pending.add(m);
+        }
+        for (const m of s.members) {
+          if (m !== n && !pending.has(m)) m.dead = 'fused into another kernel (an intermediate nobody held)';
+        }
+        for (const m of s.members) if (!pending.has(m)) finish(m);
+      } else {
+        const scratch = (s.lowering.scratch ?? []).map((b) => pool.acquire(b));
+        const res = (slot: Slot): GPUBufferBinding =>
+          'out' in slot ? bindOf(n)
+            : 'input' in slot ? bindOf(n.inputs[slot.input]!)
+              : { buffer: scratch[slot.scratch]!.buffer, size: Math.max(4, scratch[slot.scratch]!.bytes) };
+        for (const c of s.lowering.calls) dispatch(c.shader, c.params, c.slots.map(res), c.grid);
+        for (const sc of scratch) pool.release(sc);
+        finish(n);
+      }
+    }
+    pass?.end();
+    if (dry()) {
+      // It created buffers: undo it (they become idle, set aside) and run it again once they are known to be good.
+      const created = undo();
+      journal.created.forEach((a) => requests.push({ bytes: a.bytes, size: a.size }));
+      const failure = popScopes(device, requests, injected);
+      settle(failure, (f) => {
+        if (!f) return pool.reserve(created);
+        for (const b of created) b.destroy();
+        freeIdle(r);
+        dropUniform();
+      });
+      return { failure };
+    }
+    timer?.finish(encoder);
+    clock?.finish(encoder);
+    // Small results: into slots (their own buffers freed), and a read takes the active batch along.
+    slotNodes = p.small.filter((n) => !read.includes(n) && n.storage);
+    retiring = r.small.put(encoder, slotNodes);
+    const slotted = read.filter((n) => r.small.holds(n));
+    if (read.length > 0 && r.small.hasActive) {
+      const batch = r.small.retire()!;
+      batch.copy(encoder);
+      retiring.push(batch);
+    }
+    staging = read.map((n) => {
+      if (n.cpu && !n.storage) return null;
+      if (n.size === 0 || slotted.includes(n)) return null;
+      const b = r.staging.take(n.size * 4);
+      encoder.copyBufferToBuffer(n.storage!.buffer, n.offset, b, 0, n.size * 4);
+      requests.push({ bytes: n.size * 4, size: b.size });
+      return b;
+    });
+    device.queue.writeBuffer(uniformBuffer, 0, arena.buffer, 0, Math.max(256, paramAt));
+  } catch (e) {
+    // A synchronous failure while encoding (createBuffer threw, a bug): nothing was submitted.
+    const alloc = e instanceof AllocationFailed;
+    if (checked) {
+      for (const b of undo()) b.destroy();
+    } else {
+      pool.commit();
+      if (uniform) r.uniforms.push(uniform.buffer);
+      timer?.discard();
+      clock?.discard();
+      lose(alloc ? LOST_OOM : `lost: an error stopped the evaluation that computed it (${(e as Error)?.message})`);
+    }
+    if (alloc) {
+      freeIdle(r); // safe: the abandoned encoder is the only user of the buffers released since begin()
+      r.careful = true;
+    }
+    const failure = popScopes(device, requests, injected);
+    settle(failure, () => {});
+    if (!alloc) throw e;
+    const thrown: Failure = { oom: true, message: e.message, requests: [e.allocation] };
+    if (checked) return { failure: failure.then(() => thrown) };
+    throw outOfMemory(thrown, pool, 'lost');
+  }
+  device.queue.submit([encoder.finish()]);
+  pool.commit();
+  pool.stats.submissions++;
+  const serial = ++r.submitted;
+  gating = journal.created.length > 0 || uniform!.created || r.staging.buffers > staged0;
+  r.uniforms.push(uniform!.buffer);
+  journal.created.forEach((a) => requests.unshift({ bytes: a.bytes, size: a.size }));
+  const failure = popScopes(device, requests, injected);
+  // A failure now means the submission did not run (its command buffer was invalid):
+  // the values it was computing are lost.
+  settle(failure, (f) => {
+    if (!f) return;
+    lose(f.oom ? LOST_OOM : 'lost: WebGPU rejected the evaluation that computed it');
+    freeIdle(r);
+    dropUniform();
+  });
+  const profile = config.kernelProfile;
+  const slept = r.idle.before(signature);
+  const batches = retiring.map((batch) => slept.then(() => batch.afterSubmit()).then(() => markFinished(r, serial)));
+  for (const done of batches) done.catch(() => {});
+  const results = Promise.all(
+    read.map(async (n, i) => {
+      await slept;
+      const b = staging[i];
+      if (!b) {
+        // In a slot: its batch was retired by this submission (or an earlier one).
+        await Promise.all(batches);
+        await r.small.whenRead(n);
+        return n.cpu ? n.cpu.slice() : new Float32Array(0);
+      }
+      try {
+        const data = new Float32Array(await r.staging.read(b, n.size * 4));
+        markFinished(r, serial);
+        return data;
+      } catch (e) {
+        if (r.ctx.lostError) throw r.ctx.lostError;
+        throw e;
+      }
+    }),
+  );
+  if (timer) void timer.read().then((t) => profile!.push(...t), () => {});
+  if (clock) {
+    // Mapped only after the sleep, like the results: a pending map keeps Dawn polling.
+    void slept.then(() => clock!.read()).then((ms) => {
+      r.idle.record(signature, ms);
+      times?.push(ms);
+    }, () => {});
+  }
+  const values = Promise.all([failure, results.then((v) => ({ v }), (e: unknown) => ({ e }))]).then(([f, res]) => {
+    if (f) throw f.oom ? outOfMemory(f, pool, 'lost') : internalError(f);
+    if ('e' in res) throw res.e;
+    return res.v;
+  });
+  return { values };
+}

@@ -1,0 +1,201 @@
+// Fusion and WGSL generation for a Plan: chains of elementwise nodes that
+// nothing else reads fold into one generated kernel (shaders/elementwise.wgsl
+// is its template); every other node lowers to kernel calls through the
+// primitives table. The result is the list of steps encode.ts records.
+
+import { config } from '../config';
+import { isComputed, type Node } from '../array/node';
+import { primitives, type LowerContext } from '../array/primitives';
+import { contiguousStrides } from '../array/shapes';
+import type { Plan } from '../exec/plan';
+import type { Lowering, ShaderSpec } from './kernels';
+
+export type Step =
+  | { kind: 'fused'; node: Node; members: Node[]; leaves: Node[]; shader: ShaderSpec; params: ArrayBuffer; threads: number }
+  | { kind: 'lowered'; node: Node; lowering: Extract<Lowering, { calls: unknown }> }
+  | { kind: 'alias'; node: Node; of: Node };
+
+const MAX_FUSED_INPUTS = 7; // + the output = 8 storage bindings, WebGPU's default limit
+const MAX_BROADCAST_INPUTS = 6; // stride slots in the params uniform
+const MAX_CONSTS = 64;
+const MAX_RANK = 8;
+
+/** The plan's nodes as steps, inputs before readers. */
+export function buildSteps(p: Plan, lctx: LowerContext): Step[] {
+  const { order, targets: targetSet } = p;
+  // Fusion: decide in reverse order which elementwise inputs fold into their reader.
+  const fusedInto = new Map<Node, Node>();
+  const rootOf = (n: Node): Node => fusedInto.get(n) ?? n;
+  const leavesOf = new Map<Node, Set<Node>>();
+  const constsOf = new Map<Node, number>();
+  const isEw = (n: Node) => !!primitives[n.prim]!.elementwise;
+  const nConsts = (n: Node) => primitives[n.prim]!.elementwise!.consts?.(n.params).length ?? 0;
+  for (let k = order.length - 1; k >= 0; k--) {
+    const n = order[k]!;
+    if (!isEw(n)) continue;
+    const root = rootOf(n);
+    if (root === n) {
+      leavesOf.set(n, new Set(n.inputs));
+      constsOf.set(n, nConsts(n));
+    }
+    const leaves = leavesOf.get(root)!;
+    for (const p of n.inputs) {
+      // Held inputs (a user handle, maybe not yet collected) fuse too: they stay pending, with their
+      // inputs, and are computed again if read later. Only the targets are always materialised.
+      // (consumers === 1: this reader is its only one, and reads it once.)
+      if (config.debugNans || isComputed(p) || !isEw(p) || targetSet.has(p) || p.consumers !== 1 || fusedInto.has(p)) continue;
+      if (p.shape.length !== root.shape.length || p.shape.some((d, i) => d !== root.shape[i])) continue;
+      const next = new Set(leaves);
+      next.delete(p);
+      for (const q of p.inputs) next.add(q);
+      const broadcast = [...next].filter((q) => q.size !== root.size).length;
+      const consts = constsOf.get(root)! + nConsts(p);
+      if (next.size > MAX_FUSED_INPUTS || broadcast > MAX_BROADCAST_INPUTS || consts > MAX_CONSTS) continue;
+      fusedInto.set(p, root);
+      leavesOf.set(root, next);
+      constsOf.set(root, consts);
+    }
+  }
+
+  const steps: Step[] = [];
+  const members = new Map<Node, Node[]>();
+  for (const n of order) {
+    const root = fusedInto.get(n);
+    if (root) {
+      let list = members.get(root);
+      if (!list) members.set(root, (list = []));
+      list.push(n);
+      continue;
+    }
+    if (isEw(n)) {
+      const mem = [...(members.get(n) ?? []), n];
+      steps.push(fusedStep(n, mem, new Set(mem)));
+      continue;
+    }
+    const lowering = primitives[n.prim]!.lower!(n, lctx);
+    if ('alias' in lowering) steps.push({ kind: 'alias', node: n, of: n.inputs[lowering.alias]! });
+    else steps.push({ kind: 'lowered', node: n, lowering });
+  }
+  return steps;
+}
+
+/** Generate the fused elementwise kernel for `root` and the nodes folded into it. */
+function fusedStep(root: Node, members: Node[], memberSet: Set<Node>): Step {
+  if (root.shape.length > MAX_RANK) throw new Error(`internal error: rank ${root.shape.length} > ${MAX_RANK}`);
+  const leaves: Node[] = [];
+  for (const m of members) for (const q of m.inputs) if (!memberSet.has(q) && !leaves.includes(q)) leaves.push(q);
+  const words = new DataView(new ArrayBuffer(128 * 4));
+  words.setUint32(4, root.shape.length, true);
+  root.shape.forEach((d, i) => words.setUint32((4 + i) * 4, d, true));
+  // How each leaf is read at output element i. Broadcast word slots start at 12, 8 words each.
+  let nBroadcast = 0;
+  const access = leaves.map((q) => {
+    if (q.size === root.size) return { expr: (i: string) => i, lanes: 'vec' as Lanes };
+    const base = 12 + 8 * nBroadcast++;
+    const st = contiguousStrides(q.shape);
+    const off = root.shape.length - q.shape.length;
+    const strides = root.shape.map((_, d) => (d - off >= 0 && q.shape[d - off] !== 1 ? st[d - off]! : 0));
+    const fast = broadcastIndex(root.shape, strides);
+    if (fast) {
+      fast.words.forEach((w, j) => words.setUint32((base + j) * 4, w, true));
+      return { expr: (i: string) => fast.expr(base, i), lanes: fast.lanes };
+    }
+    // Broadcast: align trailing axes; size-1 and missing axes get stride 0.
+    strides.forEach((s, d) => words.setUint32((base + d) * 4, s, true));
+    return { expr: (i: string) => `bcast(${i}, ${base}u)`, lanes: null };
+  });
+  // Four elements per thread with vec4 loads and stores (about 2x on SwiftShader) when every
+  // leaf is read either as four consecutive, aligned elements or as one element for all four.
+  const vec4 = root.size > 0 && root.size % 4 === 0 && access.every((a) => a.lanes !== null);
+  words.setUint32(0, vec4 ? root.size / 4 : root.size, true);
+  const bindings = [`@group(0) @binding(1) var<storage, read_write> ${vec4 ? 'out4: array<vec4<f32>>' : 'out: array<f32>'};`];
+  leaves.forEach((_, k) => {
+    const type = vec4 && access[k]!.lanes === 'vec' ? 'vec4<f32>' : 'f32';
+    bindings.push(`@group(0) @binding(${k + 2}) var<storage, read> in${k}: array<${type}>;`);
+  });
+  // The chain, as statements for one element i whose inputs are v0, v1, ...
+  const chain: string[] = [];
+  const names = new Map<Node, string>();
+  let nConst = 0;
+  for (const m of members) {
+    const rule = primitives[m.prim]!.elementwise!;
+    const args = m.inputs.map((q) => (memberSet.has(q) ? names.get(q)! : `v${leaves.indexOf(q)}`));
+    const cs = rule.consts?.(m.params) ?? [];
+    const base = nConst;
+    cs.forEach(([t, v], j) => {
+      const at = (64 + base + j) * 4;
+      if (t === 'f') words.setFloat32(at, v, true);
+      else words.setUint32(at, v >>> 0, true);
+    });
+    nConst += cs.length;
+    const expr = rule.expr(args, (k) => `cf(${base + k}u)`, (k) => `cu(${base + k}u)`);
+    const name = `t${names.size}`;
+    names.set(m, name);
+    chain.push(`let ${name} = ${expr};`);
+  }
+  const result = names.get(root)!;
+  const lines: string[] = [];
+  if (!vec4) {
+    access.forEach((a, k) => lines.push(`  let v${k} = in${k}[${a.expr('i')}];`));
+    lines.push(...chain.map((c) => `  ${c}`), `  out[i] = ${result};`);
+  } else {
+    // Here i counts vec4s; each component's block re-declares i as its element index.
+    lines.push('  let j = i;', '  let i4 = j * 4u;');
+    access.forEach((a, k) => lines.push(a.lanes === 'vec' ? `  let q${k} = in${k}[${a.expr('i4')} / 4u];` : `  let s${k} = in${k}[${a.expr('i4')}];`));
+    lines.push('  var r: vec4<f32>;');
+    ['x', 'y', 'z', 'w'].forEach((c, lane) => {
+      const loads = access.map((a, k) => `let v${k} = ${a.lanes === 'vec' ? `q${k}.${c}` : `s${k}`};`);
+      lines.push(`  { let i = i4 + ${lane}u; ${[...loads, ...chain].join(' ')} r.${c} = ${result}; _ = i; }`);
+    });
+    lines.push('  out4[j] = r;');
+  }
+  const shader: ShaderSpec = { template: 'elementwise', entry: 'main', fill: { BINDINGS: bindings.join('\n'), BODY: lines.join('\n') } };
+  return { kind: 'fused', node: root, members, leaves, shader, params: words.buffer, threads: vec4 ? root.size / 4 : root.size };
+}
+
+/** How one input is read by four consecutive output elements 4j..4j+3: as four aligned consecutive elements, as one element, or neither. */
+type Lanes = 'vec' | 'uniform' | null;
+
+/**
+ * The offset into a broadcast input as one or two integer operations, when
+ * its broadcast axes and its own axes form at most three runs: a row bias
+ * (broadcast, own) is `i % inner`, a column (own, broadcast) `i / inner`,
+ * (broadcast, own, broadcast) `(i / a) % b`, all broadcast `0`. The general
+ * per-axis loop costs 4x as much on SwiftShader (a div and a mod per axis,
+ * and integer division has no SIMD form on a CPU). Words go at `base`.
+ */
+function broadcastIndex(shape: readonly number[], strides: readonly number[]): { words: number[]; expr: (base: number, i: string) => string; lanes: Lanes } | null {
+  const runs: Array<{ own: boolean; size: number }> = [];
+  shape.forEach((d, i) => {
+    if (d === 1) return;
+    const own = strides[i] !== 0;
+    const last = runs[runs.length - 1];
+    if (last && last.own === own) last.size *= d;
+    else runs.push({ own, size: d });
+  });
+  const kinds = runs.map((r) => (r.own ? 'o' : 'b')).join('');
+  const size = (k: number) => runs[k]!.size;
+  switch (kinds) {
+    case '':
+    case 'b':
+      return { words: [], expr: () => '0u', lanes: 'uniform' };
+    case 'bo':
+      return { words: [size(1)], expr: (b, i) => `${i} % p(${b}u)`, lanes: size(1) % 4 === 0 ? 'vec' : null };
+    case 'ob':
+      return { words: [size(1)], expr: (b, i) => `${i} / p(${b}u)`, lanes: size(1) % 4 === 0 ? 'uniform' : null };
+    case 'bob':
+      return { words: [size(2), size(1)], expr: (b, i) => `(${i} / p(${b}u)) % p(${b + 1}u)`, lanes: size(2) % 4 === 0 ? 'uniform' : null };
+    default:
+      return null; // ('o' alone is an input of the output's size, read at i)
+  }
+}
+
+/** The pipelines a list of steps needs. */
+export function shadersOf(steps: Step[]): ShaderSpec[] {
+  const out: ShaderSpec[] = [];
+  for (const s of steps) {
+    if (s.kind === 'fused') out.push(s.shader);
+    else if (s.kind === 'lowered') for (const c of s.lowering.calls) out.push(c.shader);
+  }
+  return out;
+}
