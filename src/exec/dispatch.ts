@@ -32,6 +32,9 @@ import { internalError, MAX_CHECKS, outOfMemory } from '../gpu/failure';
 /** Submissions that may be unfinished before a step's dispatch waits for the queue. */
 export const MAX_IN_FLIGHT = 4;
 
+/** Internal, for the tests: the largest plan any evaluation made (nodes computed), a proxy for per-step cost. */
+export const planStats = { largest: 0 };
+
 interface Tries {
   checks: number;
   failures: number;
@@ -47,6 +50,7 @@ function attempt(r: Runtime, read: Node[], tries: Tries, also: Node[], compileNo
   const candidates = all ? takeUnsent() : [];
   try {
     const p = planIsolating(dispatchTargets(candidates, [...read, ...also]), read, also, r);
+    if (p.order.length > planStats.largest) planStats.largest = p.order.length;
     // evaluate(x) of an array with only a host copy puts it on the GPU.
     for (const n of also) if (n.cpu && !n.storage && !p.uploads.includes(n)) p.uploads.push(n);
     if (p.order.length === 0 && p.uploads.length === 0 && read.length === 0) return { kind: 'submitted', values: Promise.resolve([]) };
