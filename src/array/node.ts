@@ -10,16 +10,18 @@
 
 import type { NDArray } from './ndarray';
 import type { Storage } from '../gpu/pool';
+import type { Prim, PrimParams } from './prims';
 import { evaluator } from './evaluator';
 
 export type Shape = readonly number[];
 
 export interface Node {
   readonly id: number;
-  readonly prim: string;
+  readonly prim: Prim;
   /** Inputs; cleared once the node is computed so the graph behind it can be collected. */
   inputs: Node[];
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- per-primitive, read by its own rule
+  /** This primitive's params (PrimParams[prim]); each rule reads its own. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- typed per primitive in the rules table
   readonly params: Record<string, any>;
   readonly shape: Shape;
   readonly size: number;
@@ -60,7 +62,7 @@ export function sizeOf(shape: Shape): number {
   return n;
 }
 
-export function makeNode(prim: string, inputs: Node[], params: Record<string, unknown>, shape: Shape,
+export function makeNode<P extends Prim>(prim: P, inputs: Node[], params: PrimParams[P], shape: Shape,
   cpu: Float32Array | null = null): Node {
   // The size bound: dispatch before this node exists (so nothing half-made is in the graph). Never
   // inside a transformation: a trace's nodes must stay pending until its VJP has been recorded.

@@ -7,13 +7,14 @@ import { IndexError, ShapeError, ValueError } from '../errors';
 import { currentContext } from '../gpu/device';
 import { NDArray, type NestedArray } from './ndarray';
 import { makeNode, sizeOf, type Shape } from './node';
+import type { Prim, PrimParams } from './prims';
 
 export type ArrayOrScalar = NDArray | number;
 
 const fmt = (s: Shape) => `[${s.join(', ')}]`;
 
 /** Make a node for primitive `prim` and return the user's handle to it. */
-export function bind(prim: string, inputs: NDArray[], params: Record<string, unknown>, shape: Shape): NDArray {
+export function bind<P extends Prim>(prim: P, inputs: NDArray[], params: PrimParams[P], shape: Shape): NDArray {
   currentContext(); // throws DeviceLostError once the device is gone
   const nodes = inputs.map((x) => x.use());
   return new NDArray(makeNode(prim, nodes, params, shape));
@@ -135,15 +136,19 @@ export function broadcastShapes(a: Shape, b: Shape, op = 'broadcast'): number[] 
   return out;
 }
 
-function binary(prim: string, a: ArrayOrScalar, b: ArrayOrScalar): NDArray {
+type Binary = 'add' | 'sub' | 'mul' | 'div' | 'maximum' | 'greater_equal';
+type Unary = 'neg' | 'square' | 'sqrt' | 'exp' | 'log' | 'sin' | 'cos' | 'tanh' | 'relu' | 'abs' | 'sign' | 'stop_gradient';
+type WithConstant = 'scale' | 'add_scalar' | 'pow_scalar';
+
+function binary(prim: Binary, a: ArrayOrScalar, b: ArrayOrScalar): NDArray {
   const x = asArray(a);
   const y = asArray(b);
   return bind(prim, [x, y], {}, broadcastShapes(x.shape, y.shape, prim));
 }
 
-function unary(prim: string, x: NDArray, params: Record<string, unknown> = {}): NDArray {
+function unary<P extends Unary | WithConstant>(prim: P, x: NDArray, ...params: P extends WithConstant ? [PrimParams[P]] : []): NDArray {
   if (!(x instanceof NDArray)) throw new ValueError(`${prim}: expected an NDArray, got ${typeof x}`);
-  return bind(prim, [x], params, x.shape);
+  return bind(prim, [x], (params[0] ?? {}) as PrimParams[P], x.shape);
 }
 
 export function add(a: ArrayOrScalar, b: ArrayOrScalar): NDArray {

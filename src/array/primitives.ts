@@ -5,6 +5,7 @@
 // own differentiable ops, so differentiating a gradient (grad of grad) works.
 
 import type { Node } from './node';
+import type { Prim, PrimParams } from './prims';
 import type { KernelPolicy } from '../config';
 import type { NDArray } from './ndarray';
 import { grid1d, Words, type KernelCall, type Lowering, type Slot } from '../gpu/kernels';
@@ -13,21 +14,25 @@ import { contiguousStrides, matmulDims } from './shapes';
 import { hostAlias, hostMap, hostMatmul, hostPad, hostSlice, hostSum, hostTranspose, isNan, powScalar, type HostRule } from './host';
 
 /** Cotangents for each input, in input order; null where the input gets no gradient. */
-export type Vjp = (g: NDArray, inputs: NDArray[], out: NDArray, params: Record<string, any>) => (NDArray | null)[];
+export type Vjp<Q> = (g: NDArray, inputs: NDArray[], out: NDArray, params: Q) => (NDArray | null)[];
 
-export interface ElementwiseRule {
+export interface ElementwiseRule<Q> {
   /** WGSL expression from argument expressions and constant accessors. */
   expr: (a: string[], c: (k: number) => string, cu: (k: number) => string) => string;
   /** Constants passed through the params uniform (so new values need no new pipeline). */
-  consts?: (params: Record<string, any>) => Array<['f' | 'u', number]>;
+  consts?: (params: Q) => Array<['f' | 'u', number]>;
 }
 
-export interface Primitive {
-  elementwise?: ElementwiseRule;
+/** One primitive's rules; Q is its params (PrimParams[name]). */
+export interface Primitive<Q> {
+  elementwise?: ElementwiseRule<Q>;
   lower?: (node: Node, ctx: LowerContext) => Lowering;
   /** The same value computed on the host, for small graphs (array/host.ts); absent = GPU only. */
   host?: HostRule;
-  vjp?: Vjp;
+  /** How cotangents flow to the inputs; required unless the output carries no gradient. */
+  vjp?: Vjp<Q>;
+  /** The output carries no gradient (comparisons, constants, random numbers): the backward walk stops here. */
+  nonDifferentiable?: true;
 }
 
 
@@ -39,12 +44,15 @@ export interface LowerContext {
 
 const useTree = (ctx: LowerContext) => (ctx.policy.reduce === 'auto' ? !ctx.isFallback : ctx.policy.reduce === 'tree');
 
-const f = (e: ElementwiseRule['expr'], consts?: ElementwiseRule['consts']): ElementwiseRule => ({ expr: e, consts });
+const f = <Q>(e: ElementwiseRule<Q>['expr'], consts?: ElementwiseRule<Q>['consts']): ElementwiseRule<Q> => ({ expr: e, consts });
 const h = hostMap;
 const f32 = Math.fround;
 const ub = ops.unbroadcast;
 
-export const primitives: Record<string, Primitive> = {
+/** Every primitive has rules (a missing one is a compile error); differentiable ones a VJP. */
+type Rules = { readonly [P in Prim]: Primitive<PrimParams[P]> & ({ vjp: Vjp<PrimParams[P]> } | { nonDifferentiable: true }) };
+
+export const primitives: Rules = {
   // ---- elementwise, binary (inputs broadcast to the output shape) ----
   add: { host: h(([a, b]) => a! + b!), elementwise: f(([a, b]) => `(${a} + ${b})`), vjp: (g, [a, b]) => [ub(g, a!.shape), ub(g, b!.shape)] },
   sub: { host: h(([a, b]) => a! - b!), elementwise: f(([a, b]) => `(${a} - ${b})`), vjp: (g, [a, b]) => [ub(g, a!.shape), ub(ops.neg(g), b!.shape)] },
@@ -65,7 +73,7 @@ export const primitives: Record<string, Primitive> = {
       return [ub(ops.mul(g, m), a!.shape), ub(ops.mul(g, ops.addScalar(ops.neg(m), 1)), b!.shape)];
     },
   },
-  greater_equal: { host: h(([a, b]) => (a! >= b! ? 1 : 0)), elementwise: f(([a, b]) => `select(0.0, 1.0, ${a} >= ${b})`) },
+  greater_equal: { host: h(([a, b]) => (a! >= b! ? 1 : 0)), elementwise: f(([a, b]) => `select(0.0, 1.0, ${a} >= ${b})`), nonDifferentiable: true },
   // ---- elementwise, unary ----
   neg: { host: h(([a]) => -a!), elementwise: f(([a]) => `(-${a})`), vjp: (g) => [ops.neg(g)] },
   square: { host: h(([a]) => a! * a!), elementwise: f(([a]) => `(${a} * ${a})`), vjp: (g, [x]) => [ops.mul(g, ops.scale(x!, 2))] },
@@ -87,7 +95,7 @@ export const primitives: Record<string, Primitive> = {
     vjp: (g, [x]) => [ops.mul(g, ops.greaterEqual(x!, 0))],
   },
   abs: { host: h(([a]) => Math.abs(a!)), elementwise: f(([a]) => `abs(${a})`), vjp: (g, [x]) => [ops.mul(g, ops.sign(x!))] },
-  sign: { host: h(([a]) => (isNan(a!) ? a! : a! > 0 ? 1 : a! < 0 ? -1 : 0)), elementwise: f(([a]) => `sign(${a})`) },
+  sign: { host: h(([a]) => (isNan(a!) ? a! : a! > 0 ? 1 : a! < 0 ? -1 : 0)), elementwise: f(([a]) => `sign(${a})`), nonDifferentiable: true },
   scale: { host: h(([a], p) => a! * f32(p.c)),
     elementwise: f(([a], c) => `(${a} * ${c(0)})`, (p) => [['f', p.c]]),
     vjp: (g, _, __, p) => [ops.scale(g, p.c)],
@@ -100,7 +108,7 @@ export const primitives: Record<string, Primitive> = {
   /** Materialised broadcast: identity with a broadcast input. */
   broadcast_to: { host: h(([a]) => a!), elementwise: f(([a]) => a!), vjp: (g, [x]) => [ub(g, x!.shape)] },
   // ---- elementwise, no inputs ----
-  fill: { host: h((_, p) => p.value), elementwise: f((_, c) => c(0), (p) => [['f', p.value]]) },
+  fill: { host: h((_, p) => p.value), elementwise: f((_, c) => c(0), (p) => [['f', p.value]]), nonDifferentiable: true },
   // arange_at: start + i * step, without overflow where only i * step overflows (halved, then doubled).
   arange: {
     host: h((_, p, i) => {
@@ -109,28 +117,31 @@ export const primitives: Record<string, Primitive> = {
       return Number.isFinite(v) ? v : (s * 0.5 + f32(f32(i) * (d * 0.5))) * 2;
     }),
     elementwise: f((_, c) => `arange_at(${c(0)}, ${c(1)}, i)`, (p) => [['f', p.start], ['f', p.step]]),
+    nonDifferentiable: true,
   },
   random_uniform: {
     // lerp_u: low + (high - low) u, without overflow when high - low exceeds the float32 maximum.
     elementwise: f((_, c, cu) => `lerp_u(${c(1)}, ${c(2)}, uniform01(i, ${cu(0)}, 0u))`,
       (p) => [['u', p.seed], ['f', p.low], ['f', p.high]]),
+    nonDifferentiable: true,
   },
   random_normal: {
     elementwise: f((_, c, cu) => `(${c(1)} + ${c(2)} * normal01(i, ${cu(0)}))`,
       (p) => [['u', p.seed], ['f', p.mean], ['f', p.std]]),
+    nonDifferentiable: true,
   },
 
   // ---- no computation ----
   /** A value uploaded from the host (node.cpu); never lowered: the executor uploads it. */
-  constant: {},
+  constant: { nonDifferentiable: true },
   /** Same buffer, new shape. */
   reshape: { host: hostAlias, lower: () => ({ alias: 0 }), vjp: (g, [x]) => [ops.reshape(g, x!.shape)] },
   /** Same buffer; a fresh node for a value being differentiated (grad's input). */
   identity: { host: hostAlias, lower: () => ({ alias: 0 }), vjp: (g) => [g] },
   /** Same buffer; blocks gradients. */
-  stop_gradient: { host: hostAlias, lower: () => ({ alias: 0 }), vjp: () => [null] },
+  stop_gradient: { host: hostAlias, lower: () => ({ alias: 0 }), nonDifferentiable: true },
   /** A view into a packed multi-output buffer (params.offset bytes in). */
-  view: { host: hostAlias, lower: () => ({ alias: 0 }) },
+  view: { host: hostAlias, lower: () => ({ alias: 0 }), nonDifferentiable: true },
 
   // ---- data movement ----
   transpose: { host: hostTranspose,
@@ -198,8 +209,15 @@ export const primitives: Record<string, Primitive> = {
       const vec4 = p.n > 0 && p.n % 4 === 0;
       return single({ template: 'optim', entry: vec4 ? 'adam4' : 'adam' }, w, [{ input: 0 }, { input: 1 }, { input: 2 }], vec4 ? p.n / 4 : p.n);
     },
+    nonDifferentiable: true,
   },
 };
+
+/** A node's rules, with its params as the table's rules see them. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a node's params are typed by its primitive's entry
+export function rulesOf(n: Node): Primitive<any> {
+  return primitives[n.prim];
+}
 
 // ---- lowering helpers ----
 

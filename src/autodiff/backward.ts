@@ -8,11 +8,8 @@
 import { GradError } from '../errors';
 import { wrap, type NDArray } from '../array/ndarray';
 import { isComputed, type Node } from '../array/node';
-import { primitives } from '../array/primitives';
+import { rulesOf } from '../array/primitives';
 import { add } from '../array/ops';
-
-/** Primitives whose output carries no gradient (comparisons, constants, random numbers). */
-const NON_DIFFERENTIABLE = new Set(['greater_equal', 'sign', 'fill', 'arange', 'random_uniform', 'random_normal', 'constant', 'stop_gradient', 'view']);
 
 /**
  * Cotangents of `targets` given cotangents `seeds` of `outputs`.
@@ -36,7 +33,7 @@ export function backward(outputs: Node[], seeds: NDArray[], targets: Set<Node>, 
       const top = stack[stack.length - 1]!;
       const [n, i] = top;
       const ins = inputsOf(n);
-      const stopHere = targets.has(n) || (isComputed(n) && !savedInputs?.has(n)) || NON_DIFFERENTIABLE.has(n.prim);
+      const stopHere = targets.has(n) || (isComputed(n) && !savedInputs?.has(n)) || !!rulesOf(n).nonDifferentiable;
       if (!stopHere && i < ins.length) {
         top[1]++;
         const c = ins[i]!;
@@ -69,7 +66,7 @@ export function backward(outputs: Node[], seeds: NDArray[], targets: Set<Node>, 
       result.set(n, g);
       continue;
     }
-    const rule = primitives[n.prim]?.vjp;
+    const rule = rulesOf(n).vjp;
     if (!rule) throw new GradError(`no VJP rule for primitive '${n.prim}'`);
     const ins = inputsOf(n);
     const cts = rule(g, ins.map(wrap), wrap(n), n.params);

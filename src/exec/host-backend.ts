@@ -8,7 +8,7 @@ import { config } from '../config';
 import { hostWork } from '../array/host';
 import { letGoOfInputs } from '../array/lifetime';
 import type { Node } from '../array/node';
-import { primitives } from '../array/primitives';
+import { rulesOf } from '../array/primitives';
 import type { Plan } from './plan';
 
 /** Can this plan run on the host? Every input has a host copy, every primitive a host rule, and the work is small. */
@@ -17,7 +17,7 @@ export function fitsHost(p: Plan, read: Node[]): boolean {
   if (p.order.length === 0 || p.gpuInputs.some((n) => !n.cpu) || read.some((n) => n.storage && !n.cpu)) return false;
   let work = 0;
   for (const n of p.order) {
-    if (!primitives[n.prim]!.host) return false;
+    if (!rulesOf(n).host) return false;
     work += hostWork(n);
     if (work > config.hostWorkLimit) return false;
   }
@@ -26,7 +26,7 @@ export function fitsHost(p: Plan, read: Node[]): boolean {
 
 /** Run the plan on the host; returns copies of `read`. Counted in memoryStats().hostEvaluations by the caller. */
 export function runOnHost(p: Plan, read: Node[]): Float32Array[] {
-  for (const n of p.order) n.cpu = primitives[n.prim]!.host!(n, n.inputs.map((q) => q.cpu!));
+  for (const n of p.order) n.cpu = rulesOf(n).host!(n, n.inputs.map((q) => q.cpu!));
   for (const n of p.order) letGoOfInputs(n, p.keep); // as after a submission
   return read.map((n) => n.cpu!.slice());
 }

@@ -5,7 +5,7 @@
 
 import { config } from '../config';
 import { isComputed, type Node } from '../array/node';
-import { primitives, type LowerContext } from '../array/primitives';
+import { rulesOf, type LowerContext } from '../array/primitives';
 import { contiguousStrides } from '../array/shapes';
 import type { Plan } from '../exec/plan';
 import type { Lowering, ShaderSpec } from './kernels';
@@ -28,8 +28,8 @@ export function buildSteps(p: Plan, lctx: LowerContext): Step[] {
   const rootOf = (n: Node): Node => fusedInto.get(n) ?? n;
   const leavesOf = new Map<Node, Set<Node>>();
   const constsOf = new Map<Node, number>();
-  const isEw = (n: Node) => !!primitives[n.prim]!.elementwise;
-  const nConsts = (n: Node) => primitives[n.prim]!.elementwise!.consts?.(n.params).length ?? 0;
+  const isEw = (n: Node) => !!rulesOf(n).elementwise;
+  const nConsts = (n: Node) => rulesOf(n).elementwise!.consts?.(n.params).length ?? 0;
   for (let k = order.length - 1; k >= 0; k--) {
     const n = order[k]!;
     if (!isEw(n)) continue;
@@ -72,7 +72,7 @@ export function buildSteps(p: Plan, lctx: LowerContext): Step[] {
       steps.push(fusedStep(n, mem, new Set(mem)));
       continue;
     }
-    const lowering = primitives[n.prim]!.lower!(n, lctx);
+    const lowering = rulesOf(n).lower!(n, lctx);
     if ('alias' in lowering) steps.push({ kind: 'alias', node: n, of: n.inputs[lowering.alias]! });
     else steps.push({ kind: 'lowered', node: n, lowering });
   }
@@ -118,7 +118,7 @@ function fusedStep(root: Node, members: Node[], memberSet: Set<Node>): Step {
   const names = new Map<Node, string>();
   let nConst = 0;
   for (const m of members) {
-    const rule = primitives[m.prim]!.elementwise!;
+    const rule = rulesOf(m).elementwise!;
     const args = m.inputs.map((q) => (memberSet.has(q) ? names.get(q)! : `v${leaves.indexOf(q)}`));
     const cs = rule.consts?.(m.params) ?? [];
     const base = nConst;

@@ -11,6 +11,7 @@
 
 import { NDArray } from '../array/ndarray';
 import { makeNode } from '../array/node';
+import type { PrimParams } from '../array/prims';
 import { sealed } from '../array/lifetime';
 import { evaluator } from '../array/evaluator';
 import { add, array, bind, div, full, maximum, mul, scale, sqrt, square, sum } from '../array/ops';
@@ -101,7 +102,7 @@ export function scaleByAdam(opts: AdamOptions = {}): GradientTransformation<Adam
   };
 }
 
-function fusedAdam(g: NDArray, m: NDArray, v: NDArray, p: Record<string, number>): [NDArray, NDArray, NDArray] {
+function fusedAdam(g: NDArray, m: NDArray, v: NDArray, p: Omit<PrimParams['adam'], 'n' | 'seg'>): [NDArray, NDArray, NDArray] {
   const n = g.size;
   const seg = Math.ceil(n / 64) * 64; // 256-byte aligned segments
   const packed = bind('adam', [g, m, v], { ...p, n, seg }, [3 * seg]);
