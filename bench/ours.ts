@@ -50,6 +50,43 @@ function disposeTree(t: unknown): void {
 
 const owned = new Set<() => void>();
 
+/** The benchmark MLP with Adam: step() runs one training step and returns its loss, unread. */
+async function ourMlp(init: MlpInit, xs: Float32Array, ys: Float32Array) {
+  const { inDim: D, hidden: H, outDim: O } = init;
+  const batch = xs.length / D;
+  let params: Params = {
+    layer1: { w: array(init.layer1.w, [D, H]), b: array(init.layer1.b, [H]) },
+    layer2: { w: array(init.layer2.w, [H, O]), b: array(init.layer2.b, [O]) },
+  };
+  const X = array(xs, [batch, D]);
+  const Y = array(ys, [batch, O]);
+  const mse = (p: Params, x: NDArray, y: NDArray) => {
+    const h = tanh(add(matmul(x, p.layer1.w), p.layer1.b));
+    const pred = add(matmul(h, p.layer2.w), p.layer2.b);
+    return mean(square(sub(pred, y)));
+  };
+  const lossAndGrad = valueAndGrad(mse);
+  const optimizer = adam(ADAM.lr, { b1: ADAM.b1, b2: ADAM.b2, eps: ADAM.eps });
+  let state = optimizer.init(params);
+  await upload(X, Y, ...(tree.leaves(params) as NDArray[]), ...(tree.leaves(state) as NDArray[]).filter((l) => l instanceof NDArray));
+  return {
+    step(): NDArray {
+      const [loss, grads] = lossAndGrad(params, X, Y);
+      const [updates, next] = optimizer.update(grads, state, params);
+      state = next;
+      params = applyUpdates(params, updates);
+      return loss;
+    },
+    params: () => params,
+    free() {
+      disposeTree(params);
+      disposeTree(state);
+      X.dispose();
+      Y.dispose();
+    },
+  };
+}
+
 const track = <T>(fn: () => Promise<T>, free: () => void): Runner<T> => runner(fn, owned, free);
 
 let info: DeviceInfo | undefined;
@@ -63,7 +100,7 @@ export const ours: Rival = {
   name: 'ours',
   notes:
     'gradgpu (this repo) on WebGPU; gradOverFlatParams, matmul, vjp, valueAndGrad + adam + applyUpdates; ' +
-    'lazy graph, fused elementwise kernels, one queue.submit per read',
+    'lazy graph dispatched at the end of each step (applyUpdates), fused elementwise kernels, one queue.submit per step',
 
   async init() {
     await init();
@@ -145,40 +182,26 @@ export const ours: Rival = {
   },
 
   async prepareMlp(init: MlpInit, xs, ys) {
-    const { inDim: D, hidden: H, outDim: O } = init;
-    const batch = xs.length / D;
-    let params: Params = {
-      layer1: { w: array(init.layer1.w, [D, H]), b: array(init.layer1.b, [H]) },
-      layer2: { w: array(init.layer2.w, [H, O]), b: array(init.layer2.b, [O]) },
-    };
-    const X = array(xs, [batch, D]);
-    const Y = array(ys, [batch, O]);
-    const mse = (p: Params, x: NDArray, y: NDArray) => {
-      const h = tanh(add(matmul(x, p.layer1.w), p.layer1.b));
-      const pred = add(matmul(h, p.layer2.w), p.layer2.b);
-      return mean(square(sub(pred, y)));
-    };
-    const lossAndGrad = valueAndGrad(mse);
-    const optimizer = adam(ADAM.lr, { b1: ADAM.b1, b2: ADAM.b2, eps: ADAM.eps });
-    let state = optimizer.init(params);
-    await upload(X, Y, ...(tree.leaves(params) as NDArray[]), ...(tree.leaves(state) as NDArray[]).filter((l) => l instanceof NDArray));
-    return track(
-      async () => {
-        const [loss, grads] = lossAndGrad(params, X, Y);
-        const [updates, next] = optimizer.update(grads, state, params);
-        state = next;
-        params = applyUpdates(params, updates);
-        const value = await loss.item();
-        loss.dispose();
-        return value;
-      },
-      () => {
-        disposeTree(params);
-        disposeTree(state);
-        X.dispose();
-        Y.dispose();
-      },
-    );
+    const mlp = await ourMlp(init, xs, ys);
+    return track(async () => {
+      const loss = mlp.step();
+      const value = await loss.item();
+      loss.dispose();
+      return value;
+    }, mlp.free);
+  },
+
+  async prepareMlpLoop(init, xs, ys, readEvery, steps) {
+    const mlp = await ourMlp(init, xs, ys);
+    return track(async () => {
+      let loss: NDArray | null = null;
+      for (let i = 1; i <= steps; i++) {
+        loss = mlp.step();
+        if (readEvery && i % readEvery === 0) await loss.item();
+      }
+      if (!readEvery) await evaluate(mlp.params());
+      return loss!.item();
+    }, mlp.free);
   },
 
   async prepareTinyChain(v) {

@@ -145,8 +145,29 @@ export function mlpTable(report: BenchReport): Table | null {
   };
 }
 
+/** Steps per second of the MLP loop by how often the loss is read: reading less often should never be slower. */
+export function loopTable(report: BenchReport): Table | null {
+  const cells = report.cells.filter((c) => c.kind === 'loop');
+  if (!cells.length) return null;
+  const by = rowsBy(report);
+  const libs = libNames(report).filter((l) => cells.some((c) => by.get(c.id)?.get(l)?.status === 'ok'));
+  return {
+    title: 'MLP training loop: steps per second, by how often the loss is read',
+    headers: ['library', ...cells.map((c) => (c.readEvery ? `read every ${c.readEvery}` : 'never read'))],
+    rows: libs.map((l) => [
+      l,
+      ...cells.map((c) => {
+        const r = by.get(c.id)?.get(l);
+        return r?.status === 'ok' ? ((1000 * c.steps!) / r.medianMs!).toFixed(0) : statusText(r);
+      }),
+    ]),
+    note: `Each call runs ${cells[0]!.steps} steps of the MLP step above (median call); "never read" waits for the GPU at the end of the call. ` +
+      'Every call ends by reading the last loss; the first is checked against float64.',
+  };
+}
+
 export function tables(report: BenchReport): Table[] {
-  return [ratioTable(report), timeTable(report), gflopsTable(report), gpuTimeTable(report), mlpTable(report)].filter((t): t is Table => !!t);
+  return [ratioTable(report), timeTable(report), gflopsTable(report), gpuTimeTable(report), mlpTable(report), loopTable(report)].filter((t): t is Table => !!t);
 }
 
 export function deviceText(report: BenchReport): string {

@@ -23,8 +23,8 @@ import {
 } from './rivals/reference';
 import { matmulInputs, mlpInputs, type Rival, type Runner, seedInputs, tinyChainInput, uniform } from './rivals/spec';
 
-export type Group = 'seed' | 'matmul' | 'mlp' | 'overhead';
-export const GROUPS: readonly Group[] = ['seed', 'matmul', 'mlp', 'overhead'];
+export type Group = 'seed' | 'matmul' | 'mlp' | 'loop' | 'overhead';
+export const GROUPS: readonly Group[] = ['seed', 'matmul', 'mlp', 'loop', 'overhead'];
 
 export interface BenchOptions {
   /** Tiny sizes, ours + plain-js only (CI smoke). */
@@ -198,8 +198,11 @@ export interface CellInfo {
   groups: Group[];
   /** For charts: the matmul size and kind. */
   n?: number;
-  kind: 'seed' | 'matmul' | 'vjp' | 'mlp' | 'tiny';
+  kind: 'seed' | 'matmul' | 'vjp' | 'mlp' | 'loop' | 'tiny';
   chain?: number;
+  /** Loop cells: training steps per call, and how often the loss is read (0: never). */
+  steps?: number;
+  readEvery?: number;
   flops?: number;
   rtol: number;
 }
@@ -386,14 +389,75 @@ function vjpCell(n: number): Cell {
 
 const MLP_VERIFIED = 5;
 const MLP_WARMUP = 5;
+const mlpBatch = new Map<number, { inputs: () => ReturnType<typeof mlpInputs>; want: (steps: number) => number[] }>();
+
+/** The MLP's inputs and float64 losses, shared by the step cell and the loop cells (computed once, for the most steps asked). */
+function mlpData(batch: number) {
+  let d = mlpBatch.get(batch);
+  if (!d) {
+    const inputs = lazy(() => mlpInputs(batch, 64, 256, 1));
+    let losses: number[] = [];
+    const want = (steps: number) => {
+      if (losses.length < steps) {
+        const { init, xs, ys } = inputs();
+        losses = refMlpLosses(init, xs, ys, steps);
+      }
+      return losses;
+    };
+    mlpBatch.set(batch, (d = { inputs, want }));
+  }
+  return d;
+}
+
+export class SkipCell extends Error {}
+
+/**
+ * The MLP training loop, `steps` steps per call, reading the loss every
+ * `readEvery` steps or never (0): how the execution model copes with loops
+ * that read rarely. The first call's last loss is checked against float64;
+ * later calls must stay finite and below it (training goes on across calls).
+ */
+function loopCell(batch: number, steps: number, readEvery: number, verifySteps: number): Cell {
+  const data = mlpData(batch);
+  const rtol = 1e-3;
+  const how = readEvery ? `reading the loss every ${readEvery}` : 'never reading (then waiting)';
+  return {
+    id: `mlp-loop-${readEvery || 'never'}`,
+    label: `MLP loop, ${steps} steps a call, ${how}`,
+    short: `loop ${readEvery || 'never'}`,
+    groups: ['loop'],
+    kind: 'loop',
+    steps,
+    readEvery,
+    flops: steps * 3 * (2 * batch * 64 * 256 + 2 * batch * 256),
+    rtol,
+    async prepare(lib) {
+      if (!lib.prepareMlpLoop) throw new SkipCell(`${lib.name} has no loop runner (bench/rivals)`);
+      const { init, xs, ys } = data.inputs();
+      const want = data.want(verifySteps);
+      const run = await lib.prepareMlpLoop(init, xs, ys, readEvery, steps);
+      let first = NaN;
+      return {
+        run,
+        check: (got, call) => {
+          const loss = got as number;
+          if (call === 0) {
+            first = loss;
+            return verify(`${lib.name} loop loss after ${steps} steps`, loss, want[steps - 1]!, rtol);
+          }
+          if (!(Number.isFinite(loss) && loss < first)) throw new VerifyError(`${lib.name} loop: loss ${loss} after ${call + 1} calls, not below ${first}`);
+          return 0;
+        },
+      };
+    },
+  };
+}
 
 function mlpCell(batch: number, steps: number): Cell {
-  const inputs = lazy(() => mlpInputs(batch, 64, 256, 1));
+  const data = mlpData(batch);
+  const inputs = data.inputs;
   const total = MLP_VERIFIED + MLP_WARMUP + steps; // prepare's verified steps, warm-up (first call included), timed
-  const want = lazy(() => {
-    const { init, xs, ys } = inputs();
-    return refMlpLosses(init, xs, ys, total);
-  });
+  const want = () => data.want(total);
   // The first steps must match the float64 run closely; later ones drift a
   // little (float32 Adam over many steps), so they get a looser tolerance.
   const rtolFirst = 1e-4;
@@ -474,6 +538,8 @@ export function buildCells(o: BenchOptions): Cell[] {
   for (const n of mmSizes) cells.push(matmulCell(n, 10));
   for (const n of mmSizes) cells.push(vjpCell(n));
   cells.push(mlpCell(256, o.mlpSteps));
+  const loopSteps = o.quick ? 20 : 100;
+  for (const every of [1, 10, 100, 0]) cells.push(loopCell(256, loopSteps, every, Math.max(loopSteps, MLP_VERIFIED + MLP_WARMUP + o.mlpSteps)));
   cells.push(tinyCell(16));
   return cells.filter((c) => !o.only || c.groups.some((g) => o.only!.includes(g)));
 }
@@ -624,7 +690,7 @@ export async function runBench(o: BenchOptions, libs: Rival[], ctx: RunContext, 
     device: ctx.device,
     rivalAdapter: ctx.rivalAdapter,
     libs: libs.map((l) => ({ name: l.name, notes: l.notes, ...(initFailures.has(l) ? { initError: initFailures.get(l) } : {}) })),
-    cells: cells.map(({ id, label, short, groups, n, kind, chain, flops, rtol }) => ({ id, label, short, groups, n, kind, chain, flops, rtol })),
+    cells: cells.map(({ id, label, short, groups, n, kind, chain, steps, readEvery, flops, rtol }) => ({ id, label, short, groups, n, kind, chain, steps, readEvery, flops, rtol })),
     rows: [],
     totalSeconds: 0,
     passed: 0,
@@ -658,7 +724,7 @@ export async function runBench(o: BenchOptions, libs: Rival[], ctx: RunContext, 
         try {
           await runCell(cell, lib, o, row);
         } catch (e) {
-          row.status = e instanceof VerifyError ? 'verify-failed' : 'error';
+          row.status = e instanceof VerifyError ? 'verify-failed' : e instanceof SkipCell ? 'skipped' : 'error';
           const msg = (e as Error).message ?? String(e);
           row.error = msg.length > 600 ? `${msg.slice(0, 600)}…` : msg;
         }

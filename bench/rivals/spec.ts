@@ -40,6 +40,13 @@ export interface Rival {
    * and resolves to the loss computed in that step's forward pass, i.e. before its update.
    */
   prepareMlp(init: MlpInit, xs: Float32Array, ys: Float32Array): Promise<Runner<number>>;
+  /**
+   * Workload 3b (optional). The same MLP training loop, `steps` steps per call
+   * (state persists between calls), reading the loss every `readEvery` steps,
+   * or never (0: then wait until the GPU has finished). Resolves to the last
+   * step's loss, read after the loop.
+   */
+  prepareMlpLoop?(init: MlpInit, xs: Float32Array, ys: Float32Array, readEvery: number, steps: number): Promise<Runner<number>>;
   /** Workload 4. TINY_CHAIN_OPS applied in order to a short vector, one readback. */
   prepareTinyChain(v: Float32Array): Promise<Runner<Float32Array>>;
   /**

@@ -225,6 +225,79 @@ export function makeJaxRival(useJit: boolean): Rival {
   const maybeJit = <F extends (...args: any[]) => any>(f: F): F & { dispose?: () => void } =>
     useJit ? (jax.jit(f) as unknown as F & { dispose: () => void }) : f;
 
+  /** The benchmark MLP with Adam in one (jitted) function: step() runs one training step and returns its loss, unread. */
+  async function jaxMlp(init: MlpInit, xs: Float32Array, ys: Float32Array) {
+    const np = jax.numpy;
+    const { inDim: D, hidden: H, outDim: O } = init;
+    const batch = xs.length / D;
+    let params: JParams = {
+      layer1: { w: np.array(f32(init.layer1.w), { shape: [D, H] }), b: np.array(f32(init.layer1.b)) },
+      layer2: { w: np.array(f32(init.layer2.w), { shape: [H, O] }), b: np.array(f32(init.layer2.b)) },
+    };
+    const zeros = (): JParams => ({
+      layer1: { w: np.zeros([D, H]), b: np.zeros([H]) },
+      layer2: { w: np.zeros([H, O]), b: np.zeros([O]) },
+    });
+    let m = zeros();
+    let v = zeros();
+    const X = np.array(f32(xs), { shape: [batch, D] });
+    const Y = np.array(f32(ys), { shape: [batch, O] });
+
+    const lossFn = (p: JParams, x: JArray, y: JArray) => {
+      const h = np.tanh(np.matmul(x, p.layer1.w).add(p.layer1.b));
+      const pred = np.matmul(h, p.layer2.w).add(p.layer2.b);
+      return np.square(pred.sub(y)).mean();
+    };
+    // One full training step. bc1/bc2 are the bias corrections 1 - beta^t;
+    // they are arguments (not closed-over constants) so jit traces once.
+    const step = maybeJit(
+      (p: JParams, m: JParams, v: JParams, x: JArray, y: JArray, bc1: JScalar, bc2: JScalar) => {
+        const [loss, g] = jax.valueAndGrad(lossFn)(jax.tree.ref(p), x, y);
+        const [pl, def] = jax.tree.flatten(p);
+        const [gl] = jax.tree.flatten(g);
+        const [ml] = jax.tree.flatten(m);
+        const [vl] = jax.tree.flatten(v);
+        const use = (s: JScalar) => (typeof s === 'number' ? s : s.ref);
+        const np2: JArray[] = [], nm: JArray[] = [], nv: JArray[] = [];
+        for (let i = 0; i < pl.length; i++) {
+          const gi = gl[i];
+          const mi = ml[i].mul(ADAM.b1).add(gi.ref.mul(1 - ADAM.b1));
+          const vi = vl[i].mul(ADAM.b2).add(np.square(gi).mul(1 - ADAM.b2));
+          const mhat = mi.ref.div(use(bc1));
+          const vhat = vi.ref.div(use(bc2));
+          np2.push(pl[i].sub(mhat.mul(ADAM.lr).div(np.sqrt(vhat).add(ADAM.eps))));
+          nm.push(mi);
+          nv.push(vi);
+        }
+        if (typeof bc1 !== 'number') bc1.dispose();
+        if (typeof bc2 !== 'number') bc2.dispose();
+        return [
+          jax.tree.unflatten(def, np2) as JParams,
+          jax.tree.unflatten(def, nm) as JParams,
+          jax.tree.unflatten(def, nv) as JParams,
+          loss,
+        ] as [JParams, JParams, JParams, JArray];
+      },
+    );
+    let t = 0;
+    await jax.blockUntilReady([params, m, v, X, Y]);
+    return {
+      step(): JArray {
+        t++;
+        const [p2, m2, v2, loss] = step(params, m, v, X.ref, Y.ref, 1 - ADAM.b1 ** t, 1 - ADAM.b2 ** t);
+        params = p2;
+        m = m2;
+        v = v2;
+        return loss;
+      },
+      params: () => params,
+      free() {
+        jax.tree.dispose([params, m, v, X, Y]);
+        step.dispose?.();
+      },
+    };
+  }
+
   return {
     name: useJit ? 'jax-js jit' : 'jax-js eager',
     notes: useJit
@@ -335,74 +408,25 @@ export function makeJaxRival(useJit: boolean): Rival {
     },
 
     async prepareMlp(init: MlpInit, xs, ys) {
-      const np = jax.numpy;
-      const { inDim: D, hidden: H, outDim: O } = init;
-      const batch = xs.length / D;
-      let params: JParams = {
-        layer1: { w: np.array(f32(init.layer1.w), { shape: [D, H] }), b: np.array(f32(init.layer1.b)) },
-        layer2: { w: np.array(f32(init.layer2.w), { shape: [H, O] }), b: np.array(f32(init.layer2.b)) },
-      };
-      const zeros = (): JParams => ({
-        layer1: { w: np.zeros([D, H]), b: np.zeros([H]) },
-        layer2: { w: np.zeros([H, O]), b: np.zeros([O]) },
-      });
-      let m = zeros();
-      let v = zeros();
-      const X = np.array(f32(xs), { shape: [batch, D] });
-      const Y = np.array(f32(ys), { shape: [batch, O] });
+      const mlp = await jaxMlp(init, xs, ys);
+      return runner(async () => (await mlp.step().data())[0], owned, mlp.free);
+    },
 
-      const lossFn = (p: JParams, x: JArray, y: JArray) => {
-        const h = np.tanh(np.matmul(x, p.layer1.w).add(p.layer1.b));
-        const pred = np.matmul(h, p.layer2.w).add(p.layer2.b);
-        return np.square(pred.sub(y)).mean();
-      };
-      // One full training step. bc1/bc2 are the bias corrections 1 - beta^t;
-      // they are arguments (not closed-over constants) so jit traces once.
-      const step = maybeJit(
-        (p: JParams, m: JParams, v: JParams, x: JArray, y: JArray, bc1: JScalar, bc2: JScalar) => {
-          const [loss, g] = jax.valueAndGrad(lossFn)(jax.tree.ref(p), x, y);
-          const [pl, def] = jax.tree.flatten(p);
-          const [gl] = jax.tree.flatten(g);
-          const [ml] = jax.tree.flatten(m);
-          const [vl] = jax.tree.flatten(v);
-          const use = (s: JScalar) => (typeof s === 'number' ? s : s.ref);
-          const np2: JArray[] = [], nm: JArray[] = [], nv: JArray[] = [];
-          for (let i = 0; i < pl.length; i++) {
-            const gi = gl[i];
-            const mi = ml[i].mul(ADAM.b1).add(gi.ref.mul(1 - ADAM.b1));
-            const vi = vl[i].mul(ADAM.b2).add(np.square(gi).mul(1 - ADAM.b2));
-            const mhat = mi.ref.div(use(bc1));
-            const vhat = vi.ref.div(use(bc2));
-            np2.push(pl[i].sub(mhat.mul(ADAM.lr).div(np.sqrt(vhat).add(ADAM.eps))));
-            nm.push(mi);
-            nv.push(vi);
-          }
-          if (typeof bc1 !== 'number') bc1.dispose();
-          if (typeof bc2 !== 'number') bc2.dispose();
-          return [
-            jax.tree.unflatten(def, np2) as JParams,
-            jax.tree.unflatten(def, nm) as JParams,
-            jax.tree.unflatten(def, nv) as JParams,
-            loss,
-          ] as [JParams, JParams, JParams, JArray];
-        },
-      );
-      let t = 0;
-      await jax.blockUntilReady([params, m, v, X, Y]);
+    async prepareMlpLoop(init: MlpInit, xs, ys, readEvery, steps) {
+      const mlp = await jaxMlp(init, xs, ys);
       return runner(
         async () => {
-          t++;
-          const [p2, m2, v2, loss] = step(params, m, v, X.ref, Y.ref, 1 - ADAM.b1 ** t, 1 - ADAM.b2 ** t);
-          params = p2;
-          m = m2;
-          v = v2;
-          return (await loss.data())[0];
+          let loss: JArray | null = null;
+          for (let i = 1; i <= steps; i++) {
+            loss?.dispose();
+            loss = mlp.step();
+            if (readEvery && i % readEvery === 0) await loss.ref.data();
+          }
+          if (!readEvery) await jax.blockUntilReady(mlp.params());
+          return (await loss!.data())[0];
         },
         owned,
-        () => {
-          jax.tree.dispose([params, m, v, X, Y]);
-          step.dispose?.();
-        },
+        mlp.free,
       );
     },
 
