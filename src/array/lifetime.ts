@@ -5,6 +5,50 @@
 
 import { isComputed, isHeld, withNodeScope, type Node } from './node';
 
+// Backstop only: arrays a user simply forgets give their buffer back when collected.
+const handles = new FinalizationRegistry<{ node: Node; token: object }>(({ node, token }) => {
+  if (node.holder !== token) return;
+  if (pinned.has(node)) return void orphaned.add(node); // still held, for the pullback
+  node.holder = null;
+  if (!node.dead) releaseIfUnused(node, 'garbage-collected');
+});
+/** Nodes kept for a pullback (vjp) while its function is alive, whatever happens to their handles. */
+const pinned = new WeakSet<Node>();
+/** Pinned nodes whose handle was collected meanwhile. */
+const orphaned = new WeakSet<Node>();
+
+/** A user handle now refers to `node`: returns its token (held by the handle, and by the node while it is the holder). */
+export function registerHandle(handle: object, node: Node): object {
+  const token = {};
+  node.holder = token;
+  handles.register(handle, { node, token }, token);
+  return token;
+}
+
+/** The handle with this token is done (revoked, or its node sealed inside a transformation): no finalizer, not a holder. */
+export function forgetHandle(node: Node, token: object | null): void {
+  if (!token) return;
+  handles.unregister(token);
+  if (node.holder === token) node.holder = null;
+}
+
+/**
+ * Keep `nodes` (a traced forward pass) while `owner` (a pullback) is alive;
+ * once it is collected, the ones nobody else reads or holds are released.
+ */
+export function pinWhileAlive(owner: object, nodes: Node[]): void {
+  for (const n of nodes) pinned.add(n);
+  pins.register(owner, nodes);
+}
+const pins = new FinalizationRegistry<Node[]>((nodes) => {
+  for (const n of nodes) {
+    pinned.delete(n);
+    if (!orphaned.has(n)) continue;
+    n.holder = null;
+    if (!n.dead && n.consumers === 0) releaseIfUnused(n, 'garbage-collected');
+  }
+});
+
 /**
  * Release a node's buffer (dispose, donation, finalization) unless pending work still reads it.
  * A released pending node no longer reads its inputs, so inputs that are then
@@ -69,6 +113,7 @@ export function sealScope(created: Node[], outputs: Node[]): void {
     if (out.has(n)) continue;
     n.internal = true;
     n.group = null;
+    forgetHandle(n, n.holder); // a trace's temporaries need no finalizer: they are freed by use
     if (!live.has(n) && !isComputed(n) && !n.dead && n.consumers === 0) releaseIfUnused(n, 'never used (dropped from the graph)');
   }
   for (const n of out) n.group = null;

@@ -2,25 +2,19 @@
 
 import { ConcretizationError, DisposedArrayError, ValueError } from '../errors';
 import { evaluator } from './evaluator';
-import { releaseIfUnused } from './lifetime';
+import { forgetHandle, registerHandle, releaseIfUnused } from './lifetime';
 import { isTracing, type Node, type Shape } from './node';
 import { registerLeafClass } from '../tree/tree';
-
-// Backstop only: arrays a user simply forgets give their buffer back when collected.
-const finalizer = new FinalizationRegistry<Node>((node) => {
-  if (!node.dead) releaseIfUnused(node, 'garbage-collected');
-});
 
 export class NDArray {
   /** Why this handle may no longer be used (disposed / donated), or null. */
   private revoked: string | null = null;
+  /** This handle's token in the handle registry (lifetime.ts), or null for an internal handle. */
+  private readonly token: object | null;
 
   /** @internal Use the op functions (array, add, matmul, ...) to make arrays. */
   constructor(readonly node: Node, register = true) {
-    if (register) {
-      node.holder = new WeakRef(this);
-      finalizer.register(this, node, this);
-    }
+    this.token = register ? registerHandle(this, node) : null;
   }
 
   get shape(): number[] {
@@ -85,8 +79,9 @@ export class NDArray {
   revoke(reason: string): void {
     if (this.revoked) return;
     this.revoked = reason;
-    finalizer.unregister(this);
-    if (this.node.holder?.deref() === this) releaseIfUnused(this.node, reason);
+    const holder = this.token !== null && this.node.holder === this.token;
+    forgetHandle(this.node, this.token);
+    if (holder) releaseIfUnused(this.node, reason);
   }
 
   get isDisposed(): boolean {

@@ -8,7 +8,6 @@
 // nodes nobody can read again are never written to memory (or are fused away)
 // and their buffers go straight back to the pool.
 
-import type { NDArray } from './ndarray';
 import type { Storage } from '../gpu/pool';
 import type { Prim, PrimParams } from './prims';
 import { evaluator } from './evaluator';
@@ -35,8 +34,13 @@ export interface Node {
   dead: string | null;
   /** No user handle will read this node: created inside a transformation and not returned, donated, or disposed. */
   internal: boolean;
-  /** The user's handle, weakly. */
-  holder: WeakRef<NDArray> | null;
+  /**
+   * The user's handle, as its token in the handle registry (lifetime.ts):
+   * null when there is none, it was revoked, or it was garbage-collected.
+   * (Not a WeakRef: one created during a synchronous loop keeps its target
+   * alive until the loop yields, so every step's arrays would pile up.)
+   */
+  holder: object | null;
   /** Nodes to compute in the same submission whenever this one is (the outputs of one grad call). */
   group: Node[] | null;
   /** How many not-yet-computed nodes read this one. */
@@ -106,7 +110,7 @@ export function isComputed(n: Node): boolean {
 
 /** Is a user handle to this node (possibly) still alive? */
 export function isHeld(n: Node): boolean {
-  return !n.internal && n.holder !== null && n.holder.deref() !== undefined;
+  return !n.internal && n.holder !== null;
 }
 
 /** Is a grad/vjp trace running? Its values are symbolic: they cannot be read or dispatched. */

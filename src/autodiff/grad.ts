@@ -14,7 +14,7 @@ import { isComputed, withNodeScope, type Node } from '../array/node';
 import { array, bind, full } from '../array/ops';
 import { flatten, unflatten, leaves as treeLeaves, type MapLeaves } from '../tree/tree';
 import { backward } from './backward';
-import { sealScope } from '../array/lifetime';
+import { pinWhileAlive, sealScope } from '../array/lifetime';
 
 export interface GradOptions {
   /** Which positional argument(s) to differentiate: a number (default 0) or an array of numbers. */
@@ -186,7 +186,6 @@ export function vjp<F extends Fn>(f: F, ...primals: Parameters<F>): [ReturnType<
       throw new GradError(`vjp: f must return NDArrays (in any pytree); output leaf ${i} (${outDef.paths()[i] || 'the output'}) is a ${typeof o}`);
     }
   });
-  const keepAlive = created.map((n) => n.holder?.deref()).filter(Boolean);
   // The graph as traced: reading `out` before calling vjpFn computes these
   // nodes, and the executor then drops their input edges.
   const savedInputs = new Map(created.map((n) => [n, [...n.inputs]] as const));
@@ -201,7 +200,6 @@ export function vjp<F extends Fn>(f: F, ...primals: Parameters<F>): [ReturnType<
         throw new GradError(`vjp: cotangent leaf ${i} has shape [${c instanceof NDArray ? c.shape.join(', ') : typeof c}], expected [${o.shape.join(', ')}]`);
       }
     });
-    void keepAlive;
     const all = new Set(res.targets.flat());
     const cts = backward((outLeaves as NDArray[]).map((o) => o.node), ctLeaves as NDArray[], all, savedInputs);
     const flat = distinct(res.targets.flat().map((t) => cts.get(t) ?? full(t.shape, 0)), new Set((ctLeaves as NDArray[]).map((c) => c.node)));
@@ -211,5 +209,6 @@ export function vjp<F extends Fn>(f: F, ...primals: Parameters<F>): [ReturnType<
     let at = 0;
     return res.targets.map((ids, k) => unflatten(res.defs[k]!, flat.slice(at, (at += ids.length))));
   };
+  pinWhileAlive(vjpFn, created);
   return [res.out, vjpFn as never];
 }

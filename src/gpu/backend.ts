@@ -48,6 +48,7 @@ export function checkFits(p: Plan, read: Node[], r: Runtime): void {
  */
 export function attemptOnGpu(p: Plan, read: Node[], r: Runtime, mayCheck: boolean, compileNow: boolean): Outcome {
   if (r.ctx.lostError) throw r.ctx.lostError;
+  if (r.poisoned) throw r.poisoned;
   const steps = buildSteps(p, lowerContext(r));
   const missing = shadersOf(steps).filter((s) => !r.pipelines.get(s));
   if (missing.length && compileNow) for (const s of missing) r.pipelines.loadNow(s);

@@ -43,7 +43,6 @@ export function execute(p: Plan, steps: Step[], read: Node[], r: Runtime, mayChe
   device.pushErrorScope('out-of-memory');
   const journal = pool.begin();
   const requests: Failure['requests'] = [];
-  const injected = () => journal.injected;
   // Past the threshold, a checked evaluation stops encoding (dry) and only tracks buffers.
   const dry = () => checked && journal.createdBytes >= threshold;
   let uniform: { buffer: GPUBuffer; created: boolean } | null = null;
@@ -62,38 +61,9 @@ export function execute(p: Plan, steps: Step[], read: Node[], r: Runtime, mayChe
     clock?.discard();
     return pool.rollback();
   };
-  // The next evaluation waits for this one's scopes only when it created buffers: an evaluation
-  // that reused pooled ones cannot have failed to allocate, and must not stall a loop that never yields.
-  let gating = true;
-  /** The scopes' verdict, acted on before any other evaluation may plan (if gating). */
-  const settle = (failure: Promise<Failure | null>, act: (f: Failure | null) => void) => {
-    const gate = failure.then((f) => {
-      if (f?.oom) r.careful = true;
-      act(f);
-    }).catch(() => {});
-    if (!gating) return;
-    r.settling = gate;
-    void gate.then(() => {
-      if (r.settling === gate) r.settling = null;
-    });
-  };
-  /** Values given buffers by an evaluation that never ran: their buffers go back, and reading them says why. */
-  const lose = (why: string) => {
-    for (const [n, s] of assigned) {
-      if (n.storage !== s) continue;
-      n.storage = null;
-      s.pool.release(s);
-      if (!n.cpu) n.dead = why;
-    }
-    // Values moved into small-value slots by this submission hold garbage: mark them lost too.
-    for (const n of slotNodes) if (!n.cpu && !n.dead) n.dead = why;
-  };
-  const dropUniform = () => {
-    if (!uniform?.created) return;
-    const i = r.uniforms.indexOf(uniform.buffer);
-    if (i >= 0) r.uniforms.splice(i, 1);
-    uniform.buffer.destroy();
-  };
+  const settle = (failure: Promise<Failure | null>, act: (f: Failure | null) => void) => settleScopes(r, failure, true, act);
+  const lose = (why: string) => loseNodes(assigned, slotNodes, why);
+  const dropUniform = () => dropNewUniform(r, uniform);
   let encoder: GPUCommandEncoder;
   let staging: Array<GPUBuffer | null>;
   let retiring: Retiring[] = [];
@@ -191,7 +161,7 @@ export function execute(p: Plan, steps: Step[], read: Node[], r: Runtime, mayChe
       // It created buffers: undo it (they become idle, set aside) and run it again once they are known to be good.
       const created = undo();
       journal.created.forEach((a) => requests.push({ bytes: a.bytes, size: a.size }));
-      const failure = popScopes(device, requests, injected);
+      const failure = popScopes(device, requests, journal.injected);
       settle(failure, (f) => {
         if (!f) return pool.reserve(created);
         for (const b of created) b.destroy();
@@ -236,7 +206,7 @@ export function execute(p: Plan, steps: Step[], read: Node[], r: Runtime, mayChe
       freeIdle(r); // safe: the abandoned encoder is the only user of the buffers released since begin()
       r.careful = true;
     }
-    const failure = popScopes(device, requests, injected);
+    const failure = popScopes(device, requests, journal.injected);
     settle(failure, () => {});
     if (!alloc) throw e;
     const thrown: Failure = { oom: true, message: e.message, requests: [e.allocation] };
@@ -246,22 +216,61 @@ export function execute(p: Plan, steps: Step[], read: Node[], r: Runtime, mayChe
   device.queue.submit([encoder.finish()]);
   pool.commit();
   pool.stats.submissions++;
-  const serial = ++r.submitted;
-  gating = journal.created.length > 0 || uniform!.created || r.staging.buffers > staged0;
   r.uniforms.push(uniform!.buffer);
   journal.created.forEach((a) => requests.unshift({ bytes: a.bytes, size: a.size }));
-  const failure = popScopes(device, requests, injected);
+  return afterSubmit(r, {
+    // The next evaluation waits for this one's scopes only when it created buffers: an evaluation
+    // that reused pooled ones cannot have failed to allocate, and must not stall a loop that never yields.
+    gating: journal.created.length > 0 || uniform!.created || r.staging.buffers > staged0,
+    failure: popScopes(device, requests, journal.injected),
+    // Only an evaluation that created buffers can fail to allocate; one that did not fails only through a
+    // bug, and then poisons the runtime instead (holding every step's nodes until the verdict would make a
+    // loop that never yields keep its whole history).
+    given: journal.created.length > 0 || uniform!.created ? assigned : null,
+    slotted: slotNodes,
+    uniform: uniform!, signature, retiring, read, staging: staging!, timer, clock, times,
+  });
+}
+
+/**
+ * What follows a submission, in its own function so that the callbacks left
+ * waiting on the GPU capture only this (a loop that never yields runs none of
+ * them, and must not keep every step's graph alive meanwhile: nodes are held weakly).
+ */
+function afterSubmit(r: Runtime, s: {
+  gating: boolean;
+  failure: Promise<Failure | null>;
+  given: Array<[Node, Storage]> | null;
+  slotted: Node[];
+  uniform: { buffer: GPUBuffer; created: boolean };
+  signature: string;
+  retiring: Retiring[];
+  read: Node[];
+  staging: Array<GPUBuffer | null>;
+  timer: SubmissionTimer | null;
+  clock: PassClock | null;
+  times: number[] | null;
+}): Executed {
+  const { failure, read, staging, timer, clock, times, signature } = s;
+  const pool = r.pool;
+  const serial = ++r.submitted;
   // A failure now means the submission did not run (its command buffer was invalid):
   // the values it was computing are lost.
-  settle(failure, (f) => {
+  const { given } = s;
+  const slotted = given ? s.slotted : [];
+  settleScopes(r, failure, s.gating, (f) => {
     if (!f) return;
-    lose(f.oom ? LOST_OOM : 'lost: WebGPU rejected the evaluation that computed it');
+    if (!given) {
+      r.poisoned = internalError(f);
+      return;
+    }
+    loseNodes(given, slotted, f.oom ? LOST_OOM : 'lost: WebGPU rejected the evaluation that computed it');
     freeIdle(r);
-    dropUniform();
+    dropNewUniform(r, s.uniform);
   });
   const profile = config.kernelProfile;
   const slept = r.idle.before(signature);
-  const batches = retiring.map((batch) => slept.then(() => batch.afterSubmit()).then(() => markFinished(r, serial)));
+  const batches = s.retiring.map((batch) => slept.then(() => batch.afterSubmit()).then(() => markFinished(r, serial)));
   for (const done of batches) done.catch(() => {});
   const results = Promise.all(
     read.map(async (n, i) => {
@@ -286,7 +295,7 @@ export function execute(p: Plan, steps: Step[], read: Node[], r: Runtime, mayChe
   if (timer) void timer.read().then((t) => profile!.push(...t), () => {});
   if (clock) {
     // Mapped only after the sleep, like the results: a pending map keeps Dawn polling.
-    void slept.then(() => clock!.read()).then((ms) => {
+    void slept.then(() => clock.read()).then((ms) => {
       r.idle.record(signature, ms);
       times?.push(ms);
     }, () => {});
@@ -297,4 +306,37 @@ export function execute(p: Plan, steps: Step[], read: Node[], r: Runtime, mayChe
     return res.v;
   });
   return { values };
+}
+
+/** The scopes' verdict, acted on before any other evaluation may plan (when gating). */
+function settleScopes(r: Runtime, failure: Promise<Failure | null>, gating: boolean, act: (f: Failure | null) => void): void {
+  const gate = failure.then((f) => {
+    if (f?.oom) r.careful = true;
+    act(f);
+  }).catch(() => {});
+  if (!gating) return;
+  r.settling = gate;
+  void gate.then(() => {
+    if (r.settling === gate) r.settling = null;
+  });
+}
+
+/** Values given buffers by an evaluation that never ran: their buffers go back, and reading them says why. */
+function loseNodes(given: Iterable<[Node, Storage]>, slotted: Iterable<Node>, why: string): void {
+  for (const [n, s] of given) {
+    if (n.storage !== s) continue;
+    n.storage = null;
+    s.pool.release(s);
+    if (!n.cpu) n.dead = why;
+  }
+  // Values moved into small-value slots by that evaluation hold garbage: mark them lost too.
+  for (const n of slotted) if (!n.cpu && !n.dead) n.dead = why;
+}
+
+/** A uniform buffer created for an evaluation that failed: destroyed rather than reused. */
+function dropNewUniform(r: Runtime, uniform: { buffer: GPUBuffer; created: boolean } | null): void {
+  if (!uniform?.created) return;
+  const i = r.uniforms.indexOf(uniform.buffer);
+  if (i >= 0) r.uniforms.splice(i, 1);
+  uniform.buffer.destroy();
 }

@@ -86,14 +86,14 @@ export function bytesBound(p: Plan, steps: Step[]): number {
 }
 
 /** Pop the two scopes execute() pushed; resolves with what they caught (an allocation failure first). */
-export function popScopes(device: GPUDevice, requests: Failure['requests'], injected: () => number): Promise<Failure | null> {
+export function popScopes(device: GPUDevice, requests: Failure['requests'], injected: number): Promise<Failure | null> {
   const oom = device.popErrorScope();
   const validation = device.popErrorScope();
   return Promise.all([oom, validation]).then(
     ([o, v]) => {
       if (o) return { oom: true, message: o.message, requests };
       // The test hook's invalid buffers stand for failed allocations.
-      if (v && injected() > 0) return { oom: true, message: 'simulated out-of-memory (failNextAllocations)', requests };
+      if (v && injected > 0) return { oom: true, message: 'simulated out-of-memory (failNextAllocations)', requests };
       if (v) return { oom: false, message: v.message, requests };
       return null;
     },

@@ -26,6 +26,11 @@ export interface Runtime {
   settling: Promise<void> | null;
   /** This device has run out of memory before: every evaluation that creates a buffer is checked first. */
   careful: boolean;
+  /**
+   * WebGPU rejected a submission that created no buffers (so a bug, not memory): values computed
+   * since cannot be trusted, and every later evaluation throws this.
+   */
+  poisoned: Error | null;
   /** Submissions made, and how many of them are known to have finished (queue order: a prefix). */
   submitted: number;
   finished: number;
@@ -50,7 +55,7 @@ function make(ctx: GpuContext): Runtime {
   return {
     ctx, pool, pipelines: new PipelineCache(ctx.device), uniforms: [], staging, small: new SmallValues(pool, staging),
     idle: new IdleWait(idleWaitWanted(ctx.info.backend, ctx.info.isFallback, envFlag('GRADGPU_IDLE_WAIT'))),
-    settling: null, careful: false, submitted: 0, finished: 0,
+    settling: null, careful: false, poisoned: null, submitted: 0, finished: 0,
   };
 }
 
