@@ -83,7 +83,8 @@ async function run(o: BenchOptions): Promise<void> {
   tablesEl.innerHTML = '';
   chartEl.innerHTML = '';
   try {
-    if (!('gpu' in navigator)) throw new Error('navigator.gpu is missing: this browser has no WebGPU (Chrome/Edge 113+, or start Chromium with --enable-unsafe-webgpu)');
+    if (!('gpu' in navigator))
+      throw new Error('navigator.gpu is missing: this browser has no WebGPU (Chrome/Edge 113+, or start Chromium with --enable-unsafe-webgpu)');
     const libs = selectLibs([ours, ...rivals], o);
     statusEl.textContent = 'Initialising libraries…';
     const failures = new Map<Rival, string>();
@@ -164,7 +165,8 @@ void (async () => {
   try {
     await initOnce(ours);
     const d = oursDevice();
-    if (d) deviceEl.textContent = `Device (ours): ${[d.vendor, d.architecture, d.description].filter(Boolean).join(' / ')}${d.isFallback ? ' (software fallback)' : ''}`;
+    if (d)
+      deviceEl.textContent = `Device (ours): ${[d.vendor, d.architecture, d.description].filter(Boolean).join(' / ')}${d.isFallback ? ' (software fallback)' : ''}`;
   } catch {
     /* reported by run() */
   }

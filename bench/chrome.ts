@@ -14,7 +14,6 @@ import type { BenchReport } from './run';
 import { finishRun } from './output';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../test/helpers/chromium';
 
-
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 
 async function main(): Promise<number> {
@@ -46,7 +45,7 @@ async function main(): Promise<number> {
     headless: !args.includes('--headed'),
     args: CHROMIUM_ARGS,
   });
-  let code = 1;
+  let code: number;
   try {
     const page = await browser.newPage();
     page.on('console', (m) => {
@@ -77,7 +76,7 @@ async function main(): Promise<number> {
       console.log(`screenshot: ${shot}`);
     }
     report.platform = `Chromium ${browser.version()} (headless${args.includes('--headed') ? ': no' : ''}), ${report.platform}`;
-    code = finishRun(report, write ? outArg ?? path.join(root, 'bench', 'results') : null, strict);
+    code = finishRun(report, write ? (outArg ?? path.join(root, 'bench', 'results')) : null, strict);
   } finally {
     await browser.close();
     await server.close();

@@ -32,20 +32,29 @@ async function main(): Promise<number> {
 
   const libs = selectLibs([ours, ...rivals], opts);
   // Ours first: it looks for its own adapter (real GPU, else SwiftShader).
-  const initFailures = await initLibs(libs.filter((l) => l === ours), log);
+  const initFailures = await initLibs(
+    libs.filter((l) => l === ours),
+    log,
+  );
   let rivalAdapter: string | undefined;
   const gpuRivals = libs.filter((l) => l !== ours && l.name !== 'plain-js');
   if (gpuRivals.length) {
     const info = await installNodeGpu();
     rivalAdapter = `${info.adapterDescription}${info.software ? ' (software)' : ''}`;
   }
-  for (const [k, v] of await initLibs(libs.filter((l) => l !== ours), log)) initFailures.set(k, v);
+  for (const [k, v] of await initLibs(
+    libs.filter((l) => l !== ours),
+    log,
+  ))
+    initFailures.set(k, v);
 
   const d = oursDevice();
   const device = d
     ? { vendor: d.vendor, architecture: d.architecture, description: d.description, isFallback: d.isFallback, backend: d.backend }
     : { vendor: '', architecture: '', description: 'unknown (ours failed to init)', isFallback: false };
-  log(`device (ours): ${[device.vendor, device.architecture, device.description].filter(Boolean).join(' / ')}${device.isFallback ? ' (fallback)' : ''}`);
+  log(
+    `device (ours): ${[device.vendor, device.architecture, device.description].filter(Boolean).join(' / ')}${device.isFallback ? ' (fallback)' : ''}`,
+  );
   if (rivalAdapter) log(`device (rivals): ${rivalAdapter}`);
   log(`libraries: ${libs.map((l) => l.name).join(', ')}\n`);
 
@@ -55,7 +64,7 @@ async function main(): Promise<number> {
   report.loadAverage = [load0, os.loadavg()[0]!];
   for (const l of libs) await l.dispose?.();
 
-  return finishRun(report, write ? outArg ?? path.join(path.dirname(new URL(import.meta.url).pathname), 'results') : null, strict);
+  return finishRun(report, write ? (outArg ?? path.join(path.dirname(new URL(import.meta.url).pathname), 'results')) : null, strict);
 }
 
 main().then(

@@ -212,11 +212,21 @@ export const ours: Rival = {
         let x = V;
         for (const o of TINY_CHAIN_OPS) {
           switch (o.op) {
-            case 'add': x = add(x, o.c); break;
-            case 'mul': x = mul(x, o.c); break;
-            case 'sub': x = sub(x, o.c); break;
-            case 'sin': x = sin(x); break;
-            case 'tanh': x = tanh(x); break;
+            case 'add':
+              x = add(x, o.c);
+              break;
+            case 'mul':
+              x = mul(x, o.c);
+              break;
+            case 'sub':
+              x = sub(x, o.c);
+              break;
+            case 'sin':
+              x = sin(x);
+              break;
+            case 'tanh':
+              x = tanh(x);
+              break;
           }
         }
         const out = await x.data();

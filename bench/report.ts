@@ -141,7 +141,14 @@ export function mlpTable(report: BenchReport): Table | null {
   return {
     title: 'MLP training: loss of the first and last step (all steps checked against float64)',
     headers: ['library', 'steps', 'first loss', 'last loss', 'falls', 'ms/step mean'],
-    rows: rows.map((r) => [r.lib, String(r.loss!.steps), r.loss!.first.toFixed(5), r.loss!.last.toFixed(5), r.loss!.falls ? 'yes' : 'NO', r.meanMs !== undefined ? fmtMs(r.meanMs) : '–']),
+    rows: rows.map((r) => [
+      r.lib,
+      String(r.loss!.steps),
+      r.loss!.first.toFixed(5),
+      r.loss!.last.toFixed(5),
+      r.loss!.falls ? 'yes' : 'NO',
+      r.meanMs !== undefined ? fmtMs(r.meanMs) : '–',
+    ]),
   };
 }
 
@@ -161,13 +168,16 @@ export function loopTable(report: BenchReport): Table | null {
         return r?.status === 'ok' ? ((1000 * c.steps!) / r.medianMs!).toFixed(0) : statusText(r);
       }),
     ]),
-    note: `Each call runs ${cells[0]!.steps} steps of the MLP step above (median call); "never read" waits for the GPU at the end of the call. ` +
+    note:
+      `Each call runs ${cells[0]!.steps} steps of the MLP step above (median call); "never read" waits for the GPU at the end of the call. ` +
       'Every call ends by reading the last loss; the first is checked against float64.',
   };
 }
 
 export function tables(report: BenchReport): Table[] {
-  return [ratioTable(report), timeTable(report), gflopsTable(report), gpuTimeTable(report), mlpTable(report), loopTable(report)].filter((t): t is Table => !!t);
+  return [ratioTable(report), timeTable(report), gflopsTable(report), gpuTimeTable(report), mlpTable(report), loopTable(report)].filter(
+    (t): t is Table => !!t,
+  );
 }
 
 export function deviceText(report: BenchReport): string {
@@ -191,7 +201,12 @@ export function problems(report: BenchReport): string[] {
 const esc = (s: string) => s.replace(/\|/g, '\\|');
 
 export function tableToMarkdown(t: Table): string {
-  const lines = [`### ${t.title}`, '', `| ${t.headers.map(esc).join(' | ')} |`, `| ${t.headers.map((_, i) => (i === 0 ? '---' : '---:')).join(' | ')} |`];
+  const lines = [
+    `### ${t.title}`,
+    '',
+    `| ${t.headers.map(esc).join(' | ')} |`,
+    `| ${t.headers.map((_, i) => (i === 0 ? '---' : '---:')).join(' | ')} |`,
+  ];
   for (const r of t.rows) lines.push(`| ${r.map(esc).join(' | ')} |`);
   if (t.note) lines.push('', t.note);
   return lines.join('\n');
@@ -230,13 +245,11 @@ export function toMarkdown(report: BenchReport): string {
     ...report.libs.map((l) => `| ${esc(l.name)} | ${esc(l.notes)}${l.initError ? ` (init failed: ${esc(l.initError)})` : ''} |`),
   ].filter((x): x is string => x !== null);
   const probs = problems(report);
-  return [
-    head.join('\n'),
-    ...tables(report).map(tableToMarkdown),
-    probs.length ? `### Failures\n\n${probs.map((p) => `- ${p}`).join('\n')}` : '',
-  ]
-    .filter(Boolean)
-    .join('\n\n') + '\n';
+  return (
+    [head.join('\n'), ...tables(report).map(tableToMarkdown), probs.length ? `### Failures\n\n${probs.map((p) => `- ${p}`).join('\n')}` : '']
+      .filter(Boolean)
+      .join('\n\n') + '\n'
+  );
 }
 
 // ---------------------------------------------------------------------------
@@ -246,7 +259,8 @@ const h = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(
 const md = (s: string) => h(s).replace(/\*\*(.+?)\*\*/g, '<b>$1</b>');
 
 export function tableToHtml(t: Table): string {
-  const cls = (s: string) => (s.includes('faster') ? ' class="win"' : s.includes('slower') ? ' class="loss"' : s.startsWith('FAIL') || s === 'ERROR' ? ' class="fail"' : '');
+  const cls = (s: string) =>
+    s.includes('faster') ? ' class="win"' : s.includes('slower') ? ' class="loss"' : s.startsWith('FAIL') || s === 'ERROR' ? ' class="fail"' : '';
   return (
     `<h3>${h(t.title)}</h3><table><thead><tr>${t.headers.map((x) => `<th>${h(x)}</th>`).join('')}</tr></thead><tbody>` +
     t.rows.map((r) => `<tr>${r.map((c, i) => (i === 0 ? `<th>${md(c)}</th>` : `<td${cls(c)}>${md(c)}</td>`)).join('')}</tr>`).join('') +
@@ -292,13 +306,19 @@ export function toSvg(report: BenchReport): string {
   const lo = ms.length ? 10 ** Math.floor(Math.log10(Math.min(...ms))) : 0.01;
   const hi = ms.length ? 10 ** Math.ceil(Math.log10(Math.max(...ms))) : 1000;
   const y = (v: number) => top + plotH - ((Math.log10(v) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo) || 1)) * plotH;
-  parts.push(`<text x="10" y="20" font-size="15" font-weight="bold" ${font}>gradgpu benchmark — ${h(report.env)}, ${h(report.date.slice(0, 10))}</text>`);
-  parts.push(`<text x="10" y="36" font-size="11" ${font}>${h(deviceText(report))} · median wall time per call, ms (log scale; lower is better); no bar: failed or skipped</text>`);
+  parts.push(
+    `<text x="10" y="20" font-size="15" font-weight="bold" ${font}>gradgpu benchmark — ${h(report.env)}, ${h(report.date.slice(0, 10))}</text>`,
+  );
+  parts.push(
+    `<text x="10" y="36" font-size="11" ${font}>${h(deviceText(report))} · median wall time per call, ms (log scale; lower is better); no bar: failed or skipped</text>`,
+  );
   let legendX = left;
   libs.forEach((l) => {
     const x = legendX;
     legendX += 30 + l.length * 6.2;
-    parts.push(`<rect x="${x}" y="${top - 14}" width="10" height="10" fill="${color(l)}"/><text x="${x + 14}" y="${top - 5}" font-size="11" ${font}>${h(l)}</text>`);
+    parts.push(
+      `<rect x="${x}" y="${top - 14}" width="10" height="10" fill="${color(l)}"/><text x="${x + 14}" y="${top - 5}" font-size="11" ${font}>${h(l)}</text>`,
+    );
   });
   for (const t of logTicks(lo, hi)) {
     if (t < lo || t > hi) continue;
@@ -354,8 +374,13 @@ export function toSvg(report: BenchReport): string {
           .filter((p) => p.r?.status === 'ok' && p.r.gflops! > 0)
           .map((p) => [xOf(p.n), yOf(p.r!.gflops!), p.r!.gflops!] as const);
         if (!pts.length) continue;
-        parts.push(`<polyline fill="none" stroke="${color(l)}" stroke-width="2" points="${pts.map(([x, yy]) => `${x.toFixed(1)},${yy.toFixed(1)}`).join(' ')}"/>`);
-        for (const [x, yy, g] of pts) parts.push(`<circle cx="${x.toFixed(1)}" cy="${yy.toFixed(1)}" r="3" fill="${color(l)}"><title>${h(l)}: ${g.toFixed(2)} GFLOP/s</title></circle>`);
+        parts.push(
+          `<polyline fill="none" stroke="${color(l)}" stroke-width="2" points="${pts.map(([x, yy]) => `${x.toFixed(1)},${yy.toFixed(1)}`).join(' ')}"/>`,
+        );
+        for (const [x, yy, g] of pts)
+          parts.push(
+            `<circle cx="${x.toFixed(1)}" cy="${yy.toFixed(1)}" r="3" fill="${color(l)}"><title>${h(l)}: ${g.toFixed(2)} GFLOP/s</title></circle>`,
+          );
       }
     });
     yOff += ph + 40;
@@ -371,6 +396,10 @@ export function toSvg(report: BenchReport): string {
 export function resultStem(report: BenchReport): string {
   const d = report.device;
   const dev = [d.vendor, d.architecture].filter(Boolean).join('-') || d.description || 'unknown-device';
-  const devSlug = dev.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40);
+  const devSlug = dev
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 40);
   return `${report.date.slice(0, 10)}-${devSlug}-${report.env}${report.options.quick ? '-quick' : ''}`;
 }

@@ -11,16 +11,7 @@
 //   4. verifies the last timed answer again and samples the library's live
 //      buffer/tensor count before and after the timed calls.
 
-import {
-  matmul64,
-  refMatmul,
-  refMatmulVjp,
-  refMlpLosses,
-  refSeed,
-  refTinyChain,
-  verify,
-  VerifyError,
-} from './rivals/reference';
+import { matmul64, refMatmul, refMatmulVjp, refMlpLosses, refSeed, refTinyChain, verify, VerifyError } from './rivals/reference';
 import { matmulInputs, mlpInputs, type Rival, type Runner, seedInputs, tinyChainInput, uniform } from './rivals/spec';
 
 export type Group = 'seed' | 'matmul' | 'mlp' | 'loop' | 'overhead';
@@ -52,7 +43,6 @@ export interface BenchOptions {
    */
   maxCallMs: number;
 }
-
 
 export const DEFAULT_OPTIONS: BenchOptions = {
   quick: false,
@@ -86,7 +76,12 @@ export function parseOptions(input: readonly string[] | URLSearchParams): BenchO
   const flag = (k: string) => kv.has(k) && !['0', 'false', 'no'].includes(kv.get(k)!.toLowerCase());
   const list = (k: string) => {
     const v = kv.get(k);
-    return v ? v.split(',').map((s) => s.trim()).filter(Boolean) : null;
+    return v
+      ? v
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : null;
   };
   const num = (k: string, d: number) => {
     const v = Number(kv.get(k));
@@ -131,7 +126,11 @@ export function optionsToParams(o: BenchOptions): URLSearchParams {
   return p;
 }
 
-export const slug = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '');
+export const slug = (s: string) =>
+  s
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '');
 
 /** Libraries selected by --libs (prefix match on slugs: 'tfjs' picks both TF.js variants). */
 export function selectLibs(all: Rival[], o: BenchOptions): Rival[] {
@@ -262,14 +261,23 @@ export function estimateMs(cell: CellInfo, lib: string, rows: Row[], cells: Cell
   const largest = (xs: typeof measured, size: (c: CellInfo) => number) =>
     xs.reduce<(typeof measured)[number] | undefined>((best, x) => (!best || size(x.c) > size(best.c) ? x : best), undefined);
   if (cell.kind === 'seed' && cell.flops) {
-    const b = largest(measured.filter(({ c }) => c.kind === 'seed' && c.flops! >= 1e6 && c.flops! < cell.flops!), (c) => c.flops!);
+    const b = largest(
+      measured.filter(({ c }) => c.kind === 'seed' && c.flops! >= 1e6 && c.flops! < cell.flops!),
+      (c) => c.flops!,
+    );
     return b && b.r.medianMs! * (cell.flops / b.c.flops!);
   }
   if ((cell.kind !== 'matmul' && cell.kind !== 'vjp') || !cell.n) return undefined;
   const n = cell.n;
-  const same = largest(measured.filter(({ c }) => c.kind === cell.kind && c.chain === cell.chain && c.n! < n), (c) => c.n!);
+  const same = largest(
+    measured.filter(({ c }) => c.kind === cell.kind && c.chain === cell.chain && c.n! < n),
+    (c) => c.n!,
+  );
   if (same) return same.r.medianMs! * (n / same.c.n!) ** 3;
-  const single = largest(measured.filter(({ c }) => c.kind === 'matmul' && c.chain === 1 && c.n! <= n), (c) => c.n!);
+  const single = largest(
+    measured.filter(({ c }) => c.kind === 'matmul' && c.chain === 1 && c.n! <= n),
+    (c) => c.n!,
+  );
   if (!single) return undefined;
   const products = cell.kind === 'vjp' ? 2 : (cell.chain ?? 1);
   return single.r.medianMs! * (n / single.c.n!) ** 3 * products;
@@ -445,7 +453,8 @@ function loopCell(batch: number, steps: number, readEvery: number, verifySteps: 
             first = loss;
             return verify(`${lib.name} loop loss after ${steps} steps`, loss, want[steps - 1]!, rtol);
           }
-          if (!(Number.isFinite(loss) && loss < first)) throw new VerifyError(`${lib.name} loop: loss ${loss} after ${call + 1} calls, not below ${first}`);
+          if (!(Number.isFinite(loss) && loss < first))
+            throw new VerifyError(`${lib.name} loop: loss ${loss} after ${call + 1} calls, not below ${first}`);
           return 0;
         },
       };
@@ -531,7 +540,17 @@ function tinyCell(len: number): Cell {
 
 export function buildCells(o: BenchOptions): Cell[] {
   const cells: Cell[] = [];
-  const seedSizes: [number, number][] = o.quick ? [[1, 2], [1024, 64]] : [[1, 2], [1024, 64], [16384, 256], [65536, 512]];
+  const seedSizes: [number, number][] = o.quick
+    ? [
+        [1, 2],
+        [1024, 64],
+      ]
+    : [
+        [1, 2],
+        [1024, 64],
+        [16384, 256],
+        [65536, 512],
+      ];
   for (const [n, d] of seedSizes) cells.push(seedCell(n, d, n === 1 && d === 2 ? ['seed', 'overhead'] : ['seed']));
   const mmSizes = o.quick ? [64, 128] : o.sizes === 'large' ? [256, 512, 1024, 2048, 4096] : [256, 512, 1024];
   for (const n of mmSizes) cells.push(matmulCell(n, 1));
@@ -690,7 +709,19 @@ export async function runBench(o: BenchOptions, libs: Rival[], ctx: RunContext, 
     device: ctx.device,
     rivalAdapter: ctx.rivalAdapter,
     libs: libs.map((l) => ({ name: l.name, notes: l.notes, ...(initFailures.has(l) ? { initError: initFailures.get(l) } : {}) })),
-    cells: cells.map(({ id, label, short, groups, n, kind, chain, steps, readEvery, flops, rtol }) => ({ id, label, short, groups, n, kind, chain, steps, readEvery, flops, rtol })),
+    cells: cells.map(({ id, label, short, groups, n, kind, chain, steps, readEvery, flops, rtol }) => ({
+      id,
+      label,
+      short,
+      groups,
+      n,
+      kind,
+      chain,
+      steps,
+      readEvery,
+      flops,
+      rtol,
+    })),
     rows: [],
     totalSeconds: 0,
     passed: 0,

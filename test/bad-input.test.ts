@@ -3,13 +3,36 @@
 // exactly as it was.
 import { describe, expect, it } from 'vitest';
 import {
-  add, adam, applyUpdates, array, DisposedArrayError, grad, GradError, gradOverFlatParams, IndexError, matmul, reshape,
-  ShapeError, slice, sum, TreeError, TreeStructureError, ValueError, valueAndGrad, zeros, NDArray, transpose, mean,
+  add,
+  adam,
+  applyUpdates,
+  array,
+  DisposedArrayError,
+  grad,
+  GradError,
+  gradOverFlatParams,
+  IndexError,
+  matmul,
+  reshape,
+  ShapeError,
+  slice,
+  sum,
+  TreeError,
+  TreeStructureError,
+  ValueError,
+  valueAndGrad,
+  zeros,
+  NDArray,
+  transpose,
+  mean,
 } from '../src/index';
 
 const w = array([1, 2]);
 const b = array([0.5]);
-const x = array([[1, -1], [2, 0]]);
+const x = array([
+  [1, -1],
+  [2, 0],
+]);
 const params = { w, b };
 const loss = (p: { w: NDArray; b: NDArray }, xs: NDArray) => sum(add(matmul(xs, p.w), p.b));
 const disposed = array([1, 2, 3]);

@@ -5,17 +5,41 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import {
-  add, array, DeviceLostError, DisposedArrayError, exp, flushPool, gradOverFlatParams, init, matmul, memoryStats, mul,
-  OutOfMemoryError, ones, randomNormal, reinit, sum, valueAndGrad, square, zeros, NDArray, deviceInfo,
+  add,
+  array,
+  DeviceLostError,
+  DisposedArrayError,
+  exp,
+  flushPool,
+  gradOverFlatParams,
+  init,
+  matmul,
+  memoryStats,
+  mul,
+  OutOfMemoryError,
+  ones,
+  randomNormal,
+  reinit,
+  sum,
+  valueAndGrad,
+  square,
+  zeros,
+  NDArray,
+  deviceInfo,
 } from '../src/index';
 import { settle } from './helpers/settle';
 import { failNextAllocations } from '../src/gpu/pool';
 
-
 describe('concurrency', () => {
   it('two grad computations started before either is awaited give independent, correct results', async () => {
     const g1 = gradOverFlatParams([1, 0, 0], [[2, 3]]);
-    const g2 = gradOverFlatParams([0, 0, 1], [[1, 0], [0, 1]]);
+    const g2 = gradOverFlatParams(
+      [0, 0, 1],
+      [
+        [1, 0],
+        [0, 1],
+      ],
+    );
     const [a, b] = await Promise.all([g2.data(), g1.data()]);
     expect(Array.from(b)).toEqual([8, 12, 4]);
     expect(Array.from(a)).toEqual([2, 2, 4]);
@@ -166,7 +190,10 @@ describe('out of memory', () => {
     const live = memoryStats().liveBuffers;
     failNextAllocations(1); // the next buffer the pool creates: y's
     const y = add(b.pending, 1);
-    const err = await y.data().then(() => null, (e: unknown) => e);
+    const err = await y.data().then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(OutOfMemoryError);
     // The requested size (y: 3 floats = 12 bytes, in a 256-byte buffer) and the memory stats at the time.
     expect(bytesOf(err)).toMatch(/could not allocate 12 bytes \(a buffer of 256 bytes/);
@@ -181,29 +208,35 @@ describe('out of memory', () => {
   });
 
   for (const how of ['device', 'throw'] as const) {
-    it(`a failed large allocation (${how === 'device' ? 'reported by the error scope' : 'createBuffer throws'}): ` +
-      'flush, retry once, then OutOfMemoryError with the graph unchanged', async () => {
-      const b = await bystanders();
-      await settle();
-      const live = memoryStats().liveBuffers;
-      const n = 4 * MiB; // 16 MiB: checked before it is submitted
-      failNextAllocations(2, { how, minBytes: 16 * MiB });
-      const big = add(zeros([n]), sum(b.pending));
-      const err = await big.data().then(() => null, (e: unknown) => e);
-      expect(err).toBeInstanceOf(OutOfMemoryError);
-      expect(bytesOf(err)).toContain(`could not allocate ${n * 4} bytes`);
-      expect(bytesOf(err)).toMatch(/also after freeing the pool's idle buffers and trying again/);
-      expect(bytesOf(err)).toMatch(/memoryStats: liveBuffers \d+, liveBytes \d+, pooledBuffers 0, pooledBytes 0/);
-      expect(failNextAllocations(0)).toBe(0); // both attempts failed: the first, and the retry after the flush
-      expect(memoryStats().pooledBytes).toBe(0);
-      expect(memoryStats().liveBuffers).toBe(live);
-      await b.check();
-      // Nothing was computed or lost: the same array evaluates once memory is there.
-      const s = await sum(b.pending).item();
-      expect(await sum(big).item()).toBeCloseTo(n * s, -3);
-      big.dispose();
-      await stillWorks(live, b);
-    });
+    it(
+      `a failed large allocation (${how === 'device' ? 'reported by the error scope' : 'createBuffer throws'}): ` +
+        'flush, retry once, then OutOfMemoryError with the graph unchanged',
+      async () => {
+        const b = await bystanders();
+        await settle();
+        const live = memoryStats().liveBuffers;
+        const n = 4 * MiB; // 16 MiB: checked before it is submitted
+        failNextAllocations(2, { how, minBytes: 16 * MiB });
+        const big = add(zeros([n]), sum(b.pending));
+        const err = await big.data().then(
+          () => null,
+          (e: unknown) => e,
+        );
+        expect(err).toBeInstanceOf(OutOfMemoryError);
+        expect(bytesOf(err)).toContain(`could not allocate ${n * 4} bytes`);
+        expect(bytesOf(err)).toMatch(/also after freeing the pool's idle buffers and trying again/);
+        expect(bytesOf(err)).toMatch(/memoryStats: liveBuffers \d+, liveBytes \d+, pooledBuffers 0, pooledBytes 0/);
+        expect(failNextAllocations(0)).toBe(0); // both attempts failed: the first, and the retry after the flush
+        expect(memoryStats().pooledBytes).toBe(0);
+        expect(memoryStats().liveBuffers).toBe(live);
+        await b.check();
+        // Nothing was computed or lost: the same array evaluates once memory is there.
+        const s = await sum(b.pending).item();
+        expect(await sum(big).item()).toBeCloseTo(n * s, -3);
+        big.dispose();
+        await stillWorks(live, b);
+      },
+    );
   }
 
   it('one failed allocation is absorbed: the pool is flushed and the retry succeeds', async () => {
@@ -252,7 +285,10 @@ describe('out of memory', () => {
       const n = 16 * MiB; // 64 MiB
       const big = add(zeros([n]), sum(b.pending));
       const total = sum(big);
-      const err = await total.data().then(() => null, (e: unknown) => e);
+      const err = await total.data().then(
+        () => null,
+        (e: unknown) => e,
+      );
       expect(err).toBeInstanceOf(OutOfMemoryError);
       expect(bytesOf(err)).toContain(`could not allocate ${n * 4} bytes`);
       expect(bytesOf(err)).toMatch(/VK_ERROR_OUT_OF_DEVICE_MEMORY|out of memory/i); // the device's own words

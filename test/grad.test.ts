@@ -15,15 +15,57 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import {
-  NDArray, array, add, sub, mul, div, maximum, neg, square, sqrt, exp, log, sin, cos, tanh, relu, abs, scale,
-  addScalar, pow, broadcastTo, reshape, transpose, slice, pad, sum, mean, matmul, concatenate, dot, stopGradient,
-  randomNormal, sigmoid, grad, valueAndGrad, vjp, checkGrads, GradCheckError, GradError, ShapeError, gradOverFlatParams,
-  memoryStats, structure, deviceInfo, sgd, adam, applyUpdates, leaves,
+  NDArray,
+  array,
+  add,
+  sub,
+  mul,
+  div,
+  maximum,
+  neg,
+  square,
+  sqrt,
+  exp,
+  log,
+  sin,
+  cos,
+  tanh,
+  relu,
+  abs,
+  scale,
+  addScalar,
+  pow,
+  broadcastTo,
+  reshape,
+  transpose,
+  slice,
+  pad,
+  sum,
+  mean,
+  matmul,
+  concatenate,
+  dot,
+  stopGradient,
+  randomNormal,
+  sigmoid,
+  grad,
+  valueAndGrad,
+  vjp,
+  checkGrads,
+  GradCheckError,
+  GradError,
+  ShapeError,
+  gradOverFlatParams,
+  memoryStats,
+  structure,
+  deviceInfo,
+  sgd,
+  adam,
+  applyUpdates,
+  leaves,
 } from '../src/index';
 import { primitives } from '../src/array/primitives';
-import {
-  U, rng, uniform, awayFromZero, size, fdGrad64, matmul64, transpose64, expectClose64, infTol,
-} from './helpers/fd64';
+import { U, rng, uniform, awayFromZero, size, fdGrad64, matmul64, transpose64, expectClose64, infTol } from './helpers/fd64';
 
 const FC_SEED = Number(process.env.FC_SEED ?? 7);
 fc.configureGlobal({ seed: FC_SEED, numRuns: 3 });
@@ -89,7 +131,17 @@ describe('gradOverFlatParams (the reference problem)', () => {
   it('gives the worked examples for every input form', async () => {
     const cases: Array<[() => NDArray, number[]]> = [
       [() => gradOverFlatParams([1, 0, 0], [[2, 3]]), [8, 12, 4]],
-      [() => gradOverFlatParams([0, 0, 1], [[1, 0], [0, 1]]), [2, 2, 4]],
+      [
+        () =>
+          gradOverFlatParams(
+            [0, 0, 1],
+            [
+              [1, 0],
+              [0, 1],
+            ],
+          ),
+        [2, 2, 4],
+      ],
       [() => gradOverFlatParams(array([1, 0, 0]), array([[2, 3]])), [8, 12, 4]],
       [() => gradOverFlatParams(new Float32Array([1, 0, 0]), { data: new Float32Array([2, 3]), shape: [1, 2] }), [8, 12, 4]],
       [() => gradOverFlatParams(new Float32Array([0, 0, 1]), { data: [1, 0, 0, 1], shape: [2, 2] }), [2, 2, 4]],
@@ -104,26 +156,33 @@ describe('gradOverFlatParams (the reference problem)', () => {
 
   it('matches the float64 closed form on random sizes (N = 1, d = 1, odd sizes)', async () => {
     const dim = (small: number[], hi: number) => fc.oneof(fc.constantFrom(...small), fc.integer({ min: 1, max: hi }));
-    await check(fc.asyncProperty(
-      dim([1, 2, 7, 64, 65, 1000], 300), dim([1, 3, 4, 5, 33, 129], 80), fc.integer({ min: 0, max: 2 ** 31 - 1 }), fc.integer({ min: 0, max: 3 }),
-      async (n, d, seed, form) => {
-        const r = rng(seed);
-        const xs = uniform(r, n * d, -2, 2);
-        const ps = uniform(r, d + 1, -1, 1);
-        const rows = Array.from({ length: n }, (_, i) => Array.from(xs.subarray(i * d, i * d + d)));
-        const g = [
-          () => gradOverFlatParams(arr(ps, [d + 1]), arr(xs, [n, d])),
-          () => gradOverFlatParams(Array.from(ps), rows),
-          () => gradOverFlatParams(f32(ps), { data: f32(xs), shape: [n, d] }),
-          () => gradOverFlatParams(f32(ps), { data: Array.from(xs), shape: [n, d] }),
-        ][form]!();
-        expect(g.shape).toEqual([d + 1]);
-        const got = await g.data();
-        const ref = linearRef(xs, n, d, ps);
-        // Worst case: 2 * (gamma_N s1 + gamma_{d+1} s2), times 2 for slack.
-        const tol = Array.from(ref.g, (_, j) => 4 * U * ((n + 2) * ref.s1[j]! + (d + 2) * ref.s2[j]!) + 1e-30);
-        expectClose64(got, ref.g, tol, `gradOverFlatParams N=${n} d=${d} form ${form}`);
-      }), 10);
+    await check(
+      fc.asyncProperty(
+        dim([1, 2, 7, 64, 65, 1000], 300),
+        dim([1, 3, 4, 5, 33, 129], 80),
+        fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+        fc.integer({ min: 0, max: 3 }),
+        async (n, d, seed, form) => {
+          const r = rng(seed);
+          const xs = uniform(r, n * d, -2, 2);
+          const ps = uniform(r, d + 1, -1, 1);
+          const rows = Array.from({ length: n }, (_, i) => Array.from(xs.subarray(i * d, i * d + d)));
+          const g = [
+            () => gradOverFlatParams(arr(ps, [d + 1]), arr(xs, [n, d])),
+            () => gradOverFlatParams(Array.from(ps), rows),
+            () => gradOverFlatParams(f32(ps), { data: f32(xs), shape: [n, d] }),
+            () => gradOverFlatParams(f32(ps), { data: Array.from(xs), shape: [n, d] }),
+          ][form]!();
+          expect(g.shape).toEqual([d + 1]);
+          const got = await g.data();
+          const ref = linearRef(xs, n, d, ps);
+          // Worst case: 2 * (gamma_N s1 + gamma_{d+1} s2), times 2 for slack.
+          const tol = Array.from(ref.g, (_, j) => 4 * U * ((n + 2) * ref.s1[j]! + (d + 2) * ref.s2[j]!) + 1e-30);
+          expectClose64(got, ref.g, tol, `gradOverFlatParams N=${n} d=${d} form ${form}`);
+        },
+      ),
+      10,
+    );
   });
 
   it('matches the float64 closed form at (65536, 512), data generated on the GPU', async () => {
@@ -155,8 +214,15 @@ describe('gradOverFlatParams (the reference problem)', () => {
       }
       throw new Error('expected a ShapeError');
     };
-    for (const [p, x, got, want] of [[[1, 0], [[2, 3]], 2, 3], [[1, 0, 0, 0], [[2, 3]], 4, 3], [[1], [[1], [2]], 1, 2]] as const) {
-      const e = wrong([...p], x.map((row) => [...row]));
+    for (const [p, x, got, want] of [
+      [[1, 0], [[2, 3]], 2, 3],
+      [[1, 0, 0, 0], [[2, 3]], 4, 3],
+      [[1], [[1], [2]], 1, 2],
+    ] as const) {
+      const e = wrong(
+        [...p],
+        x.map((row) => [...row]),
+      );
       expect(e).toBeInstanceOf(ShapeError);
       expect(e.message).toContain(`(${want},)`);
       expect(e.message).toContain(`[${got}]`);
@@ -190,45 +256,60 @@ describe('pytree params', () => {
   });
 
   it('a two-layer tanh MLP matches float64 backprop, with the same nested structure', async () => {
-    await check(fc.asyncProperty(
-      fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 7 }), fc.integer({ min: 1, max: 3 }),
-      fc.integer({ min: 0, max: 2 ** 31 - 1 }),
-      async (n, din, h, dout, seed) => {
-        const r = rng(seed);
-        const X = uniform(r, n * din), Y = uniform(r, n * dout);
-        const W1 = uniform(r, din * h), B1 = uniform(r, h, -0.5, 0.5), W2 = uniform(r, h * dout), B2 = uniform(r, dout, -0.5, 0.5);
-        const params = {
-          layer1: { w: arr(W1, [din, h]), b: arr(B1, [h]) },
-          layer2: { w: arr(W2, [h, dout]), b: arr(B2, [dout]) },
-        };
-        const mlp = (p: typeof params, x: NDArray, y: NDArray) => {
-          const hid = tanh(add(matmul(x, p.layer1.w), p.layer1.b));
-          return mean(square(sub(add(matmul(hid, p.layer2.w), p.layer2.b), y)));
-        };
-        const [loss, g] = valueAndGrad(mlp)(params, arr(X, [n, din]), arr(Y, [n, dout]));
-        expect(structure(g).equals(structure(params))).toBe(true);
-        expect(g.layer1.w.shape).toEqual([din, h]);
-        expect(g.layer2.b.shape).toEqual([dout]);
+    await check(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 9 }),
+        fc.integer({ min: 1, max: 6 }),
+        fc.integer({ min: 1, max: 7 }),
+        fc.integer({ min: 1, max: 3 }),
+        fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+        async (n, din, h, dout, seed) => {
+          const r = rng(seed);
+          const X = uniform(r, n * din),
+            Y = uniform(r, n * dout);
+          const W1 = uniform(r, din * h),
+            B1 = uniform(r, h, -0.5, 0.5),
+            W2 = uniform(r, h * dout),
+            B2 = uniform(r, dout, -0.5, 0.5);
+          const params = {
+            layer1: { w: arr(W1, [din, h]), b: arr(B1, [h]) },
+            layer2: { w: arr(W2, [h, dout]), b: arr(B2, [dout]) },
+          };
+          const mlp = (p: typeof params, x: NDArray, y: NDArray) => {
+            const hid = tanh(add(matmul(x, p.layer1.w), p.layer1.b));
+            return mean(square(sub(add(matmul(hid, p.layer2.w), p.layer2.b), y)));
+          };
+          const [loss, g] = valueAndGrad(mlp)(params, arr(X, [n, din]), arr(Y, [n, dout]));
+          expect(structure(g).equals(structure(params))).toBe(true);
+          expect(g.layer1.w.shape).toEqual([din, h]);
+          expect(g.layer2.b.shape).toEqual([dout]);
 
-        // float64 backprop
-        const z1 = matmul64(X, W1, n, din, h).map((v, i) => v + B1[i % h]!);
-        const a1 = z1.map(Math.tanh);
-        const z2 = matmul64(a1, W2, n, h, dout).map((v, i) => v + B2[i % dout]!);
-        const diff = z2.map((v, i) => v - Y[i]!);
-        const refLoss = diff.reduce((s, v) => s + v * v, 0) / (n * dout);
-        const dz2 = diff.map((v) => (2 * v) / (n * dout));
-        const dW2 = matmul64(transpose64(a1, n, h), dz2, h, n, dout);
-        const dB2 = new Float64Array(dout).map((_, j) => dz2.reduce((s, v, i) => (i % dout === j ? s + v : s), 0));
-        const dz1 = matmul64(dz2, transpose64(W2, h, dout), n, dout, h).map((v, i) => v * (1 - a1[i]! ** 2));
-        const dW1 = matmul64(transpose64(X, n, din), dz1, din, n, h);
-        const dB1 = new Float64Array(h).map((_, j) => dz1.reduce((s, v, i) => (i % h === j ? s + v : s), 0));
+          // float64 backprop
+          const z1 = matmul64(X, W1, n, din, h).map((v, i) => v + B1[i % h]!);
+          const a1 = z1.map(Math.tanh);
+          const z2 = matmul64(a1, W2, n, h, dout).map((v, i) => v + B2[i % dout]!);
+          const diff = z2.map((v, i) => v - Y[i]!);
+          const refLoss = diff.reduce((s, v) => s + v * v, 0) / (n * dout);
+          const dz2 = diff.map((v) => (2 * v) / (n * dout));
+          const dW2 = matmul64(transpose64(a1, n, h), dz2, h, n, dout);
+          const dB2 = new Float64Array(dout).map((_, j) => dz2.reduce((s, v, i) => (i % dout === j ? s + v : s), 0));
+          const dz1 = matmul64(dz2, transpose64(W2, h, dout), n, dout, h).map((v, i) => v * (1 - a1[i]! ** 2));
+          const dW1 = matmul64(transpose64(X, n, din), dz1, din, n, h);
+          const dB1 = new Float64Array(h).map((_, j) => dz1.reduce((s, v, i) => (i % h === j ? s + v : s), 0));
 
-        expectClose64([await loss.item()], [refLoss], infTol([refLoss], 1e-5), 'mlp loss');
-        for (const [name, got, want] of [['layer1.w', g.layer1.w, dW1], ['layer1.b', g.layer1.b, dB1],
-          ['layer2.w', g.layer2.w, dW2], ['layer2.b', g.layer2.b, dB2]] as const) {
-          expectClose64(await got.data(), want, infTol(want, 2e-5, 1e-3), `mlp grad ${name} (n=${n} din=${din} h=${h} dout=${dout})`);
-        }
-      }), 4);
+          expectClose64([await loss.item()], [refLoss], infTol([refLoss], 1e-5), 'mlp loss');
+          for (const [name, got, want] of [
+            ['layer1.w', g.layer1.w, dW1],
+            ['layer1.b', g.layer1.b, dB1],
+            ['layer2.w', g.layer2.w, dW2],
+            ['layer2.b', g.layer2.b, dB2],
+          ] as const) {
+            expectClose64(await got.data(), want, infTol(want, 2e-5, 1e-3), `mlp grad ${name} (n=${n} din=${din} h=${h} dout=${dout})`);
+          }
+        },
+      ),
+      4,
+    );
   });
 });
 
@@ -257,7 +338,10 @@ describe('grad semantics (JAX)', () => {
   });
 
   it('hasAux: grad gives [grads, aux], valueAndGrad [[loss, aux], grads]; aux carries predictions out', async () => {
-    const x = array([[1, 2], [3, 4]]);
+    const x = array([
+      [1, 2],
+      [3, 4],
+    ]);
     const w = array([1, -1]);
     const f = (ww: NDArray, xx: NDArray) => {
       const pred = matmul(xx, ww);
@@ -289,7 +373,10 @@ describe('grad semantics (JAX)', () => {
   });
 
   it('closures over constant arrays; constants stay readable and unchanged', async () => {
-    const C = array([[1, 2], [3, 4]]);
+    const C = array([
+      [1, 2],
+      [3, 4],
+    ]);
     const f = (p: NDArray) => sum(mul(matmul(C, p), p)); // p^T C p over columns: grad (C + C^T) p
     const p = array([[1], [-1]]);
     expect(await read(grad(f)(p))).toEqual([2 * 1 + 5 * -1, 5 * 1 + 8 * -1]);
@@ -298,7 +385,11 @@ describe('grad semantics (JAX)', () => {
   });
 
   it('a parameter used more than once accumulates cotangents', async () => {
-    const P = [[1, 2, 0], [-1, 3, 2], [4, 0, -2]];
+    const P = [
+      [1, 2, 0],
+      [-1, 3, 2],
+      [4, 0, -2],
+    ];
     const g = await grad((p: NDArray) => add(sum(matmul(p, p)), sum(mul(p, p))))(array(P)).data();
     // d/dP_ab sum(P @ P) = rowsum_b + colsum_a; d sum(P*P) = 2 P.
     const want = P.flatMap((row, i) => row.map((v, j) => P[j]!.reduce((s, x) => s + x, 0) + P.reduce((s, r) => s + r[i]!, 0) + 2 * v));
@@ -308,9 +399,20 @@ describe('grad semantics (JAX)', () => {
   });
 
   it('broadcasting a bias across rows sums its cotangent', async () => {
-    const X = [[1, 2, 3], [4, 5, 6], [-7, 0, 1], [2, 2, 2]];
+    const X = [
+      [1, 2, 3],
+      [4, 5, 6],
+      [-7, 0, 1],
+      [2, 2, 2],
+    ];
     const f = (bb: NDArray) => sum(square(add(array(X), bb)));
-    for (const [shape, data] of [[[3], [0.5, -1, 2]], [[1, 3], [0.5, -1, 2]]] as const) {
+    for (const [shape, data] of [
+      [[3], [0.5, -1, 2]],
+      [
+        [1, 3],
+        [0.5, -1, 2],
+      ],
+    ] as const) {
       const g = grad(f)(array([...data], [...shape]));
       expect(g.shape).toEqual([...shape]);
       expect(await read(g)).toEqual([0, 1, 2].map((j) => X.reduce((s, row) => s + 2 * (row[j]! + data[j]!), 0)));
@@ -336,7 +438,13 @@ describe('grad semantics (JAX)', () => {
     const x = array([1, -2, 3]);
     expect(await read(grad((v: NDArray) => sum(mul(stopGradient(v), v)))(x))).toEqual([1, -2, 3]);
     expect(await read(grad((v: NDArray) => sum(stopGradient(square(v))))(x))).toEqual([0, 0, 0]);
-    const g = grad((p: { used: NDArray; unused: NDArray }) => sum(square(p.used)))({ used: x, unused: array([[1, 2, 3], [4, 5, 6]]) });
+    const g = grad((p: { used: NDArray; unused: NDArray }) => sum(square(p.used)))({
+      used: x,
+      unused: array([
+        [1, 2, 3],
+        [4, 5, 6],
+      ]),
+    });
     expect(g.unused.shape).toEqual([2, 3]);
     expect(await read(g.unused)).toEqual([0, 0, 0, 0, 0, 0]);
     expect(await read(g.used)).toEqual([2, -4, 6]);
@@ -346,8 +454,12 @@ describe('grad semantics (JAX)', () => {
 
   it('every grad leaf is its own array, even where one cotangent reaches several params', async () => {
     // sum(a + b): the same cotangent node flows unchanged to a and b (and to both scalars below).
-    const g = grad((p: { a: NDArray; b: NDArray; s: NDArray; t: NDArray }) => add(add(sum(add(p.a, p.b)), p.s), p.t))(
-      { a: array([1, 2]), b: array([3, 4]), s: array(1), t: array(2) });
+    const g = grad((p: { a: NDArray; b: NDArray; s: NDArray; t: NDArray }) => add(add(sum(add(p.a, p.b)), p.s), p.t))({
+      a: array([1, 2]),
+      b: array([3, 4]),
+      s: array(1),
+      t: array(2),
+    });
     const all = [g.a, g.b, g.s, g.t];
     expect(new Set(all).size).toBe(4);
     expect(new Set(all.map((x) => x.node)).size).toBe(4);
@@ -366,8 +478,18 @@ describe('grad semantics (JAX)', () => {
       const [u, s] = opt.update(g, st, p);
       st = s;
       p = applyUpdates(p, u) as typeof p;
-      expectClose64(await p.a.data(), [1, 2].map((v) => v - 0.1 * (i + 1)), 1e-6, `step ${i} a`);
-      expectClose64(await p.b.data(), [3, 4].map((v) => v - 0.1 * (i + 1)), 1e-6, `step ${i} b`);
+      expectClose64(
+        await p.a.data(),
+        [1, 2].map((v) => v - 0.1 * (i + 1)),
+        1e-6,
+        `step ${i} a`,
+      );
+      expectClose64(
+        await p.b.data(),
+        [3, 4].map((v) => v - 0.1 * (i + 1)),
+        1e-6,
+        `step ${i} b`,
+      );
     }
   });
 });
@@ -398,7 +520,10 @@ describe('grad errors', () => {
   it('rejects non-scalar losses (shape [3] and [1]) and plain numbers', async () => {
     await expectGradError((p) => grad((x: NDArray) => mul(x, x))(p), /grad requires a scalar output; got shape \[3\]/);
     await expectGradError((p) => grad((x: NDArray) => sum(x, 0, true))(p), /scalar output; got shape \[1\]/);
-    await expectGradError((p) => valueAndGrad((x: NDArray) => reshape(sum(x), [1, 1]))(p), /valueAndGrad requires a scalar output; got shape \[1, 1\]/);
+    await expectGradError(
+      (p) => valueAndGrad((x: NDArray) => reshape(sum(x), [1, 1]))(p),
+      /valueAndGrad requires a scalar output; got shape \[1, 1\]/,
+    );
     await expectGradError((p) => grad((_x: NDArray) => 3 as unknown as NDArray)(p), /scalar NDArray.*got number/);
   });
 
@@ -454,13 +579,23 @@ describe('one grad call: no kernels for constants, one submission', () => {
     const [loss, grads] = valueAndGrad(mlp, { argnums })(p, x);
     await loss.item();
     const s1 = memoryStats();
-    const all = (argnums === 0 ? [(grads as { w1: NDArray }).w1, (grads as { w2: NDArray }).w2]
-      : [(grads as [{ w1: NDArray; w2: NDArray }, NDArray])[0].w1, (grads as [{ w1: NDArray; w2: NDArray }, NDArray])[0].w2,
-        (grads as [unknown, NDArray])[1]]);
+    const all =
+      argnums === 0
+        ? [(grads as { w1: NDArray }).w1, (grads as { w2: NDArray }).w2]
+        : [
+            (grads as [{ w1: NDArray; w2: NDArray }, NDArray])[0].w1,
+            (grads as [{ w1: NDArray; w2: NDArray }, NDArray])[0].w2,
+            (grads as [unknown, NDArray])[1],
+          ];
     for (const g of all) await g.data();
     const s2 = memoryStats();
-    return { dispatches: s1.dispatches - s0.dispatches, submissions: s1.submissions - s0.submissions,
-      laterDispatches: s2.dispatches - s1.dispatches, total: s2.submissions - s0.submissions, reads: all.length };
+    return {
+      dispatches: s1.dispatches - s0.dispatches,
+      submissions: s1.submissions - s0.submissions,
+      laterDispatches: s2.dispatches - s1.dispatches,
+      total: s2.submissions - s0.submissions,
+      reads: all.length,
+    };
   }
 
   it('differentiating only the params dispatches strictly fewer kernels than also differentiating x', async () => {
@@ -506,7 +641,7 @@ interface Case {
   prepare?: (xs: Float64Array[], r: () => number) => void;
 }
 
-const pick = <T,>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
+const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
 const dims = (r: () => number, rank: number) => Array.from({ length: rank }, () => pick(r, [1, 2, 3, 4]));
 /** A shape that broadcasts to `s`: some axes set to 1, maybe leading axes dropped. */
 const broadcastable = (r: () => number, s: number[]) => s.map((d) => (r() < 0.4 ? 1 : d)).slice(Math.floor(r() * (s.length + 1) * 0.6));
@@ -516,17 +651,37 @@ const binaryShapes = (r: () => number) => {
 };
 
 const unaryCase = (name: string, fn: (x: NDArray) => NDArray, domain: Domain = 'any', linear = false): Case => ({
-  name, domain, linear, shapes: (r) => [dims(r, 1 + Math.floor(r() * 3))], op: () => fn,
+  name,
+  domain,
+  linear,
+  shapes: (r) => [dims(r, 1 + Math.floor(r() * 3))],
+  op: () => fn,
 });
-const binaryCase = (name: string, fn: (a: NDArray, b: NDArray) => NDArray, domain: Domain = 'any', linear = false, prepare?: Case['prepare']): Case => ({
-  name, domain, linear, shapes: binaryShapes, op: () => fn as never, prepare,
+const binaryCase = (
+  name: string,
+  fn: (a: NDArray, b: NDArray) => NDArray,
+  domain: Domain = 'any',
+  linear = false,
+  prepare?: Case['prepare'],
+): Case => ({
+  name,
+  domain,
+  linear,
+  shapes: binaryShapes,
+  op: () => fn as never,
+  prepare,
 });
 
 const cases: Case[] = [
   binaryCase('add', add, 'any', true),
   binaryCase('sub', sub, 'any', true),
   binaryCase('mul', mul),
-  { ...binaryCase('div', div), prepare: (xs, r) => { xs[1] = awayFromZero(r, xs[1]!.length, 0.5, 2); } },
+  {
+    ...binaryCase('div', div),
+    prepare: (xs, r) => {
+      xs[1] = awayFromZero(r, xs[1]!.length, 0.5, 2);
+    },
+  },
   // a on multiples of 0.6, b on odd multiples of 0.3: |a - b| >= 0.3 wherever they meet, far from the kink.
   binaryCase('maximum', maximum, 'any', false, (xs, r) => {
     xs[0] = xs[0]!.map(() => 0.6 * (Math.floor(r() * 6) - 3));
@@ -542,21 +697,59 @@ const cases: Case[] = [
   unaryCase('tanh', tanh),
   unaryCase('relu', relu, 'awayFromZero'),
   unaryCase('abs', abs, 'awayFromZero'),
-  { ...unaryCase('scale', (x) => x, 'any', true), op: (r) => { const c = Math.fround(-2 + 4 * r()); return (x) => scale(x, c); } },
-  { ...unaryCase('addScalar', (x) => x), op: (r) => { const c = Math.fround(-2 + 4 * r()); return (x) => square(addScalar(x, c)); } },
-  { ...unaryCase('pow (3, any sign)', (x) => pow(x, 3)) },
-  { ...unaryCase('pow (non-integer)', (x) => x, 'positive'), op: (r) => { const c = pick(r, [0.5, -1.5, 2.5]); return (x) => pow(x, c); } },
   {
-    name: 'broadcastTo', linear: true, shapes: (r) => { const s = dims(r, 1 + Math.floor(r() * 3)); return [broadcastable(r, s), s]; },
+    ...unaryCase('scale', (x) => x, 'any', true),
+    op: (r) => {
+      const c = Math.fround(-2 + 4 * r());
+      return (x) => scale(x, c);
+    },
+  },
+  {
+    ...unaryCase('addScalar', (x) => x),
+    op: (r) => {
+      const c = Math.fround(-2 + 4 * r());
+      return (x) => square(addScalar(x, c));
+    },
+  },
+  { ...unaryCase('pow (3, any sign)', (x) => pow(x, 3)) },
+  {
+    ...unaryCase('pow (non-integer)', (x) => x, 'positive'),
+    op: (r) => {
+      const c = pick(r, [0.5, -1.5, 2.5]);
+      return (x) => pow(x, c);
+    },
+  },
+  {
+    name: 'broadcastTo',
+    linear: true,
+    shapes: (r) => {
+      const s = dims(r, 1 + Math.floor(r() * 3));
+      return [broadcastable(r, s), s];
+    },
     op: () => (x: NDArray, like?: NDArray) => broadcastTo(x, like!.shape),
   },
   { ...unaryCase('reshape', (x) => reshape(x, [-1]), 'any', true), op: (r) => (x) => reshape(x, r() < 0.5 ? [-1] : [...x.shape].reverse()) },
   {
-    name: 'transpose', linear: true, shapes: (r) => [dims(r, 2 + Math.floor(r() * 2))],
-    op: (r) => (x) => transpose(x, x.ndim === 2 ? [1, 0] : pick(r, [[2, 0, 1], [1, 0, 2], [0, 2, 1], [2, 1, 0]])),
+    name: 'transpose',
+    linear: true,
+    shapes: (r) => [dims(r, 2 + Math.floor(r() * 2))],
+    op: (r) => (x) =>
+      transpose(
+        x,
+        x.ndim === 2
+          ? [1, 0]
+          : pick(r, [
+              [2, 0, 1],
+              [1, 0, 2],
+              [0, 2, 1],
+              [2, 1, 0],
+            ]),
+      ),
   },
   {
-    name: 'slice', linear: true, shapes: (r) => [dims(r, 1 + Math.floor(r() * 3)).map((d) => d + 1)],
+    name: 'slice',
+    linear: true,
+    shapes: (r) => [dims(r, 1 + Math.floor(r() * 3)).map((d) => d + 1)],
     op: (r) => (x) => {
       const starts = x.shape.map((d) => Math.floor(r() * d));
       const stops = x.shape.map((d, i) => starts[i]! + 1 + Math.floor(r() * (d - starts[i]!)));
@@ -564,14 +757,22 @@ const cases: Case[] = [
     },
   },
   {
-    name: 'pad', linear: true, shapes: (r) => [dims(r, 1 + Math.floor(r() * 3))],
+    name: 'pad',
+    linear: true,
+    shapes: (r) => [dims(r, 1 + Math.floor(r() * 3))],
     op: (r) => (x) => {
       const starts = x.shape.map(() => Math.floor(r() * 3));
-      return pad(x, starts, x.shape.map((d, i) => d + starts[i]! + Math.floor(r() * 3)));
+      return pad(
+        x,
+        starts,
+        x.shape.map((d, i) => d + starts[i]! + Math.floor(r() * 3)),
+      );
     },
   },
   {
-    name: 'sum (axes, keepdims)', linear: true, shapes: (r) => [dims(r, 1 + Math.floor(r() * 3))],
+    name: 'sum (axes, keepdims)',
+    linear: true,
+    shapes: (r) => [dims(r, 1 + Math.floor(r() * 3))],
     op: (r) => (x) => {
       const axes = [...x.shape.keys()].filter(() => r() < 0.5);
       const keep = r() < 0.5;
@@ -579,54 +780,84 @@ const cases: Case[] = [
     },
   },
   {
-    name: 'mean', linear: true, shapes: (r) => [dims(r, 1 + Math.floor(r() * 3))],
+    name: 'mean',
+    linear: true,
+    shapes: (r) => [dims(r, 1 + Math.floor(r() * 3))],
     op: (r) => (x) => {
       const axes = [...x.shape.keys()].filter(() => r() < 0.5);
       return r() < 0.2 ? mean(x) : mean(x, axes.length ? axes : 0, r() < 0.5);
     },
   },
   {
-    name: 'matmul', shapes: (r) => {
+    name: 'matmul',
+    shapes: (r) => {
       const [m, k, n, b] = [pick(r, [1, 2, 3, 5]), pick(r, [1, 2, 4]), pick(r, [1, 2, 3]), pick(r, [2, 3])];
       return pick(r, [
-        [[m, k], [k, n]], // 2-D
+        [
+          [m, k],
+          [k, n],
+        ], // 2-D
         [[k], [k, n]], // vector @ matrix
         [[m, k], [k]], // matrix @ vector
         [[k], [k]], // dot
-        [[b, m, k], [b, k, n]], // batched
-        [[b, m, k], [k, n]], // batched @ shared matrix
-        [[m, k], [b, k, n]], // shared matrix @ batched
-        [[1, m, k], [b, k, n]], // broadcast batch of 1
+        [
+          [b, m, k],
+          [b, k, n],
+        ], // batched
+        [
+          [b, m, k],
+          [k, n],
+        ], // batched @ shared matrix
+        [
+          [m, k],
+          [b, k, n],
+        ], // shared matrix @ batched
+        [
+          [1, m, k],
+          [b, k, n],
+        ], // broadcast batch of 1
       ]);
     },
     op: () => matmul,
   },
   {
-    name: 'concatenate', linear: true, shapes: (r) => {
+    name: 'concatenate',
+    linear: true,
+    shapes: (r) => {
       const s = dims(r, 1 + Math.floor(r() * 3));
       const ax = Math.floor(r() * s.length);
       return [0, 1, 2].slice(0, 2 + Math.floor(r() * 2)).map(() => s.map((d, i) => (i === ax ? pick(r, [1, 2, 3]) : d)));
     },
-    op: () => (...xs: NDArray[]) => {
-      const ax = xs[0]!.shape.findIndex((d, i) => xs.some((y) => y.shape[i] !== d));
-      return concatenate(xs, ax < 0 ? 0 : ax);
-    },
+    op:
+      () =>
+      (...xs: NDArray[]) => {
+        const ax = xs[0]!.shape.findIndex((d, i) => xs.some((y) => y.shape[i] !== d));
+        return concatenate(xs, ax < 0 ? 0 : ax);
+      },
   },
 ];
 
 function values(r: () => number, n: number, domain: Domain = 'any'): Float64Array {
   switch (domain) {
-    case 'positive': return uniform(r, n, 0.5, 2);
-    case 'awayFromZero': return awayFromZero(r, n, 0.2, 1.5);
-    case 'small': return uniform(r, n, -1, 1);
-    default: return uniform(r, n, -1.5, 1.5);
+    case 'positive':
+      return uniform(r, n, 0.5, 2);
+    case 'awayFromZero':
+      return awayFromZero(r, n, 0.2, 1.5);
+    case 'small':
+      return uniform(r, n, -1, 1);
+    default:
+      return uniform(r, n, -1.5, 1.5);
   }
 }
 
 describe('checkGrads (order 1 and 2) on every differentiable primitive', () => {
   it('covers every primitive with a VJP rule', () => {
     const names: Record<string, string> = {
-      add_scalar: 'addScalar', pow_scalar: 'pow', broadcast_to: 'broadcastTo', identity: 'grad', stop_gradient: 'grad',
+      add_scalar: 'addScalar',
+      pow_scalar: 'pow',
+      broadcast_to: 'broadcastTo',
+      identity: 'grad',
+      stop_gradient: 'grad',
     };
     const covered = new Set(cases.map((c) => c.name.split(' ')[0]!));
     covered.add('grad'); // identity and stop_gradient: the semantics tests above
@@ -637,29 +868,32 @@ describe('checkGrads (order 1 and 2) on every differentiable primitive', () => {
 
   for (const c of cases) {
     it(c.name, async () => {
-      await check(fc.asyncProperty(fc.integer({ min: 0, max: 2 ** 31 - 1 }), async (seed) => {
-        const r = rng(seed);
-        const shapes = c.shapes(r);
-        const data = shapes.map((s) => values(r, size(s), c.domain));
-        c.prepare?.(data, r);
-        const xs = data.map((d, i) => arr(d, shapes[i]!));
-        // Ops with random parameters (slice bounds, axes) draw them from the same seed on every call.
-        const opSeed = Math.floor(r() * 2 ** 31);
-        const op = (...a: NDArray[]) => c.op(rng(opSeed))(...a);
-        const out = op(...xs);
-        const w = arr(uniform(r, out.size, -1, 1), out.shape);
-        const f = c.linear ? (...a: NDArray[]) => sum(mul(w, square(op(...a)))) : (...a: NDArray[]) => sum(mul(w, op(...a)));
-        // broadcastTo's second argument only supplies a shape.
-        const argnums = c.name === 'broadcastTo' ? [0] : undefined;
-        const label = `${c.name} shapes ${JSON.stringify(shapes)} seed ${seed}`;
-        try {
-          await checkGrads(f, xs, { order: 1, seed, argnums, eps: 1e-3, atol: 2e-3, rtol: 1e-2 });
-          await checkGrads(f, xs, { order: 2, seed: seed + 1, argnums, directions: 2, eps: 4e-3, atol: 5e-3, rtol: 2e-2 });
-        } catch (e) {
-          (e as Error).message = `${label}: ${(e as Error).message}`;
-          throw e;
-        }
-      }), 6);
+      await check(
+        fc.asyncProperty(fc.integer({ min: 0, max: 2 ** 31 - 1 }), async (seed) => {
+          const r = rng(seed);
+          const shapes = c.shapes(r);
+          const data = shapes.map((s) => values(r, size(s), c.domain));
+          c.prepare?.(data, r);
+          const xs = data.map((d, i) => arr(d, shapes[i]!));
+          // Ops with random parameters (slice bounds, axes) draw them from the same seed on every call.
+          const opSeed = Math.floor(r() * 2 ** 31);
+          const op = (...a: NDArray[]) => c.op(rng(opSeed))(...a);
+          const out = op(...xs);
+          const w = arr(uniform(r, out.size, -1, 1), out.shape);
+          const f = c.linear ? (...a: NDArray[]) => sum(mul(w, square(op(...a)))) : (...a: NDArray[]) => sum(mul(w, op(...a)));
+          // broadcastTo's second argument only supplies a shape.
+          const argnums = c.name === 'broadcastTo' ? [0] : undefined;
+          const label = `${c.name} shapes ${JSON.stringify(shapes)} seed ${seed}`;
+          try {
+            await checkGrads(f, xs, { order: 1, seed, argnums, eps: 1e-3, atol: 2e-3, rtol: 1e-2 });
+            await checkGrads(f, xs, { order: 2, seed: seed + 1, argnums, directions: 2, eps: 4e-3, atol: 5e-3, rtol: 2e-2 });
+          } catch (e) {
+            (e as Error).message = `${label}: ${(e as Error).message}`;
+            throw e;
+          }
+        }),
+        6,
+      );
     });
   }
 
@@ -668,41 +902,67 @@ describe('checkGrads (order 1 and 2) on every differentiable primitive', () => {
     // The backward products take the transposed-operand kernels, matrix-vector kernels
     // when M or N is 1, and split-K when the contraction (rows of A^T W) is long.
     const dim = fc.constantFrom<number>(1, 2, 63, 64, 65, 300);
-    await check(fc.asyncProperty(dim, dim, dim, fc.constantFrom('2d', '3d', 'a2d', 'b2d'), fc.integer({ min: 0, max: 2 ** 31 - 1 }),
-      async (m, k, n, kind, seed) => {
-        if (m * k * n > 3e5) [m, n] = [Math.min(m, 2), n];
-        const nb = kind === '2d' ? 1 : 3;
-        const aB = kind === '3d' || kind === 'b2d' ? nb : 1; // batches stored in A
-        const bB = kind === '3d' || kind === 'a2d' ? nb : 1;
-        const r = rng(seed);
-        const A = uniform(r, aB * m * k), B = uniform(r, bB * k * n), W = uniform(r, nb * m * n);
-        const aShape = kind === '3d' || kind === 'b2d' ? [nb, m, k] : [m, k];
-        const bShape = kind === '3d' || kind === 'a2d' ? [nb, k, n] : [k, n];
-        const oShape = nb > 1 ? [nb, m, n] : [m, n];
-        const Wa = arr(W, oShape);
-        const [ga, gb] = grad((a: NDArray, b: NDArray) => sum(mul(Wa, matmul(a, b))), { argnums: [0, 1] })(arr(A, aShape), arr(B, bShape));
-        const dA = new Float64Array(A.length), tA = new Float64Array(A.length);
-        const dB = new Float64Array(B.length), tB = new Float64Array(B.length);
-        for (let z = 0; z < nb; z++) {
-          const ao = (aB > 1 ? z : 0) * m * k, bo = (bB > 1 ? z : 0) * k * n, wo = z * m * n;
-          for (let i = 0; i < m; i++) {
-            for (let j = 0; j < n; j++) {
-              const w = W[wo + i * n + j]!;
-              for (let p = 0; p < k; p++) {
-                const a = A[ao + i * k + p]!, b = B[bo + p * n + j]!;
-                dA[ao + i * k + p] += w * b;
-                tA[ao + i * k + p] += Math.abs(w * b);
-                dB[bo + p * n + j] += a * w;
-                tB[bo + p * n + j] += Math.abs(a * w);
+    await check(
+      fc.asyncProperty(
+        dim,
+        dim,
+        dim,
+        fc.constantFrom('2d', '3d', 'a2d', 'b2d'),
+        fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+        async (m, k, n, kind, seed) => {
+          if (m * k * n > 3e5) m = Math.min(m, 2);
+          const nb = kind === '2d' ? 1 : 3;
+          const aB = kind === '3d' || kind === 'b2d' ? nb : 1; // batches stored in A
+          const bB = kind === '3d' || kind === 'a2d' ? nb : 1;
+          const r = rng(seed);
+          const A = uniform(r, aB * m * k),
+            B = uniform(r, bB * k * n),
+            W = uniform(r, nb * m * n);
+          const aShape = kind === '3d' || kind === 'b2d' ? [nb, m, k] : [m, k];
+          const bShape = kind === '3d' || kind === 'a2d' ? [nb, k, n] : [k, n];
+          const oShape = nb > 1 ? [nb, m, n] : [m, n];
+          const Wa = arr(W, oShape);
+          const [ga, gb] = grad((a: NDArray, b: NDArray) => sum(mul(Wa, matmul(a, b))), { argnums: [0, 1] })(arr(A, aShape), arr(B, bShape));
+          const dA = new Float64Array(A.length),
+            tA = new Float64Array(A.length);
+          const dB = new Float64Array(B.length),
+            tB = new Float64Array(B.length);
+          for (let z = 0; z < nb; z++) {
+            const ao = (aB > 1 ? z : 0) * m * k,
+              bo = (bB > 1 ? z : 0) * k * n,
+              wo = z * m * n;
+            for (let i = 0; i < m; i++) {
+              for (let j = 0; j < n; j++) {
+                const w = W[wo + i * n + j]!;
+                for (let p = 0; p < k; p++) {
+                  const a = A[ao + i * k + p]!,
+                    b = B[bo + p * n + j]!;
+                  dA[ao + i * k + p] += w * b;
+                  tA[ao + i * k + p] += Math.abs(w * b);
+                  dB[bo + p * n + j] += a * w;
+                  tB[bo + p * n + j] += Math.abs(a * w);
+                }
               }
             }
           }
-        }
-        const label = `matmul grads ${JSON.stringify(aShape)} @ ${JSON.stringify(bShape)}`;
-        // gamma_K u sum|terms| with K the accumulation length (plus the batch sum), times 2 for slack.
-        expectClose64(await ga.data(), dA, Array.from(tA, (t) => 2 * (n * (nb / aB) + 2) * U * t + 1e-30), `${label}: dA`);
-        expectClose64(await gb.data(), dB, Array.from(tB, (t) => 2 * (m * (nb / bB) + 2) * U * t + 1e-30), `${label}: dB`);
-      }), 12);
+          const label = `matmul grads ${JSON.stringify(aShape)} @ ${JSON.stringify(bShape)}`;
+          // gamma_K u sum|terms| with K the accumulation length (plus the batch sum), times 2 for slack.
+          expectClose64(
+            await ga.data(),
+            dA,
+            Array.from(tA, (t) => 2 * (n * (nb / aB) + 2) * U * t + 1e-30),
+            `${label}: dA`,
+          );
+          expectClose64(
+            await gb.data(),
+            dB,
+            Array.from(tB, (t) => 2 * (m * (nb / bB) + 2) * U * t + 1e-30),
+            `${label}: dB`,
+          );
+        },
+      ),
+      12,
+    );
   });
 
   it('checkGrads catches a wrong VJP rule', async () => {
@@ -719,8 +979,14 @@ describe('checkGrads (order 1 and 2) on every differentiable primitive', () => {
 
 describe('float64 finite differences on composite functions', () => {
   /** Compare grad (all args) of a library function with fdGrad64 of its float64 twin, element by element. */
-  async function compare(name: string, lib: (...xs: NDArray[]) => NDArray, ref: (xs: Float64Array[]) => number,
-    shapes: number[][], data: Float64Array[], rel = 3e-5) {
+  async function compare(
+    name: string,
+    lib: (...xs: NDArray[]) => NDArray,
+    ref: (xs: Float64Array[]) => number,
+    shapes: number[][],
+    data: Float64Array[],
+    rel = 3e-5,
+  ) {
     const g = grad(lib, { argnums: shapes.map((_, i) => i) })(...data.map((d, i) => arr(d, shapes[i]!)));
     const want = fdGrad64(ref, data);
     for (let i = 0; i < shapes.length; i++) {
@@ -731,28 +997,44 @@ describe('float64 finite differences on composite functions', () => {
   }
 
   it('softmax cross-entropy (exp, log, sum keepdims, broadcasting, mean)', async () => {
-    await check(fc.asyncProperty(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 2, max: 6 }), fc.integer({ min: 0, max: 2 ** 31 - 1 }),
-      async (n, k, seed) => {
-        const r = rng(seed);
-        const z = uniform(r, n * k, -2, 2);
-        const y = new Float64Array(n * k);
-        for (let i = 0; i < n; i++) y[i * k + Math.floor(r() * k)] = 1;
-        const lib = (zz: NDArray, yy: NDArray) => mean(sub(log(sum(exp(zz), 1)), sum(mul(yy, zz), 1)));
-        const ref = ([zz, yy]: Float64Array[]) => {
-          let s = 0;
-          for (let i = 0; i < n; i++) {
-            let lse = 0;
-            let dotp = 0;
-            for (let j = 0; j < k; j++) {
-              lse += Math.exp(zz![i * k + j]!);
-              dotp += yy![i * k + j]! * zz![i * k + j]!;
+    await check(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 5 }),
+        fc.integer({ min: 2, max: 6 }),
+        fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+        async (n, k, seed) => {
+          const r = rng(seed);
+          const z = uniform(r, n * k, -2, 2);
+          const y = new Float64Array(n * k);
+          for (let i = 0; i < n; i++) y[i * k + Math.floor(r() * k)] = 1;
+          const lib = (zz: NDArray, yy: NDArray) => mean(sub(log(sum(exp(zz), 1)), sum(mul(yy, zz), 1)));
+          const ref = ([zz, yy]: Float64Array[]) => {
+            let s = 0;
+            for (let i = 0; i < n; i++) {
+              let lse = 0;
+              let dotp = 0;
+              for (let j = 0; j < k; j++) {
+                lse += Math.exp(zz![i * k + j]!);
+                dotp += yy![i * k + j]! * zz![i * k + j]!;
+              }
+              s += Math.log(lse) - dotp;
             }
-            s += Math.log(lse) - dotp;
-          }
-          return s / n;
-        };
-        await compare(`xent n=${n} k=${k}`, lib, ref, [[n, k], [n, k]], [z, y]);
-      }), 3);
+            return s / n;
+          };
+          await compare(
+            `xent n=${n} k=${k}`,
+            lib,
+            ref,
+            [
+              [n, k],
+              [n, k],
+            ],
+            [z, y],
+          );
+        },
+      ),
+      3,
+    );
   });
 
   it('sigmoid, sqrt, div, log with a broadcast row vector', async () => {
@@ -760,13 +1042,15 @@ describe('float64 finite differences on composite functions', () => {
     // SwiftShader's err by ~2e-4, which a 1e-5-level comparison would flag.)
     const r = rng(11);
     const [m, n] = [4, 3];
-    const a = uniform(r, m * n, -1.5, 1.5), b = uniform(r, n, -1.5, 1.5);
+    const a = uniform(r, m * n, -1.5, 1.5),
+      b = uniform(r, n, -1.5, 1.5);
     const lib = (aa: NDArray, bb: NDArray) =>
       sum(div(mul(sqrt(addScalar(add(square(aa), square(bb)), 1)), log(addScalar(square(aa), 2))), addScalar(sigmoid(bb), 0.5)));
     const ref = ([aa, bb]: Float64Array[]) => {
       let s = 0;
       for (let i = 0; i < m * n; i++) {
-        const x = aa![i]!, y = bb![i % n]!;
+        const x = aa![i]!,
+          y = bb![i % n]!;
         s += (Math.sqrt(x * x + y * y + 1) * Math.log(x * x + 2)) / (1 / (1 + Math.exp(-y)) + 0.5);
       }
       return s;
@@ -791,7 +1075,16 @@ describe('float64 finite differences on composite functions', () => {
       for (const v of mm!) s += Math.pow(Math.abs(v) + 1, 1.5);
       return s;
     };
-    await compare('matmul/slice/concatenate/pow/abs', lib, ref, [[3, 3], [4, 3]], [M, C]);
+    await compare(
+      'matmul/slice/concatenate/pow/abs',
+      lib,
+      ref,
+      [
+        [3, 3],
+        [4, 3],
+      ],
+      [M, C],
+    );
   });
 });
 
@@ -805,7 +1098,12 @@ describe('grad of grad, Hessian-vector products, vjp', () => {
     const d2 = grad((x: NDArray) => sum(grad(cube)(x)))(array(xs));
     expect(await read(d2)).toEqual(xs.map((v) => 6 * v));
     const viaPow = grad((x: NDArray) => sum(grad((y: NDArray) => sum(pow(y, 3)))(x)))(array(xs));
-    expectClose64(await viaPow.data(), xs.map((v) => 6 * v), 1e-5 * 18, 'pow(x, 3)');
+    expectClose64(
+      await viaPow.data(),
+      xs.map((v) => 6 * v),
+      1e-5 * 18,
+      'pow(x, 3)',
+    );
     const scalar = grad(grad((x: NDArray) => mul(mul(x, x), x)))(array(-1.5));
     expect(scalar.shape).toEqual([]);
     expect(await scalar.item()).toBe(-9);
@@ -814,7 +1112,8 @@ describe('grad of grad, Hessian-vector products, vjp', () => {
   });
 
   it('mixed partials: grad over x of grad over y (the inner trace sees x as an outer target)', async () => {
-    const xs = [1, -2, 0.5], ys = [3, 1, -1];
+    const xs = [1, -2, 0.5],
+      ys = [3, 1, -1];
     const f = (x: NDArray, y: NDArray) => sum(mul(square(x), mul(y, square(y)))); // sum x^2 y^3
     const y0 = array(ys);
     // d/dx_i sum_j d/dy_j f = d/dx_i sum_j 3 x_j^2 y_j^2 = 6 x_i y_i^2
@@ -826,26 +1125,41 @@ describe('grad of grad, Hessian-vector products, vjp', () => {
   });
 
   it('Hessian-vector products of sum(tanh(W x)) match float64', async () => {
-    await check(fc.asyncProperty(fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 6 }), fc.integer({ min: 0, max: 2 ** 31 - 1 }),
-      async (m, n, seed) => {
-        const r = rng(seed);
-        const W = uniform(r, m * n), X = uniform(r, n), V = uniform(r, n);
-        const Wa = arr(W, [m, n]);
-        const f = (x: NDArray) => sum(tanh(matmul(Wa, x)));
-        const hvp = (x: NDArray, v: NDArray) => grad((y: NDArray) => dot(grad(f)(y), v))(x);
-        const got = await hvp(arr(X, [n]), arr(V, [n])).data();
-        // H v = W^T (-2 t (1 - t^2) * (W v)), t = tanh(W x)
-        const t = matmul64(W, X, m, n, 1).map(Math.tanh);
-        const wv = matmul64(W, V, m, n, 1);
-        const inner = t.map((ti, i) => -2 * ti * (1 - ti * ti) * wv[i]!);
-        const want = matmul64(transpose64(W, m, n), inner, n, m, 1);
-        expectClose64(got, want, infTol(want, 2e-5, 0.1), `hvp m=${m} n=${n}`);
-        // valueAndGrad of the inner product agrees with the gradient of f.
-        const [val, g] = valueAndGrad(f)(arr(X, [n]));
-        expectClose64([await val.item()], [t.reduce((s, v) => s + v, 0)], 1e-5 * m, 'f');
-        const wantG = matmul64(transpose64(W, m, n), t.map((ti) => 1 - ti * ti), n, m, 1);
-        expectClose64(await g.data(), wantG, infTol(wantG, 2e-5, 0.1), 'grad f');
-      }), 4);
+    await check(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 6 }),
+        fc.integer({ min: 1, max: 6 }),
+        fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+        async (m, n, seed) => {
+          const r = rng(seed);
+          const W = uniform(r, m * n),
+            X = uniform(r, n),
+            V = uniform(r, n);
+          const Wa = arr(W, [m, n]);
+          const f = (x: NDArray) => sum(tanh(matmul(Wa, x)));
+          const hvp = (x: NDArray, v: NDArray) => grad((y: NDArray) => dot(grad(f)(y), v))(x);
+          const got = await hvp(arr(X, [n]), arr(V, [n])).data();
+          // H v = W^T (-2 t (1 - t^2) * (W v)), t = tanh(W x)
+          const t = matmul64(W, X, m, n, 1).map(Math.tanh);
+          const wv = matmul64(W, V, m, n, 1);
+          const inner = t.map((ti, i) => -2 * ti * (1 - ti * ti) * wv[i]!);
+          const want = matmul64(transpose64(W, m, n), inner, n, m, 1);
+          expectClose64(got, want, infTol(want, 2e-5, 0.1), `hvp m=${m} n=${n}`);
+          // valueAndGrad of the inner product agrees with the gradient of f.
+          const [val, g] = valueAndGrad(f)(arr(X, [n]));
+          expectClose64([await val.item()], [t.reduce((s, v) => s + v, 0)], 1e-5 * m, 'f');
+          const wantG = matmul64(
+            transpose64(W, m, n),
+            t.map((ti) => 1 - ti * ti),
+            n,
+            m,
+            1,
+          );
+          expectClose64(await g.data(), wantG, infTol(wantG, 2e-5, 0.1), 'grad f');
+        },
+      ),
+      4,
+    );
   });
 
   it('vjp returns [out, vjpFn] that maps cotangents of a pytree output to each primal', async () => {
@@ -855,27 +1169,57 @@ describe('grad of grad, Hessian-vector products, vjp', () => {
     expect(await read(out[0])).toEqual([1.5, -4, -4]);
     const ct = [array([1, 10, 100]), { s: array(2) }] as [NDArray, { s: NDArray }];
     const [gx, gy] = vjpFn(ct);
-    const xs = [0.5, -1, 2], ys = [3, 4, -2], c = [1, 10, 100];
+    const xs = [0.5, -1, 2],
+      ys = [3, 4, -2],
+      c = [1, 10, 100];
     // cos may err by 2^-11 absolute in WGSL (times the cotangent 2).
     const wantX = xs.map((v, i) => c[i]! * ys[i]! + 2 * Math.cos(v));
-    expectClose64(await gx.data(), wantX, wantX.map((v) => 4 * U * Math.abs(v) + 2 * 2 ** -11), 'vjp d/dx');
+    expectClose64(
+      await gx.data(),
+      wantX,
+      wantX.map((v) => 4 * U * Math.abs(v) + 2 * 2 ** -11),
+      'vjp d/dx',
+    );
     expect(await read(gy)).toEqual(xs.map((v, i) => c[i]! * v));
     // Linear in the cotangent, and callable again.
     const [gx2] = vjpFn([array([2, 20, 200]), { s: array(4) }]);
-    expectClose64(await gx2.data(), Array.from(await gx.data(), (v) => 2 * v), wantX.map((v) => 8 * U * Math.abs(v)), 'vjp linearity');
+    expectClose64(
+      await gx2.data(),
+      Array.from(await gx.data(), (v) => 2 * v),
+      wantX.map((v) => 8 * U * Math.abs(v)),
+      'vjp linearity',
+    );
   });
 
   it('vjpFn works after the output was read (the forward graph is already computed)', async () => {
-    const W = array([[1, 2], [-1, 0.5], [0, 3]]);
+    const W = array([
+      [1, 2],
+      [-1, 0.5],
+      [0, 3],
+    ]);
     const [out, vjpFn] = vjp((w: NDArray, x: NDArray) => tanh(matmul(w, exp(x))), W, array([0.1, -0.2]));
     const o = await out.data();
     expect(o.length).toBe(3);
     const [gw, gx] = vjpFn(array([1, 1, 1]));
     const e = [Math.exp(0.1), Math.exp(-0.2)];
-    const Wd = [[1, 2], [-1, 0.5], [0, 3]];
+    const Wd = [
+      [1, 2],
+      [-1, 0.5],
+      [0, 3],
+    ];
     const t = Wd.map((row) => Math.tanh(row[0]! * e[0]! + row[1]! * e[1]!));
-    expectClose64(await gw.data(), Wd.flatMap((_, i) => e.map((ej) => (1 - t[i]! ** 2) * ej)), 1e-5, 'vjp after read, d/dW');
-    expectClose64(await gx.data(), e.map((ej, j) => Wd.reduce((s, row, i) => s + (1 - t[i]! ** 2) * row[j]! * ej, 0)), 1e-5, 'vjp after read, d/dx');
+    expectClose64(
+      await gw.data(),
+      Wd.flatMap((_, i) => e.map((ej) => (1 - t[i]! ** 2) * ej)),
+      1e-5,
+      'vjp after read, d/dW',
+    );
+    expectClose64(
+      await gx.data(),
+      e.map((ej, j) => Wd.reduce((s, row, i) => s + (1 - t[i]! ** 2) * row[j]! * ej, 0)),
+      1e-5,
+      'vjp after read, d/dx',
+    );
   });
 
   it("vjpFn's grads are new arrays, never the caller's cotangent or each other", async () => {
@@ -932,7 +1276,12 @@ describe('grad outputs used by later lazy work (runtime, src/gpu/executor.ts)', 
     const opt = adam(0.1);
     let p = { w: array([0.5, -0.3]), b: array([0.1]) };
     const st = opt.init(p);
-    const x = array([[1, 2], [3, 4], [5, 6]]), y = array([1, 2, 3]);
+    const x = array([
+        [1, 2],
+        [3, 4],
+        [5, 6],
+      ]),
+      y = array([1, 2, 3]);
     const [loss, g] = valueAndGrad(model)(p, x, y);
     const [u] = opt.update(g, st, p);
     p = applyUpdates(p, u) as typeof p;
@@ -956,7 +1305,12 @@ describe('grad outputs used by later lazy work (runtime, src/gpu/executor.ts)', 
     const opt = adam(0.1);
     let p = { w: array([0.5, -0.3]), b: array([0.1]) };
     const st = opt.init(p);
-    const x = array([[1, 2], [3, 4], [5, 6]]), y = array([1, 2, 3]);
+    const x = array([
+        [1, 2],
+        [3, 4],
+        [5, 6],
+      ]),
+      y = array([1, 2, 3]);
     const [loss, g] = valueAndGrad(model)(p, x, y);
     const [u] = opt.update(g, st, p);
     p = applyUpdates(p, u) as typeof p;

@@ -5,9 +5,45 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import {
-  NDArray, array, add, sub, mul, div, maximum, greaterEqual, neg, square, sqrt, exp, log, sin, cos, tanh, relu, abs, sign,
-  scale, addScalar, pow, sum, reshape, transpose, slice, pad, broadcastTo, matmul, full, arange, randomNormal,
-  grad, valueAndGrad, checkGrads, gradOverFlatParams, memoryStats, setHostEvaluation, deviceInfo,
+  NDArray,
+  array,
+  add,
+  sub,
+  mul,
+  div,
+  maximum,
+  greaterEqual,
+  neg,
+  square,
+  sqrt,
+  exp,
+  log,
+  sin,
+  cos,
+  tanh,
+  relu,
+  abs,
+  sign,
+  scale,
+  addScalar,
+  pow,
+  sum,
+  reshape,
+  transpose,
+  slice,
+  pad,
+  broadcastTo,
+  matmul,
+  full,
+  arange,
+  randomNormal,
+  grad,
+  valueAndGrad,
+  checkGrads,
+  gradOverFlatParams,
+  memoryStats,
+  setHostEvaluation,
+  deviceInfo,
 } from '../src/index';
 import { matmulT } from '../src/array/ops';
 import { primitives } from '../src/array/primitives';
@@ -82,7 +118,9 @@ function expectGpuNearHost(gpu: Float32Array, host: Float32Array, k: number, lab
 describe('host rules match a float64 reference and the GPU kernels', () => {
   it('every primitive has a host rule, except the ones whose kernel defines the values', () => {
     const gpuOnly = ['random_uniform', 'random_normal', 'adam', 'constant'];
-    const missing = Object.entries(primitives).filter(([p, rule]) => !rule.host && !gpuOnly.includes(p)).map(([p]) => p);
+    const missing = Object.entries(primitives)
+      .filter(([p, rule]) => !rule.host && !gpuOnly.includes(p))
+      .map(([p]) => p);
     expect(missing).toEqual([]);
   });
 
@@ -91,7 +129,12 @@ describe('host rules match a float64 reference and the GPU kernels', () => {
       fc.asyncProperty(shapeArb, fc.integer({ min: 1, max: 1e6 }), async (shape, seed) => {
         const d = randomF32(sizeOf(shape), seed, lo, hi);
         const [host, gpu] = await hostAndGpu(() => op(array(d, shape)));
-        expectClose(host, Float64Array.from(d, (v) => f(ref(v))), ulps(1), `${name} host`);
+        expectClose(
+          host,
+          Float64Array.from(d, (v) => f(ref(v))),
+          ulps(1),
+          `${name} host`,
+        );
         expectGpuNearHost(gpu, host, k, `${name} gpu vs host`);
       }),
     );
@@ -114,11 +157,19 @@ describe('host rules match a float64 reference and the GPU kernels', () => {
 
   it('sum over random axes, matmul with transposes and batches, against float64', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 9 }),
-        fc.boolean(), fc.boolean(), fc.integer({ min: 1, max: 1e6 }), async (M, K, N, ta, tb, seed) => {
-          const da = randomF32(M * K, seed), db = randomF32(K * N, seed + 1);
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 9 }),
+        fc.integer({ min: 1, max: 9 }),
+        fc.integer({ min: 1, max: 9 }),
+        fc.boolean(),
+        fc.boolean(),
+        fc.integer({ min: 1, max: 1e6 }),
+        async (M, K, N, ta, tb, seed) => {
+          const da = randomF32(M * K, seed),
+            db = randomF32(K * N, seed + 1);
           const [host, gpu] = await hostAndGpu(() => matmulT(array(da, ta ? [K, M] : [M, K]), array(db, tb ? [N, K] : [K, N]), ta, tb));
-          const A = R.ref(ta ? [K, M] : [M, K], da), B = R.ref(tb ? [N, K] : [K, N], db);
+          const A = R.ref(ta ? [K, M] : [M, K], da),
+            B = R.ref(tb ? [N, K] : [K, N], db);
           const want = R.matmul(A, B, ta, tb);
           expectClose(host, want.value, { bound: Float64Array.from(want.abs, (v) => v * EPS32) });
           expectClose(gpu, Float64Array.from(host), { bound: Float64Array.from(want.abs, (v) => 2 * K * v * EPS32) });
@@ -128,7 +179,8 @@ describe('host rules match a float64 reference and the GPU kernels', () => {
           const ws = R.sum(R.ref([M, K, N], x), axes);
           expectClose(hs, ws.value, { bound: Float64Array.from(ws.abs, (v) => v * EPS32) });
           expectClose(gs, Float64Array.from(hs), { bound: Float64Array.from(ws.abs, (v) => ws.count * v * EPS32) });
-        }),
+        },
+      ),
       { numRuns: 15 },
     );
     const [hb] = await hostAndGpu(() => matmul(array(randomF32(2 * 3 * 4, 5), [2, 3, 4]), array(randomF32(4 * 5, 6), [4, 5])));
@@ -157,7 +209,17 @@ describe('what runs on the host', () => {
   it('the reference problem: both worked examples, one host evaluation each, no GPU submission', async () => {
     const s0 = memoryStats();
     expect(Array.from(await gradOverFlatParams(array([1, 0, 0]), array([[2, 3]])).data())).toEqual([8, 12, 4]);
-    expect(Array.from(await gradOverFlatParams(array([0, 0, 1]), array([[1, 0], [0, 1]])).data())).toEqual([2, 2, 4]);
+    expect(
+      Array.from(
+        await gradOverFlatParams(
+          array([0, 0, 1]),
+          array([
+            [1, 0],
+            [0, 1],
+          ]),
+        ).data(),
+      ),
+    ).toEqual([2, 2, 4]);
     const s1 = memoryStats();
     expect(s1.hostEvaluations - s0.hostEvaluations).toBe(2);
     expect(s1.submissions - s0.submissions).toBe(0);
@@ -192,9 +254,14 @@ describe('what runs on the host', () => {
   it('a training loop on the host keeps memory flat and frees its intermediates', async () => {
     const loss = (p: { w: NDArray; b: NDArray }, x: NDArray) => sum(square(add(matmul(x, p.w), p.b)));
     let p = { w: array([[0.5], [-0.25]]), b: array([0.1]) };
-    const x = array([[1, 2], [3, 4], [5, 6]]);
+    const x = array([
+      [1, 2],
+      [3, 4],
+      [5, 6],
+    ]);
     const before = memoryStats();
-    let first = 0, last = 0;
+    let first = 0,
+      last = 0;
     for (let i = 0; i < 300; i++) {
       const [l, g] = valueAndGrad(loss)(p, x);
       p = { w: sub(p.w, scale(g.w, 0.002)), b: sub(p.b, scale(g.b, 0.002)) };

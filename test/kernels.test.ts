@@ -13,10 +13,14 @@ function refMatmul(a: Float32Array, b: Float32Array, M: number, K: number, N: nu
 }
 function expectNear(got: Float32Array, want: Float64Array, bound: (i: number) => number) {
   expect(got.length).toBe(want.length);
-  let worst = -1, at = -1;
+  let worst = -1,
+    at = -1;
   for (let i = 0; i < want.length; i++) {
     const e = Math.abs(got[i]! - want[i]!) - bound(i);
-    if (e > worst) { worst = e; at = i; }
+    if (e > worst) {
+      worst = e;
+      at = i;
+    }
   }
   if (worst > 0) throw new Error(`element ${at}: got ${got[at]}, want ${want[at]} (bound ${bound(at)})`);
 }
@@ -33,7 +37,13 @@ const policies: Array<Partial<KernelPolicy>> = [
 describe.each(policies)('kernel policy %o', (p) => {
   it('matrix-vector and vector-matrix products (odd and vec4 widths)', async () => {
     setKernelPolicy({ matmul: 'auto', reduce: 'auto', matvec: 'auto', ...p });
-    for (const [R, C] of [[1, 1], [7, 3], [65, 8], [1030, 64], [3000, 13]] as const) {
+    for (const [R, C] of [
+      [1, 1],
+      [7, 3],
+      [65, 8],
+      [1030, 64],
+      [3000, 13],
+    ] as const) {
       const A = randomNormal([R, C], R * 7 + C);
       const v = randomNormal([C], 11);
       const u = randomNormal([R, 1], 12);
@@ -61,8 +71,12 @@ describe.each(policies)('kernel policy %o', (p) => {
     expect(log.some((l) => l.startsWith(want))).toBe(true);
     const xs = await x.data();
     for (let r = 0; r < 3; r++) {
-      let s = 0, abs = 0;
-      for (let i = 0; i < 5000; i++) { s += xs[r * 5000 + i]!; abs += Math.abs(xs[r * 5000 + i]!); }
+      let s = 0,
+        abs = 0;
+      for (let i = 0; i < 5000; i++) {
+        s += xs[r * 5000 + i]!;
+        abs += Math.abs(xs[r * 5000 + i]!);
+      }
       expect(Math.abs(got[r]! - s)).toBeLessThanOrEqual(64 * EPS * abs);
     }
   });
@@ -71,13 +85,18 @@ describe.each(policies)('kernel policy %o', (p) => {
 describe.each(['register', 'shared'] as const)('tiled matmul (%s) with transpose flags', (variant) => {
   it('matches float64 for every transpose combination, aligned (vec4 path) and odd sizes, with split-K', async () => {
     setKernelPolicy({ matmul: variant });
-    for (const [M, K, N] of [[8, 12, 4], [64, 36, 68], [12, 20, 132], [5, 7, 3], [4, 2048, 8]] as const) {
+    for (const [M, K, N] of [
+      [8, 12, 4],
+      [64, 36, 68],
+      [12, 20, 132],
+      [5, 7, 3],
+      [4, 2048, 8],
+    ] as const) {
       for (const ta of [false, true]) {
         for (const tb of [false, true]) {
           const A = randomNormal(ta ? [K, M] : [M, K], M + K);
           const B = randomNormal(tb ? [N, K] : [K, N], K + N);
-          const [a, b, c] = await Promise.all([
-            (ta ? transpose(A) : A).data(), (tb ? transpose(B) : B).data(), matmulT(A, B, ta, tb).data()]);
+          const [a, b, c] = await Promise.all([(ta ? transpose(A) : A).data(), (tb ? transpose(B) : B).data(), matmulT(A, B, ta, tb).data()]);
           const want = refMatmul(a, b, M, K, N);
           const bound = refMatmul(a.map(Math.abs), b.map(Math.abs), M, K, N);
           expectNear(c, want, (i) => 2 * K * EPS * bound[i]! + 1e-30);
@@ -117,9 +136,20 @@ describe('fused elementwise kernel, one element or four (vec4) per thread', () =
     const { add, mul, sub, tanh, arange, reshape, array } = await import('../src/index');
     const rnd = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(seed * 1000 + i * 1.7));
     // [rows, cols]: cols % 4 == 0 takes the vec4 form, the others the scalar one.
-    for (const [R, C] of [[6, 8], [5, 12], [3, 7], [4, 6]] as const) {
-      const x = rnd(R * C, 1), row = rnd(C, 2), col = rnd(R, 3), mid = rnd(C, 4);
-      const X = array(x, [R, C]), Row = array(row, [C]), Col = array(col, [R, 1]), S = array([0.5]);
+    for (const [R, C] of [
+      [6, 8],
+      [5, 12],
+      [3, 7],
+      [4, 6],
+    ] as const) {
+      const x = rnd(R * C, 1),
+        row = rnd(C, 2),
+        col = rnd(R, 3),
+        mid = rnd(C, 4);
+      const X = array(x, [R, C]),
+        Row = array(row, [C]),
+        Col = array(col, [R, 1]),
+        S = array([0.5]);
       const Mid = array(mid, [1, C, 1]); // (2, C, 2) broadcasts on both sides of C
       const log = logDispatches(true);
       const got = await tanh(mul(sub(add(X, Row), Col), S)).data();
@@ -138,28 +168,41 @@ describe('fused elementwise kernel, one element or four (vec4) per thread', () =
           expect(idx[i]).toBeCloseTo(i + x[i]!, 4);
         }
       }
-      for (let a = 0; a < 2; a++) for (let c = 0; c < C; c++) for (let b = 0; b < 2; b++) {
-        const i = (a * C + c) * 2 + b;
-        expect(bob[i]).toBeCloseTo(i + mid[c]!, 4);
-      }
+      for (let a = 0; a < 2; a++)
+        for (let c = 0; c < C; c++)
+          for (let b = 0; b < 2; b++) {
+            const i = (a * C + c) * 2 + b;
+            expect(bob[i]).toBeCloseTo(i + mid[c]!, 4);
+          }
     }
   });
 });
 
 describe('strided sums, one column or four (vec4) per thread', () => {
   it('sums the middle axis of (A, R, B) for B a multiple of 4 and not, over several passes', async () => {
-    for (const [A, R, B] of [[1, 5000, 8], [3, 700, 12], [2, 300, 6], [1, 64, 4]] as const) {
+    for (const [A, R, B] of [
+      [1, 5000, 8],
+      [3, 700, 12],
+      [2, 300, 6],
+      [1, 64, 4],
+    ] as const) {
       const x = randomNormal([A, R, B], A * R + B);
       const log = logDispatches(true);
       const got = await sum(x, 1).data();
       logDispatches(false);
       expect(log.some((l) => l.startsWith(B % 4 === 0 ? 'reduce:sum_strided4' : 'reduce:sum_strided '))).toBe(true);
       const xs = await x.data();
-      for (let a = 0; a < A; a++) for (let b = 0; b < B; b++) {
-        let s = 0, abs = 0;
-        for (let r = 0; r < R; r++) { const v = xs[(a * R + r) * B + b]!; s += v; abs += Math.abs(v); }
-        expect(Math.abs(got[a * B + b]! - s)).toBeLessThanOrEqual(64 * EPS * abs);
-      }
+      for (let a = 0; a < A; a++)
+        for (let b = 0; b < B; b++) {
+          let s = 0,
+            abs = 0;
+          for (let r = 0; r < R; r++) {
+            const v = xs[(a * R + r) * B + b]!;
+            s += v;
+            abs += Math.abs(v);
+          }
+          expect(Math.abs(got[a * B + b]! - s)).toBeLessThanOrEqual(64 * EPS * abs);
+        }
     }
   });
 });

@@ -5,8 +5,27 @@
 // nothing the loop drops may need the collector to be freed.
 import { describe, expect, it } from 'vitest';
 import {
-  abs, adam, adamw, add, applyUpdates, chain, clipByGlobalNorm, evaluate, matmul, mean, memoryStats, NDArray,
-  randomNormal, randomUniform, sgd, square, sub, tanh, valueAndGrad, PENDING_BOUND, type GradientTransformation,
+  abs,
+  adam,
+  adamw,
+  add,
+  applyUpdates,
+  chain,
+  clipByGlobalNorm,
+  evaluate,
+  matmul,
+  mean,
+  memoryStats,
+  NDArray,
+  randomNormal,
+  randomUniform,
+  sgd,
+  square,
+  sub,
+  tanh,
+  valueAndGrad,
+  PENDING_BOUND,
+  type GradientTransformation,
 } from '../src/index';
 import { planStats } from '../src/exec/dispatch';
 import { unsentCount } from '../src/array/node';

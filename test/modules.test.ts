@@ -24,7 +24,12 @@ describe('each module of src/ loads first, on its own', () => {
   it('finds the modules', () => expect(all.length).toBeGreaterThan(20));
   it.each(all)('%s', async (file) => {
     const { stderr } = await run(process.execPath, [
-      '--import', 'tsx', '--import', './test/helpers/register-raw.mjs', '-e', `await import('./${file}')`,
+      '--import',
+      'tsx',
+      '--import',
+      './test/helpers/register-raw.mjs',
+      '-e',
+      `await import('./${file}')`,
     ]);
     expect(stderr.split('\n').filter((l) => /Error/.test(l))).toEqual([]);
   });

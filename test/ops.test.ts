@@ -18,11 +18,57 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import {
-  NDArray, array, zeros, ones, full, arange, randomUniform, randomNormal,
-  add, sub, mul, div, maximum, minimum, greaterEqual, neg, square, sqrt, exp, log, sin, cos, tanh, relu, abs, sign,
-  sigmoid, scale, addScalar, pow, sum, mean, reshape, transpose, slice, pad, concatenate, broadcastTo, matmul, dot,
-  stopGradient, vjp, scaleByAdam, memoryStats, setKernelPolicy, deviceInfo,
-  ShapeError, ValueError, IndexError, DisposedArrayError, GradGpuError,
+  NDArray,
+  array,
+  zeros,
+  ones,
+  full,
+  arange,
+  randomUniform,
+  randomNormal,
+  add,
+  sub,
+  mul,
+  div,
+  maximum,
+  minimum,
+  greaterEqual,
+  neg,
+  square,
+  sqrt,
+  exp,
+  log,
+  sin,
+  cos,
+  tanh,
+  relu,
+  abs,
+  sign,
+  sigmoid,
+  scale,
+  addScalar,
+  pow,
+  sum,
+  mean,
+  reshape,
+  transpose,
+  slice,
+  pad,
+  concatenate,
+  broadcastTo,
+  matmul,
+  dot,
+  stopGradient,
+  vjp,
+  scaleByAdam,
+  memoryStats,
+  setKernelPolicy,
+  deviceInfo,
+  ShapeError,
+  ValueError,
+  IndexError,
+  DisposedArrayError,
+  GradGpuError,
 } from '../src/index';
 import { settle } from './helpers/settle';
 import { matmulT } from '../src/array/ops';
@@ -53,7 +99,6 @@ afterEach(() => {
   setKernelPolicy({ matmul: 'auto' });
   setKernelPolicy({ matmul: 'auto', reduce: 'auto', matvec: 'auto' });
 });
-
 
 // ------------------------------------------------------------------ helpers
 
@@ -191,7 +236,15 @@ const unaryCases: UnaryCase[] = [
   { name: 'pow(x, -2) (negative x)', op: (x) => pow(x, -2), ref: (x) => x ** -2, lo: 0.1, hi: 5, tol: powTol(-2), signed: true },
   { name: 'pow(x, 0.5)', op: (x) => pow(x, 0.5), ref: Math.sqrt, lo: 0.01, hi: 50, tol: powTol(0.5) },
   { name: 'pow(x, 2.5)', op: (x) => pow(x, 2.5), ref: (x) => x ** 2.5, lo: 0.01, hi: 10, tol: powTol(2.5) },
-  { name: 'pow(x, 1/3) of negatives is NaN', op: (x) => pow(x, 1 / 3), ref: (x) => (x < 0 ? NaN : x ** (1 / 3)), lo: 0.1, hi: 5, tol: powTol(1 / 3), signed: true },
+  {
+    name: 'pow(x, 1/3) of negatives is NaN',
+    op: (x) => pow(x, 1 / 3),
+    ref: (x) => (x < 0 ? NaN : x ** (1 / 3)),
+    lo: 0.1,
+    hi: 5,
+    tol: powTol(1 / 3),
+    signed: true,
+  },
 ];
 
 interface BinaryCase {
@@ -252,11 +305,23 @@ describe('elementwise: binary ops with NumPy broadcasting', () => {
 
   it('binary ops accept the same array on both sides and 0-d arrays', async () => {
     const { x, d } = input([3, 65], 11, -4, 4);
-    expectClose(await add(x, x).data(), Float64Array.from(d, (v) => 2 * v), 0);
-    expectClose(await mul(x, x).data(), Float64Array.from(d, (v) => v * v), { at: (_i, w) => ulp(w) });
+    expectClose(
+      await add(x, x).data(),
+      Float64Array.from(d, (v) => 2 * v),
+      0,
+    );
+    expectClose(
+      await mul(x, x).data(),
+      Float64Array.from(d, (v) => v * v),
+      { at: (_i, w) => ulp(w) },
+    );
     const s = array(2.5);
     expect(s.shape).toEqual([]);
-    expectClose(await sub(x, s).data(), Float64Array.from(d, (v) => v - 2.5), { at: (_i, w) => ulp(w) });
+    expectClose(
+      await sub(x, s).data(),
+      Float64Array.from(d, (v) => v - 2.5),
+      { at: (_i, w) => ulp(w) },
+    );
     expectClose(await div(s, array(4)).data(), new Float64Array([0.625]), 0);
     expect(await add(array(1), array(2)).item()).toBe(3);
   });
@@ -324,7 +389,10 @@ describe('elementwise: special values', () => {
   });
 
   it('NaN survives a fused chain and broadcasting', async () => {
-    const x = array([[NaN, 1], [2, Infinity]]);
+    const x = array([
+      [NaN, 1],
+      [2, Infinity],
+    ]);
     const y = relu(addScalar(mul(x, array([2, 0])), 1)); // Inf * 0 = NaN
     expectClose(await y.data(), new Float64Array([NaN, 1, 5, NaN]), 0);
   });
@@ -362,28 +430,35 @@ describe('sum and mean', () => {
     });
 
   for (const reduce of ['tree', 'strided'] as const) {
-  it(`over random axes (all, single, several non-contiguous, negative, keepdims) within K*u*sum|x|, ${reduce} kernel`, async () => {
-    setKernelPolicy({ reduce });
-    await check(
-      fc.asyncProperty(shapeArb(0, 4, 20000).chain((s) => fc.tuple(fc.constant(s), axesArb(s.length))), seedArb,
-        async ([shape, { axes, negate, keepdims, all }], seed) => {
-          const { x, r } = input(shape, seed);
-          const useAll = all === 0;
-          const ax = axes.map((a, i) => (negate[i] ? a - shape.length : a));
-          const y = useAll ? sum(x, undefined, keepdims) : sum(x, ax, keepdims);
-          const want = R.sum(r, useAll ? undefined : ax, keepdims);
-          expect(y.shape).toEqual(want.value.shape);
-          const bound = want.abs.map((t) => (want.count + 1) * U32 * t);
-          expectClose(await y.data(), want.value, { bound }, `sum [${shape}] axes ${useAll ? 'all' : `[${ax}]`} keepdims=${keepdims}`);
-        }),
-      25,
-    );
-  });
+    it(`over random axes (all, single, several non-contiguous, negative, keepdims) within K*u*sum|x|, ${reduce} kernel`, async () => {
+      setKernelPolicy({ reduce });
+      await check(
+        fc.asyncProperty(
+          shapeArb(0, 4, 20000).chain((s) => fc.tuple(fc.constant(s), axesArb(s.length))),
+          seedArb,
+          async ([shape, { axes, negate, keepdims, all }], seed) => {
+            const { x, r } = input(shape, seed);
+            const useAll = all === 0;
+            const ax = axes.map((a, i) => (negate[i] ? a - shape.length : a));
+            const y = useAll ? sum(x, undefined, keepdims) : sum(x, ax, keepdims);
+            const want = R.sum(r, useAll ? undefined : ax, keepdims);
+            expect(y.shape).toEqual(want.value.shape);
+            const bound = want.abs.map((t) => (want.count + 1) * U32 * t);
+            expectClose(await y.data(), want.value, { bound }, `sum [${shape}] axes ${useAll ? 'all' : `[${ax}]`} keepdims=${keepdims}`);
+          },
+        ),
+        25,
+      );
+    });
   }
 
   it('mean over random axes', async () => {
     await check(
-      fc.asyncProperty(shapeArb(1, 4, 20000).filter((s) => sizeOf(s) > 0).chain((s) => fc.tuple(fc.constant(s), axesArb(s.length))), seedArb,
+      fc.asyncProperty(
+        shapeArb(1, 4, 20000)
+          .filter((s) => sizeOf(s) > 0)
+          .chain((s) => fc.tuple(fc.constant(s), axesArb(s.length))),
+        seedArb,
         async ([shape, { axes, keepdims }], seed) => {
           const { x, r } = input(shape, seed, -2, 3);
           const y = mean(x, axes, keepdims);
@@ -393,25 +468,34 @@ describe('sum and mean', () => {
           const bound = want.abs.map((t, i) => ((want.count + 1) * U32 * t) / want.count + 2 * ulp(m[i]!));
           expect(y.shape).toEqual(want.value.shape);
           expectClose(await y.data(), m, { bound }, `mean [${shape}] axes [${axes}]`);
-        }),
+        },
+      ),
       15,
     );
   });
 
   it('long axes in both kernels (contiguous rows and strided), with several passes', async () => {
     for (const reduce of ['tree', 'strided'] as const)
-    for (const [shape, axes] of [
-      [[3, 70001], [1]], // rows, two passes
-      [[5000, 3], [0]], // strided, three passes
-      [[7, 300, 5], [1]], // strided with A > 1
-      [[2, 65, 3, 7], [0, 2]], // non-contiguous axes
-      [[1031], [0]],
-    ] as Array<[number[], number[]]>) {
-      setKernelPolicy({ reduce });
-      const { x, r } = input(shape, sizeOf(shape), -1, 1);
-      const want = R.sum(r, axes);
-      expectClose(await sum(x, axes).data(), want.value, { bound: want.abs.map((t) => (want.count + 1) * U32 * t) }, `${reduce}: [${shape}] axes [${axes}]`);
-    }
+      for (const [shape, axes] of [
+        [[3, 70001], [1]], // rows, two passes
+        [[5000, 3], [0]], // strided, three passes
+        [[7, 300, 5], [1]], // strided with A > 1
+        [
+          [2, 65, 3, 7],
+          [0, 2],
+        ], // non-contiguous axes
+        [[1031], [0]],
+      ] as Array<[number[], number[]]>) {
+        setKernelPolicy({ reduce });
+        const { x, r } = input(shape, sizeOf(shape), -1, 1);
+        const want = R.sum(r, axes);
+        expectClose(
+          await sum(x, axes).data(),
+          want.value,
+          { bound: want.abs.map((t) => (want.count + 1) * U32 * t) },
+          `${reduce}: [${shape}] axes [${axes}]`,
+        );
+      }
   });
 
   it('sum of 10^6 ones is exactly 10^6 (both kernels)', async () => {
@@ -454,8 +538,14 @@ describe('sum and mean', () => {
     expect(sum(ones([2, 0, 3]), [0, 1], true).shape).toEqual([1, 1, 3]);
     expect(await sum(zeros([0])).item()).toBe(0);
     expect((await sum(ones([0, 3]), 1).data()).length).toBe(0);
-    const x = array([[1, 2], [3, 4]]);
-    expect(await sum(x, []).toNested()).toEqual([[1, 2], [3, 4]]);
+    const x = array([
+      [1, 2],
+      [3, 4],
+    ]);
+    expect(await sum(x, []).toNested()).toEqual([
+      [1, 2],
+      [3, 4],
+    ]);
     expect(await sum(array(5)).item()).toBe(5);
   });
 
@@ -489,18 +579,29 @@ describe('matmul', () => {
     it(`random (M, K, N), transposes and batches, ${variant} kernel`, async () => {
       setKernelPolicy({ matmul: variant });
       await check(
-        fc.asyncProperty(mnk, kArb, mnk, fc.boolean(), fc.boolean(), batchArb, fc.integer({ min: 2, max: 3 }), seedArb,
+        fc.asyncProperty(
+          mnk,
+          kArb,
+          mnk,
+          fc.boolean(),
+          fc.boolean(),
+          batchArb,
+          fc.integer({ min: 2, max: 3 }),
+          seedArb,
           async (M, K, N, ta, tb, bmode, B, seed) => {
             if (M * N * K * B > 300_000) return; // keep SwiftShader time small
             const aMat = ta ? [K, M] : [M, K];
             const bMat = tb ? [N, K] : [K, N];
-            const aShape = bmode === 'both' || bmode === 'aOnly' ? [B, ...aMat] : bmode === 'a1' ? [1, ...aMat] : bmode === 'b1' ? [B, ...aMat] : aMat;
-            const bShape = bmode === 'both' || bmode === 'bOnly' ? [B, ...bMat] : bmode === 'b1' ? [1, ...bMat] : bmode === 'a1' ? [B, ...bMat] : bMat;
+            const aShape =
+              bmode === 'both' || bmode === 'aOnly' ? [B, ...aMat] : bmode === 'a1' ? [1, ...aMat] : bmode === 'b1' ? [B, ...aMat] : aMat;
+            const bShape =
+              bmode === 'both' || bmode === 'bOnly' ? [B, ...bMat] : bmode === 'b1' ? [1, ...bMat] : bmode === 'a1' ? [B, ...bMat] : bMat;
             const a = input(aShape, seed, -1, 1);
             const b = input(bShape, seed + 7, -1, 1);
             await checkMatmul(matmulT(a.x, b.x, ta, tb), a.r, b.r, ta, tb, `${variant}: [${aShape}]${ta ? 'ᵀ' : ''} @ [${bShape}]${tb ? 'ᵀ' : ''}`);
             if (!ta && !tb) await checkMatmul(matmul(a.x, b.x), a.r, b.r, false, false, `${variant}: matmul [${aShape}] @ [${bShape}]`);
-          }),
+          },
+        ),
         20,
       );
     });
@@ -624,11 +725,11 @@ const F32_INF_AT = 2 ** 128 - 2 ** 103;
 const MIN_NORMAL = 2 ** -126;
 
 /** |x| log-uniform in [1e37, F32_MAX], either sign. */
-const hugeArb = fc.tuple(fc.double({ min: 37, max: Math.log10(F32_MAX), noNaN: true }), fc.boolean())
+const hugeArb = fc
+  .tuple(fc.double({ min: 37, max: Math.log10(F32_MAX), noNaN: true }), fc.boolean())
   .map(([e, neg]) => Math.fround(Math.min(10 ** e, F32_MAX)) * (neg ? -1 : 1));
 /** |x| log-uniform in [1e-3, 10], either sign. */
-const ordinaryArb = fc.tuple(fc.double({ min: -3, max: 1, noNaN: true }), fc.boolean())
-  .map(([e, neg]) => Math.fround(10 ** e) * (neg ? -1 : 1));
+const ordinaryArb = fc.tuple(fc.double({ min: -3, max: 1, noNaN: true }), fc.boolean()).map(([e, neg]) => Math.fround(10 ** e) * (neg ? -1 : 1));
 const edgeArb = fc.constantFrom(F32_MAX, -F32_MAX, 0, 1, -1, 2 ** 126, -(2 ** 127), 1e37);
 const nearMaxArb = fc.oneof({ weight: 6, arbitrary: hugeArb }, { weight: 3, arbitrary: ordinaryArb }, { weight: 1, arbitrary: edgeArb });
 /** Also +-Infinity now and then: what an overflow upstream feeds into sums and products. */
@@ -655,8 +756,7 @@ function ieeeOutcome(got: number, want: number, tol: number): string | null {
 /** tol(x, w) evaluated at a representable w (overflowing results are judged at the maximum). */
 const clampW = (w: number) => (Number.isNaN(w) ? w : Math.max(-F32_MAX, Math.min(F32_MAX, w)));
 
-function expectIeee(got: Float32Array, want: ArrayLike<number>, tol: (i: number, w: number) => number, label: string,
-  inputs: (i: number) => string) {
+function expectIeee(got: Float32Array, want: ArrayLike<number>, tol: (i: number, w: number) => number, label: string, inputs: (i: number) => string) {
   expect(got.length).toBe(want.length);
   for (let i = 0; i < want.length; i++) {
     const w = want[i]!;
@@ -673,7 +773,11 @@ function sumOutcome(got: number, terms: number[], extraRel = 0): string | null {
   if (posInf && negInf) return Number.isNaN(got) ? null : 'want NaN (Inf - Inf)';
   let pos = 0;
   let neg = 0;
-  for (const t of terms) if (Number.isFinite(t)) t > 0 ? (pos += t) : (neg -= t);
+  for (const t of terms) {
+    if (!Number.isFinite(t)) continue;
+    if (t > 0) pos += t;
+    else neg -= t;
+  }
   const bound = (terms.length + 2) * U32 * (pos + neg) + extraRel * Math.abs(pos - neg);
   if (posInf || negInf) {
     const sign = posInf ? 1 : -1;
@@ -713,29 +817,49 @@ const overflowUnary: OverflowUnary[] = [
   { name: 'square', op: square, ref: (x) => x * x, tol: ulps(1) },
   { name: 'sqrt', op: sqrt, ref: Math.sqrt, tol: (_x, w) => 5 * EPS32 * w },
   {
-    name: 'exp', op: exp, ref: Math.exp, tol: (x, w) => (3 + 2 * Math.abs(x)) * ulp(w), limitFrom: 100,
+    name: 'exp',
+    op: exp,
+    ref: Math.exp,
+    tol: (x, w) => (3 + 2 * Math.abs(x)) * ulp(w),
+    limitFrom: 100,
     limit: (x, got) => (x > 0 ? (got === Infinity ? null : 'want Infinity') : got >= 0 && got < MIN_NORMAL ? null : 'want 0'),
   },
   { name: 'log', op: log, ref: Math.log, tol: (x, w) => (x >= 0.5 && x <= 2 ? 2 ** -21 : 3 * ulp(w)) },
   { name: 'sin', op: sin, ref: Math.sin, tol: () => 2 ** -11, limitFrom: Math.PI, limit: inRange(-1, 1) },
   { name: 'cos', op: cos, ref: Math.cos, tol: () => 2 ** -11, limitFrom: Math.PI, limit: inRange(-1, 1) },
   {
-    name: 'tanh', op: tanh, ref: Math.tanh, tol: (x) => (3 + 2 * Math.abs(x)) * 2 ** -22 + 3 * EPS32, limitFrom: 20,
+    name: 'tanh',
+    op: tanh,
+    ref: Math.tanh,
+    tol: (x) => (3 + 2 * Math.abs(x)) * 2 ** -22 + 3 * EPS32,
+    limitFrom: 20,
     limit: (x, got) => near(Math.sign(x), 2 ** -22)(got),
   },
   {
-    name: 'sigmoid (neg, exp, add_scalar, div)', op: sigmoid, ref: (x) => 1 / (1 + Math.exp(-x)),
-    tol: (x, w) => (6 + 2 * Math.abs(x)) * EPS32 * w, limitFrom: 100,
+    name: 'sigmoid (neg, exp, add_scalar, div)',
+    op: sigmoid,
+    ref: (x) => 1 / (1 + Math.exp(-x)),
+    tol: (x, w) => (6 + 2 * Math.abs(x)) * EPS32 * w,
+    limitFrom: 100,
     limit: (x, got) => (x > 0 ? near(1, EPS32)(got) : got >= 0 && got < MIN_NORMAL ? null : 'want 0'),
   },
   ...[2, 0.5, -3, 1e-30, 3e38].map((c): OverflowUnary => ({
-    name: `scale(x, ${c})`, op: (x) => scale(x, c), ref: (x) => x * f(c), tol: ulps(1),
+    name: `scale(x, ${c})`,
+    op: (x) => scale(x, c),
+    ref: (x) => x * f(c),
+    tol: ulps(1),
   })),
   ...[3e38, -1e38, 2.5].map((c): OverflowUnary => ({
-    name: `addScalar(x, ${c})`, op: (x) => addScalar(x, c), ref: (x) => x + f(c), tol: ulps(1),
+    name: `addScalar(x, ${c})`,
+    op: (x) => addScalar(x, c),
+    ref: (x) => x + f(c),
+    tol: ulps(1),
   })),
   ...[3, 0.5, -1, -2, 2.5, 1 / 3].map((e): OverflowUnary => ({
-    name: `pow(x, ${e.toPrecision(3)})`, op: (x) => pow(x, e), ref: (x) => x ** e, tol: (x, w) => (x === 0 ? 0 : powTol(e)(x, w)),
+    name: `pow(x, ${e.toPrecision(3)})`,
+    op: (x) => pow(x, e),
+    ref: (x) => x ** e,
+    tol: (x, w) => (x === 0 ? 0 : powTol(e)(x, w)),
   })),
   { name: 'broadcastTo', op: (x) => reshape(broadcastTo(x, [2, x.size]), [2 * x.size]), ref: (x) => x, tol: exact },
 ];
@@ -759,13 +883,42 @@ const overflowBinary: OverflowBinary[] = [
 
 /** Primitives each case below runs (the composite ones list what they are made of). */
 const overflowCoverage: Record<string, string> = {
-  neg: 'neg', abs: 'abs', relu: 'relu', sign: 'sign', square: 'square', sqrt: 'sqrt', exp: 'exp', log: 'log',
-  sin: 'sin', cos: 'cos', tanh: 'tanh', scale: 'scale(x, c)', add_scalar: 'addScalar(x, c)', pow_scalar: 'pow(x, e)',
-  broadcast_to: 'broadcastTo', add: 'add', sub: 'sub', mul: 'mul', div: 'div', maximum: 'maximum',
-  greater_equal: 'greaterEqual', fill: 'fill', arange: 'arange', random_uniform: 'randomUniform',
-  random_normal: 'randomNormal', constant: 'every case (inputs are uploaded constants)', reshape: 'copies',
-  identity: 'copies (vjp)', stop_gradient: 'copies', transpose: 'copies', slice: 'copies', pad: 'copies',
-  view: 'adam (its outputs are views of one packed buffer)', sum: 'sum and mean', matmul: 'matmul', adam: 'adam',
+  neg: 'neg',
+  abs: 'abs',
+  relu: 'relu',
+  sign: 'sign',
+  square: 'square',
+  sqrt: 'sqrt',
+  exp: 'exp',
+  log: 'log',
+  sin: 'sin',
+  cos: 'cos',
+  tanh: 'tanh',
+  scale: 'scale(x, c)',
+  add_scalar: 'addScalar(x, c)',
+  pow_scalar: 'pow(x, e)',
+  broadcast_to: 'broadcastTo',
+  add: 'add',
+  sub: 'sub',
+  mul: 'mul',
+  div: 'div',
+  maximum: 'maximum',
+  greater_equal: 'greaterEqual',
+  fill: 'fill',
+  arange: 'arange',
+  random_uniform: 'randomUniform',
+  random_normal: 'randomNormal',
+  constant: 'every case (inputs are uploaded constants)',
+  reshape: 'copies',
+  identity: 'copies (vjp)',
+  stop_gradient: 'copies',
+  transpose: 'copies',
+  slice: 'copies',
+  pad: 'copies',
+  view: 'adam (its outputs are views of one packed buffer)',
+  sum: 'sum and mean',
+  matmul: 'matmul',
+  adam: 'adam',
 };
 
 describe('values near float32 overflow, every primitive', () => {
@@ -780,7 +933,8 @@ describe('values near float32 overflow, every primitive', () => {
         fc.asyncProperty(valuesArb(), async (xs) => {
           const x = Float32Array.from(xs);
           const got = await c.op(array(x)).data();
-          for (let i = 0; i < got.length; i++) { // (broadcastTo repeats x)
+          for (let i = 0; i < got.length; i++) {
+            // (broadcastTo repeats x)
             const xi = x[i % x.length]!;
             const label = `${c.name} at x = ${xi}`;
             if (c.limit && Math.abs(xi) > c.limitFrom!) {
@@ -801,13 +955,21 @@ describe('values near float32 overflow, every primitive', () => {
   for (const c of overflowBinary) {
     it(`${c.name}`, async () => {
       await check(
-        fc.asyncProperty(valuesArb().chain((a) => fc.tuple(fc.constant(a), fc.array(nearMaxArb, { minLength: a.length, maxLength: a.length }))),
+        fc.asyncProperty(
+          valuesArb().chain((a) => fc.tuple(fc.constant(a), fc.array(nearMaxArb, { minLength: a.length, maxLength: a.length }))),
           async ([as, bs]) => {
             const a = Float32Array.from(as);
             const b = Float32Array.from(bs);
             const want = Float64Array.from(a, (v, i) => c.ref(v, b[i]!));
-            expectIeee(await c.op(array(a), array(b)).data(), want, (_i, w) => c.tol(w), c.name, (i) => `a = ${a[i]}, b = ${b[i]}`);
-          }),
+            expectIeee(
+              await c.op(array(a), array(b)).data(),
+              want,
+              (_i, w) => c.tol(w),
+              c.name,
+              (i) => `a = ${a[i]}, b = ${b[i]}`,
+            );
+          },
+        ),
         12,
       );
     });
@@ -816,32 +978,57 @@ describe('values near float32 overflow, every primitive', () => {
   it('fill, arange', async () => {
     await check(
       fc.asyncProperty(nearMaxArb, async (v) => {
-        expectIeee(await full([5], v).data(), [v, v, v, v, v], () => 0, `full(${v})`, () => '');
+        expectIeee(
+          await full([5], v).data(),
+          [v, v, v, v, v],
+          () => 0,
+          `full(${v})`,
+          () => '',
+        );
       }),
       10,
     );
-    for (const [start, stop, step] of [[-3.4e38, 3.4e38, 6.8e37], [3e38, F32_MAX, 1e37], [F32_MAX, -F32_MAX, -5e37]]) {
+    for (const [start, stop, step] of [
+      [-3.4e38, 3.4e38, 6.8e37],
+      [3e38, F32_MAX, 1e37],
+      [F32_MAX, -F32_MAX, -5e37],
+    ]) {
       const got = await arange(start!, stop!, step!).data();
       const want = Array.from(got, (_, i) => f(start!) + i * f(step!));
       expect(got.length).toBe(Math.ceil((stop! - start!) / step!));
       // start + f32(i) * step: two roundings.
-      expectIeee(got, want, (_i, w) => 2 * ulp(w) + ulp(F32_MAX), `arange(${start}, ${stop}, ${step})`, (i) => `i = ${i}`);
+      expectIeee(
+        got,
+        want,
+        (_i, w) => 2 * ulp(w) + ulp(F32_MAX),
+        `arange(${start}, ${stop}, ${step})`,
+        (i) => `i = ${i}`,
+      );
       expect(got.every(Number.isFinite)).toBe(true);
     }
   });
 
   it('randomUniform over ranges as wide as the float32 maximum stays finite and inside the range', async () => {
     await check(
-      fc.asyncProperty(fc.constantFrom([-F32_MAX, F32_MAX], [-3e38, 3e38], [1e38, 3e38], [-3.4e38, -1e37], [-1, 1]), seedArb,
+      fc.asyncProperty(
+        fc.constantFrom([-F32_MAX, F32_MAX], [-3e38, 3e38], [1e38, 3e38], [-3.4e38, -1e37], [-1, 1]),
+        seedArb,
         async ([lo, hi], seed) => {
           const n = 500;
           const got = await randomUniform([n], seed, lo, hi).data();
           const u = await randomUniform([n], seed, 0, 1).data(); // the same draws in [0, 1)
           const scaleOf = Math.max(Math.abs(f(lo!)), Math.abs(f(hi!)));
           const want = Array.from(u, (ui) => f(lo!) + (f(hi!) - f(lo!)) * ui);
-          expectIeee(got, want, () => 3 * ulp(scaleOf), `randomUniform(${lo}, ${hi})`, (i) => `u = ${u[i]}`);
+          expectIeee(
+            got,
+            want,
+            () => 3 * ulp(scaleOf),
+            `randomUniform(${lo}, ${hi})`,
+            (i) => `u = ${u[i]}`,
+          );
           expect(got.every((v) => v >= f(lo!) && v <= f(hi!))).toBe(true);
-        }),
+        },
+      ),
       8,
     );
   });
@@ -853,7 +1040,13 @@ describe('values near float32 overflow, every primitive', () => {
         const got = await randomNormal([n], seed, m, s).data();
         const z = await randomNormal([n], seed, 0, 1).data();
         const want = Array.from(z, (zi) => f(m!) + f(s!) * zi);
-        expectIeee(got, want, (_i, w) => ulp(w) + ulp(f(m!)), `randomNormal(mean ${m}, std ${s})`, (i) => `z = ${z[i]}`);
+        expectIeee(
+          got,
+          want,
+          (_i, w) => ulp(w) + ulp(f(m!)),
+          `randomNormal(mean ${m}, std ${s})`,
+          (i) => `z = ${z[i]}`,
+        );
       }),
       8,
     );
@@ -865,7 +1058,13 @@ describe('values near float32 overflow, every primitive', () => {
         const d = Float32Array.from(xs);
         const x = array(d, [1, d.length]);
         const same = (got: Float32Array, want: ArrayLike<number>, label: string) =>
-          expectIeee(got, want, () => 0, label, () => '');
+          expectIeee(
+            got,
+            want,
+            () => 0,
+            label,
+            () => '',
+          );
         same(await reshape(x, [d.length]).data(), d, 'reshape');
         same(await stopGradient(x).data(), d, 'stopGradient');
         const [out] = vjp((p: NDArray) => p, x);
@@ -883,7 +1082,10 @@ describe('values near float32 overflow, every primitive', () => {
     it(`sum and mean: one sign exact-or-Inf, mixed signs never finite garbage, ${reduce} kernel`, async () => {
       setKernelPolicy({ reduce });
       await check(
-        fc.asyncProperty(valuesArb(nearMaxOrInfArb, 48), fc.integer({ min: 1, max: 4 }), fc.constantFrom('mixed', 'positive', 'negative'),
+        fc.asyncProperty(
+          valuesArb(nearMaxOrInfArb, 48),
+          fc.integer({ min: 1, max: 4 }),
+          fc.constantFrom('mixed', 'positive', 'negative'),
           async (xs, cols, signs) => {
             const v = xs.map((t) => (signs === 'positive' ? Math.abs(t) : signs === 'negative' ? -Math.abs(t) : t));
             const rows = Math.ceil(v.length / cols);
@@ -904,7 +1106,8 @@ describe('values near float32 overflow, every primitive', () => {
             checkAll(await sum(x, 0).data(), col, 'sum axis 0');
             checkAll(await sum(x, 1).data(), (i) => Array.from(d.subarray(i * cols, (i + 1) * cols)), 'sum axis 1');
             checkAll(await mean(x, 0).data(), col, 'mean axis 0', rows);
-          }),
+          },
+        ),
         20,
       );
     });
@@ -938,28 +1141,35 @@ describe('values near float32 overflow, every primitive', () => {
     const B2 = 0.999;
     const EPS = 1e-8;
     await check(
-      fc.asyncProperty(valuesArb(nearMaxArb, 32).chain((g) => fc.tuple(fc.constant(g),
-        fc.array(nearMaxArb, { minLength: g.length, maxLength: g.length }),
-        fc.array(nearMaxArb, { minLength: g.length, maxLength: g.length }))), fc.constantFrom(1, 2, 10),
-      async ([gs, ms, vs], t) => {
-        const g = Float32Array.from(gs);
-        const m = Float32Array.from(ms);
-        const v = Float32Array.from(vs, Math.abs);
-        const [u, state] = scaleByAdam().update(array(g), { count: t - 1, mu: array(m), nu: array(v) });
-        const st = state as { mu: NDArray; nu: NDArray };
-        const [m1, v1, u1] = [await st.mu.data(), await st.nu.data(), await (u as NDArray).data()];
-        // The kernel's float32 constants and operation order: b1 m + (1 - b1) g, b2 v + ((1 - b2) g) g.
-        const [b1, b2, ob1, ob2] = [f(B1), f(B2), f(1 - f(B1)), f(1 - f(B2))];
-        const [bc1, bc2] = [f(1 - B1 ** t), f(1 - B2 ** t)];
-        const at = (i: number) => `g = ${g[i]}, m = ${m[i]}, v = ${v[i]}, t = ${t}`;
-        const mWant = Array.from(g, (gi, i) => b1 * m[i]! + ob1 * gi);
-        expectIeee(m1, mWant, (i) => 2 * ulp(Math.max(Math.abs(b1 * m[i]!), Math.abs(ob1 * g[i]!))), 'adam m', at);
-        const vWant = Array.from(g, (gi, i) => b2 * v[i]! + ob2 * gi * gi);
-        expectIeee(v1, vWant, (_i, w) => 3 * ulp(w), 'adam v', at);
-        // The update from the moments as stored: (m / bc1) / (sqrt(v / bc2) + eps).
-        const uWant = Array.from(m1, (mi, i) => mi / bc1 / (Math.sqrt(v1[i]! / bc2) + f(EPS)));
-        expectIeee(u1, uWant, (_i, w) => 8 * ulp(w), 'adam update', at);
-      }),
+      fc.asyncProperty(
+        valuesArb(nearMaxArb, 32).chain((g) =>
+          fc.tuple(
+            fc.constant(g),
+            fc.array(nearMaxArb, { minLength: g.length, maxLength: g.length }),
+            fc.array(nearMaxArb, { minLength: g.length, maxLength: g.length }),
+          ),
+        ),
+        fc.constantFrom(1, 2, 10),
+        async ([gs, ms, vs], t) => {
+          const g = Float32Array.from(gs);
+          const m = Float32Array.from(ms);
+          const v = Float32Array.from(vs, Math.abs);
+          const [u, state] = scaleByAdam().update(array(g), { count: t - 1, mu: array(m), nu: array(v) });
+          const st = state as { mu: NDArray; nu: NDArray };
+          const [m1, v1, u1] = [await st.mu.data(), await st.nu.data(), await (u as NDArray).data()];
+          // The kernel's float32 constants and operation order: b1 m + (1 - b1) g, b2 v + ((1 - b2) g) g.
+          const [b1, b2, ob1, ob2] = [f(B1), f(B2), f(1 - f(B1)), f(1 - f(B2))];
+          const [bc1, bc2] = [f(1 - B1 ** t), f(1 - B2 ** t)];
+          const at = (i: number) => `g = ${g[i]}, m = ${m[i]}, v = ${v[i]}, t = ${t}`;
+          const mWant = Array.from(g, (gi, i) => b1 * m[i]! + ob1 * gi);
+          expectIeee(m1, mWant, (i) => 2 * ulp(Math.max(Math.abs(b1 * m[i]!), Math.abs(ob1 * g[i]!))), 'adam m', at);
+          const vWant = Array.from(g, (gi, i) => b2 * v[i]! + ob2 * gi * gi);
+          expectIeee(v1, vWant, (_i, w) => 3 * ulp(w), 'adam v', at);
+          // The update from the moments as stored: (m / bc1) / (sqrt(v / bc2) + eps).
+          const uWant = Array.from(m1, (mi, i) => mi / bc1 / (Math.sqrt(v1[i]! / bc2) + f(EPS)));
+          expectIeee(u1, uWant, (_i, w) => 8 * ulp(w), 'adam update', at);
+        },
+      ),
       12,
     );
   });
@@ -974,22 +1184,27 @@ function permArb(rank: number) {
 describe('reshape, transpose, slice, pad, concatenate, broadcastTo', () => {
   it('reshape is a view: same values, no dispatch, no new buffer', async () => {
     await check(
-      fc.asyncProperty(shapeArb(1, 4, 20000).filter((s) => sizeOf(s) > 1024), fc.integer({ min: 0, max: 3 }), seedArb, async (shape, how, seed) => {
-        const { x: c, d } = input(shape, seed);
-        const x = addScalar(c, 0); // computed on the GPU (constants keep a host copy; > 1024 elements stay on the GPU)
-        await x.data();
-        const n = sizeOf(shape);
-        const target = how === 0 ? [n] : how === 1 ? [...shape].reverse() : how === 2 ? [1, ...shape, 1] : [-1, shape[shape.length - 1]!];
-        const s = await stats(async () => {
-          const y = reshape(x, target);
-          return [y.shape, await y.data()] as const;
-        });
-        expect(s.value[0]).toEqual(how === 3 ? [n / shape[shape.length - 1]!, shape[shape.length - 1]] : target);
-        expectClose(s.value[1], Float64Array.from(d), 0);
-        expect(s.dispatches).toBe(0);
-        expect(s.liveBuffers).toBe(0);
-        expect(s.submissions).toBe(1);
-      }),
+      fc.asyncProperty(
+        shapeArb(1, 4, 20000).filter((s) => sizeOf(s) > 1024),
+        fc.integer({ min: 0, max: 3 }),
+        seedArb,
+        async (shape, how, seed) => {
+          const { x: c, d } = input(shape, seed);
+          const x = addScalar(c, 0); // computed on the GPU (constants keep a host copy; > 1024 elements stay on the GPU)
+          await x.data();
+          const n = sizeOf(shape);
+          const target = how === 0 ? [n] : how === 1 ? [...shape].reverse() : how === 2 ? [1, ...shape, 1] : [-1, shape[shape.length - 1]!];
+          const s = await stats(async () => {
+            const y = reshape(x, target);
+            return [y.shape, await y.data()] as const;
+          });
+          expect(s.value[0]).toEqual(how === 3 ? [n / shape[shape.length - 1]!, shape[shape.length - 1]] : target);
+          expectClose(s.value[1], Float64Array.from(d), 0);
+          expect(s.dispatches).toBe(0);
+          expect(s.liveBuffers).toBe(0);
+          expect(s.submissions).toBe(1);
+        },
+      ),
       10,
     );
     expect(() => reshape(zeros([2, 3]), [4, 2])).toThrow(ShapeError);
@@ -1000,14 +1215,17 @@ describe('reshape, transpose, slice, pad, concatenate, broadcastTo', () => {
 
   it('transpose with random permutations up to rank 4 (and the default reversal)', async () => {
     await check(
-      fc.asyncProperty(shapeArb(0, 4).chain((s) => fc.tuple(fc.constant(s), permArb(s.length), fc.boolean())), seedArb,
+      fc.asyncProperty(
+        shapeArb(0, 4).chain((s) => fc.tuple(fc.constant(s), permArb(s.length), fc.boolean())),
+        seedArb,
         async ([shape, perm, useDefault], seed) => {
           const { x, r } = input(shape, seed);
           const y = useDefault ? transpose(x) : transpose(x, perm);
           const want = R.transpose(r, useDefault ? undefined : perm);
           expect(y.shape).toEqual(want.shape);
           expectClose(await y.data(), want, 0, `transpose [${shape}] by [${useDefault ? 'default' : perm}]`);
-        }),
+        },
+      ),
       30,
     );
     expect(() => transpose(zeros([2, 3]), [0, 0])).toThrow(ValueError);
@@ -1021,15 +1239,19 @@ describe('reshape, transpose, slice, pad, concatenate, broadcastTo', () => {
         fc.integer({ min: 0, max: shape.length }),
       );
     await check(
-      fc.asyncProperty(shapeArb(1, 4).chain((s) => fc.tuple(fc.constant(s), windowArb(s))), seedArb, async ([shape, [win, given]], seed) => {
-        const { x, r } = input(shape, seed);
-        const starts = win.slice(0, given).map(([p, q]) => Math.min(p, q));
-        const stops = win.slice(0, given).map(([p, q]) => Math.max(p, q));
-        const y = slice(x, starts, stops);
-        const want = R.slice(r, starts, stops);
-        expect(y.shape).toEqual(want.shape);
-        expectClose(await y.data(), want, 0, `slice [${shape}] [${starts}]:[${stops}]`);
-      }),
+      fc.asyncProperty(
+        shapeArb(1, 4).chain((s) => fc.tuple(fc.constant(s), windowArb(s))),
+        seedArb,
+        async ([shape, [win, given]], seed) => {
+          const { x, r } = input(shape, seed);
+          const starts = win.slice(0, given).map(([p, q]) => Math.min(p, q));
+          const stops = win.slice(0, given).map(([p, q]) => Math.max(p, q));
+          const y = slice(x, starts, stops);
+          const want = R.slice(r, starts, stops);
+          expect(y.shape).toEqual(want.shape);
+          expectClose(await y.data(), want, 0, `slice [${shape}] [${starts}]:[${stops}]`);
+        },
+      ),
       30,
     );
   });
@@ -1046,14 +1268,18 @@ describe('reshape, transpose, slice, pad, concatenate, broadcastTo', () => {
   it('pad into random larger shapes', async () => {
     const padArb = (shape: number[]) => fc.tuple(...shape.map(() => fc.tuple(fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 3 }))));
     await check(
-      fc.asyncProperty(shapeArb(0, 4, 3000).chain((s) => fc.tuple(fc.constant(s), padArb(s))), seedArb, async ([shape, pads], seed) => {
-        const { x, r } = input(shape, seed);
-        const starts = pads.map(([p]) => p);
-        const outShape = shape.map((dim, i) => dim + pads[i]![0] + pads[i]![1]);
-        const y = pad(x, starts, outShape);
-        expect(y.shape).toEqual(outShape);
-        expectClose(await y.data(), R.pad(r, starts, outShape), 0, `pad [${shape}] at [${starts}] into [${outShape}]`);
-      }),
+      fc.asyncProperty(
+        shapeArb(0, 4, 3000).chain((s) => fc.tuple(fc.constant(s), padArb(s))),
+        seedArb,
+        async ([shape, pads], seed) => {
+          const { x, r } = input(shape, seed);
+          const starts = pads.map(([p]) => p);
+          const outShape = shape.map((dim, i) => dim + pads[i]![0] + pads[i]![1]);
+          const y = pad(x, starts, outShape);
+          expect(y.shape).toEqual(outShape);
+          expectClose(await y.data(), R.pad(r, starts, outShape), 0, `pad [${shape}] at [${starts}] into [${outShape}]`);
+        },
+      ),
       25,
     );
   });
@@ -1076,9 +1302,22 @@ describe('reshape, transpose, slice, pad, concatenate, broadcastTo', () => {
     );
     await check(
       fc.asyncProperty(piecesArb, seedArb, async ([shape, axis, lens], seed) => {
-        const parts = lens.map((len, k) => input(shape.map((dim, i) => (i === axis ? len : dim)), seed + k, -5, 5));
-        const y = concatenate(parts.map((p) => p.x), axis);
-        const want = R.concatenate(parts.map((p) => p.r), axis);
+        const parts = lens.map((len, k) =>
+          input(
+            shape.map((dim, i) => (i === axis ? len : dim)),
+            seed + k,
+            -5,
+            5,
+          ),
+        );
+        const y = concatenate(
+          parts.map((p) => p.x),
+          axis,
+        );
+        const want = R.concatenate(
+          parts.map((p) => p.r),
+          axis,
+        );
         expect(y.shape).toEqual(want.shape);
         expectClose(await y.data(), want, 0, `concatenate axis ${axis} of ${parts.map((p) => `[${p.r.shape}]`).join(' ')}`);
       }),
@@ -1093,26 +1332,47 @@ describe('reshape, transpose, slice, pad, concatenate, broadcastTo', () => {
 
   it('broadcastTo random targets', async () => {
     await check(
-      fc.asyncProperty(shapeArb().chain((out) => fc.tuple(fc.constant(out), operandOf(out))), seedArb, async ([out, from], seed) => {
-        const { x, r } = input(from, seed);
-        const y = broadcastTo(x, out);
-        expect(y.shape).toEqual(out);
-        expectClose(await y.data(), R.broadcastTo(r, out), 0, `broadcastTo [${from}] -> [${out}]`);
-      }),
+      fc.asyncProperty(
+        shapeArb().chain((out) => fc.tuple(fc.constant(out), operandOf(out))),
+        seedArb,
+        async ([out, from], seed) => {
+          const { x, r } = input(from, seed);
+          const y = broadcastTo(x, out);
+          expect(y.shape).toEqual(out);
+          expectClose(await y.data(), R.broadcastTo(r, out), 0, `broadcastTo [${from}] -> [${out}]`);
+        },
+      ),
       25,
     );
     expect(() => broadcastTo(zeros([3]), [4])).toThrow(ShapeError);
     expect(() => broadcastTo(zeros([2, 3]), [3])).toThrow(ShapeError);
-    expect(await broadcastTo(2, [2, 2]).toNested()).toEqual([[2, 2], [2, 2]]);
+    expect(await broadcastTo(2, [2, 2]).toNested()).toEqual([
+      [2, 2],
+      [2, 2],
+    ]);
   });
 
   it('array(), toNested(), item() and creation ops', async () => {
-    expect(await array([[1, 2, 3], [4, 5, 6]]).toNested()).toEqual([[1, 2, 3], [4, 5, 6]]);
-    expect(await array(new Float32Array([1, 2, 3, 4]), [2, 2]).toNested()).toEqual([[1, 2], [3, 4]]);
+    expect(
+      await array([
+        [1, 2, 3],
+        [4, 5, 6],
+      ]).toNested(),
+    ).toEqual([
+      [1, 2, 3],
+      [4, 5, 6],
+    ]);
+    expect(await array(new Float32Array([1, 2, 3, 4]), [2, 2]).toNested()).toEqual([
+      [1, 2],
+      [3, 4],
+    ]);
     expect(await array(7).item()).toBe(7);
     expect(await array([[7]]).item()).toBe(7);
     await expect(array([1, 2]).item()).rejects.toThrow(ValueError);
-    expect(await full([2, 3], -1.5).toNested()).toEqual([[-1.5, -1.5, -1.5], [-1.5, -1.5, -1.5]]);
+    expect(await full([2, 3], -1.5).toNested()).toEqual([
+      [-1.5, -1.5, -1.5],
+      [-1.5, -1.5, -1.5],
+    ]);
     expect(await zeros([]).item()).toBe(0);
     expect(await arange(5).toNested()).toEqual([0, 1, 2, 3, 4]);
     expect(await arange(1, 2, 0.25).toNested()).toEqual([1, 1.25, 1.5, 1.75]);
@@ -1130,7 +1390,12 @@ describe('arrays beyond one dispatch (> 65535 * 256 elements)', () => {
     const BOUNDARY = 65535 * 256; // 16,776,960: the first element of the second grid row
     const x = arange(N); // value f32(i): exact below 2^24, even i exact above
     const y = addScalar(scale(x, 2), 1); // 2i + 1, one fused kernel
-    const picks = [[0, 4], [BOUNDARY - 3, BOUNDARY + 3], [2 ** 24 - 2, 2 ** 24 + 4], [N - 6, N]];
+    const picks = [
+      [0, 4],
+      [BOUNDARY - 3, BOUNDARY + 3],
+      [2 ** 24 - 2, 2 ** 24 + 4],
+      [N - 6, N],
+    ];
     const parts = await Promise.all(picks.map(([s, e]) => slice(y, [s!], [e!]).data()));
     picks.forEach(([s, e], k) => {
       for (let i = s!; i < e!; i++) {
@@ -1233,7 +1498,11 @@ describe('laziness: one submit per evaluation, fused elementwise chains', () => 
     const { x, d } = input([2000], 41, -1, 1);
     const y = exp(x);
     const z = addScalar(y, 1);
-    expectClose(await z.data(), Float64Array.from(d, (v) => Math.exp(v) + 1), { at: (i, w) => (3 + 2) * ulp(Math.exp(d[i]!)) + ulp(w) });
+    expectClose(
+      await z.data(),
+      Float64Array.from(d, (v) => Math.exp(v) + 1),
+      { at: (i, w) => (3 + 2) * ulp(Math.exp(d[i]!)) + ulp(w) },
+    );
     expectClose(await y.data(), Float64Array.from(d, Math.exp), { at: (i, w) => (3 + 2 * Math.abs(d[i]!)) * ulp(w) });
   });
 
@@ -1281,13 +1550,22 @@ describe('laziness: one submit per evaluation, fused elementwise chains', () => 
 
 describe('errors leave earlier arrays intact', () => {
   it('each kind of error, then earlier arrays still read back', async () => {
-    const keep = array([[1, 2], [3, 4]]);
+    const keep = array([
+      [1, 2],
+      [3, 4],
+    ]);
     const keep2 = add(keep, 10); // pending
     const bigKeep = addScalar(zeros([3000]), 1);
     await bigKeep.data();
     const intact = async () => {
-      expect(await keep.toNested()).toEqual([[1, 2], [3, 4]]);
-      expect(await keep2.toNested()).toEqual([[11, 12], [13, 14]]);
+      expect(await keep.toNested()).toEqual([
+        [1, 2],
+        [3, 4],
+      ]);
+      expect(await keep2.toNested()).toEqual([
+        [11, 12],
+        [13, 14],
+      ]);
       expect(await sum(bigKeep).item()).toBe(3000);
     };
     const cases: Array<[() => unknown, new (...a: never[]) => Error, RegExp?]> = [

@@ -3,9 +3,30 @@
 // long training loop.
 import { describe, expect, it } from 'vitest';
 import {
-  adam, adamw, applyUpdates, array, chain, clipByGlobalNorm, DisposedArrayError, memoryStats, NDArray, randomNormal,
-  randomUniform, scaleByLearningRate, sgd, sin, square, sub, add, matmul, mean, tanh, scale, TreeStructureError,
-  valueAndGrad, type GradientTransformation,
+  adam,
+  adamw,
+  applyUpdates,
+  array,
+  chain,
+  clipByGlobalNorm,
+  DisposedArrayError,
+  memoryStats,
+  NDArray,
+  randomNormal,
+  randomUniform,
+  scaleByLearningRate,
+  sgd,
+  sin,
+  square,
+  sub,
+  add,
+  matmul,
+  mean,
+  tanh,
+  scale,
+  TreeStructureError,
+  valueAndGrad,
+  type GradientTransformation,
 } from '../src/index';
 
 type Tree = { a: NDArray; nested: { b: NDArray } };
@@ -64,7 +85,11 @@ const grads = [2, 3, 4, 5, 6].map(host);
 const norm = (g: number[]) => Math.sqrt(g.reduce((s, x) => s + x * x, 0));
 
 describe('optimizers match float64 Optax equations', () => {
-  it('sgd', async () => compare(await runGpu(sgd(0.1), p0, grads), runRef((_, g) => g.map((x) => -0.1 * x), p0, grads)));
+  it('sgd', async () =>
+    compare(
+      await runGpu(sgd(0.1), p0, grads),
+      runRef((_, g) => g.map((x) => -0.1 * x), p0, grads),
+    ));
 
   it('sgd with momentum and nesterov', async () => {
     for (const nesterov of [false, true]) {
@@ -78,22 +103,40 @@ describe('optimizers match float64 Optax equations', () => {
     }
   });
 
-  const adamRef = (lr: (t: number) => number, wd = 0): Ref => (p, g, st, t) => {
-    const [b1, b2, eps] = [0.9, 0.999, 1e-8];
-    st.m = g.map((x, i) => b1 * (st.m?.[i] ?? 0) + (1 - b1) * x);
-    st.v = g.map((x, i) => b2 * (st.v?.[i] ?? 0) + (1 - b2) * x * x);
-    return st.m.map((m, i) => {
-      const u = m / (1 - b1 ** t) / (Math.sqrt(st.v![i]! / (1 - b2 ** t)) + eps);
-      return -lr(t - 1) * (u + wd * p[i]!);
-    });
-  };
+  const adamRef =
+    (lr: (t: number) => number, wd = 0): Ref =>
+    (p, g, st, t) => {
+      const [b1, b2, eps] = [0.9, 0.999, 1e-8];
+      st.m = g.map((x, i) => b1 * (st.m?.[i] ?? 0) + (1 - b1) * x);
+      st.v = g.map((x, i) => b2 * (st.v?.[i] ?? 0) + (1 - b2) * x * x);
+      return st.m.map((m, i) => {
+        const u = m / (1 - b1 ** t) / (Math.sqrt(st.v![i]! / (1 - b2 ** t)) + eps);
+        return -lr(t - 1) * (u + wd * p[i]!);
+      });
+    };
 
-  it('adam (fused kernel)', async () => compare(await runGpu(adam(0.01), p0, grads), runRef(adamRef(() => 0.01), p0, grads)));
+  it('adam (fused kernel)', async () =>
+    compare(
+      await runGpu(adam(0.01), p0, grads),
+      runRef(
+        adamRef(() => 0.01),
+        p0,
+        grads,
+      ),
+    ));
   it('adam with a schedule', async () => {
     const sched = (step: number) => 0.1 / (1 + step);
     compare(await runGpu(adam(sched), p0, grads), runRef(adamRef(sched), p0, grads));
   });
-  it('adamw', async () => compare(await runGpu(adamw(0.01, { weightDecay: 0.1 }), p0, grads), runRef(adamRef(() => 0.01, 0.1), p0, grads)));
+  it('adamw', async () =>
+    compare(
+      await runGpu(adamw(0.01, { weightDecay: 0.1 }), p0, grads),
+      runRef(
+        adamRef(() => 0.01, 0.1),
+        p0,
+        grads,
+      ),
+    ));
 
   it('clipByGlobalNorm chained with sgd', async () => {
     const maxNorm = 1.5;
@@ -156,7 +199,8 @@ describe('memory over a long training loop', () => {
     let state = opt.init(params);
     const steps = Number(process.env.SOAK_STEPS ?? 1500);
     const samples: Array<{ step: number; live: number; bytes: number }> = [];
-    let first = 0, last = 0;
+    let first = 0,
+      last = 0;
     for (let i = 0; i < steps; i++) {
       const [l, g] = valueAndGrad(loss)(params, x, y);
       const [u, s] = opt.update(g, state, params);
@@ -175,7 +219,9 @@ describe('memory over a long training loop', () => {
     const after = samples.filter((s) => s.step >= 200);
     const lives = after.map((s) => s.live);
     const bytes = after.map((s) => s.bytes);
-    console.log(`soak ${steps} steps: live buffers ${Math.min(...lives)}..${Math.max(...lives)}, live bytes ${Math.min(...bytes)}..${Math.max(...bytes)}, loss ${first} -> ${last}`);
+    console.log(
+      `soak ${steps} steps: live buffers ${Math.min(...lives)}..${Math.max(...lives)}, live bytes ${Math.min(...bytes)}..${Math.max(...bytes)}, loss ${first} -> ${last}`,
+    );
     expect(Math.max(...lives) - Math.min(...lives)).toBeLessThanOrEqual(2);
     // At most two buffers' worth either way (the largest here is Adam's packed state, 768 bytes): a
     // handle the garbage collector has not finalized yet may still hold one when a sample is taken.

@@ -3,10 +3,19 @@ import { array, add, matmul, sum, square } from '../src/array/ops';
 
 describe('smoke', () => {
   it('adds', async () => {
-    const a = array([[1, 2], [3, 4]]);
+    const a = array([
+      [1, 2],
+      [3, 4],
+    ]);
     const b = array([10, 20]);
     expect(Array.from(await add(a, b).data())).toEqual([11, 22, 13, 24]);
-    const c = matmul(a, array([[1, 0], [0, 1]]));
+    const c = matmul(
+      a,
+      array([
+        [1, 0],
+        [0, 1],
+      ]),
+    );
     expect(Array.from(await c.data())).toEqual([1, 2, 3, 4]);
     expect(await sum(square(a)).item()).toBe(30);
   });

@@ -1,8 +1,18 @@
 import { describe, it, expect, expectTypeOf } from 'vitest';
 import fc from 'fast-check';
 import {
-  tree, flatten, unflatten, leaves, structure, map, leavesWithPath, assertSameStructure,
-  registerLeafClass, isDefaultLeaf, TreeDef, type MapLeaves,
+  tree,
+  flatten,
+  unflatten,
+  leaves,
+  structure,
+  map,
+  leavesWithPath,
+  assertSameStructure,
+  registerLeafClass,
+  isDefaultLeaf,
+  TreeDef,
+  type MapLeaves,
 } from '../src/tree/tree';
 import { GradGpuError, TreeError, TreeStructureError } from '../src/errors';
 
@@ -12,23 +22,32 @@ class Fake {
   constructor(readonly v: number) {}
 }
 class FakeChild extends Fake {}
-class Unregistered { #u = 0; }
+class Unregistered {
+  #u = 0;
+}
 registerLeafClass(Fake);
 
 declare module '../src/tree/tree' {
-  interface LeafTypes { fake: Fake }
+  interface LeafTypes {
+    fake: Fake;
+  }
 }
 
 const f = (v: number) => new Fake(v);
 const err = (fn: () => unknown): Error => {
-  try { fn(); } catch (e) { return e as Error; }
+  try {
+    fn();
+  } catch (e) {
+    return e as Error;
+  }
   throw new Error('expected a throw');
 };
 
 describe('flatten / structure', () => {
   it('flattens object keys in sorted order, independent of insertion order', () => {
     expect(leaves({ b: 1, a: 2, c: 3 })).toEqual([2, 1, 3]);
-    const ab = structure({ a: 1, b: 2 }), ba = structure({ b: 1, a: 2 });
+    const ab = structure({ a: 1, b: 2 }),
+      ba = structure({ b: 1, a: 2 });
     expect(ab.equals(ba)).toBe(true);
     expect(ba.toString()).toBe('{a: *, b: *}');
   });
@@ -85,10 +104,24 @@ describe('flatten / structure', () => {
   });
 
   it('supports a custom isLeaf (function or options) checked before containers', () => {
-    const t = { p: [1, 2], q: [[3, 4], [5, 6]] };
+    const t = {
+      p: [1, 2],
+      q: [
+        [3, 4],
+        [5, 6],
+      ],
+    };
     const pair = (x: unknown) => Array.isArray(x) && x.length === 2 && x.every((v) => typeof v === 'number');
-    expect(leaves(t, pair)).toEqual([[1, 2], [3, 4], [5, 6]]);
-    expect(leaves(t, { isLeaf: pair })).toEqual([[1, 2], [3, 4], [5, 6]]);
+    expect(leaves(t, pair)).toEqual([
+      [1, 2],
+      [3, 4],
+      [5, 6],
+    ]);
+    expect(leaves(t, { isLeaf: pair })).toEqual([
+      [1, 2],
+      [3, 4],
+      [5, 6],
+    ]);
     expect(leaves({ s: 'hi' }, (x) => typeof x === 'string')).toEqual(['hi']);
     expect(structure(t, pair).toString()).toBe('{p: *, q: [*, *]}');
   });
@@ -141,7 +174,8 @@ describe('invalid leaves', () => {
 
   it('explains that typed arrays must be wrapped', () => {
     expect(msg({ w: new Float32Array(2) })).toBe(
-      'tree.w: unsupported pytree leaf of type Float32Array (typed arrays are not pytree leaves; wrap with array(...))');
+      'tree.w: unsupported pytree leaf of type Float32Array (typed arrays are not pytree leaves; wrap with array(...))',
+    );
   });
 
   it('rejects cyclic trees with a TreeError instead of overflowing the stack', () => {
@@ -153,7 +187,8 @@ describe('invalid leaves', () => {
 
   it('reports invalid leaves in the other trees of map / assertSameStructure with the tree name', () => {
     expect(() => map((x: number) => x, { w: 1 }, { w: 'no' })).toThrow(
-      `tree.w: unsupported pytree leaf of type string ${EXPECTED} in the second tree`);
+      `tree.w: unsupported pytree leaf of type string ${EXPECTED} in the second tree`,
+    );
     expect(() => assertSameStructure({ w: 1 }, { w: 'no' }, { names: ['params', 'grads'] })).toThrow(/ in grads$/);
   });
 });
@@ -175,7 +210,10 @@ describe('paths', () => {
     expect(structure(t).paths()).toEqual(['["a-b"]', 'layer1.b', 'layer1.w', 'x[1]', 'x[2].y', 'xs[0]', 'xs[1].y']);
     expect(structure([1, [2]]).paths()).toEqual(['[0]', '[1][0]']);
     expect(structure(1).paths()).toEqual(['']);
-    expect(leavesWithPath({ b: [f(1)], a: 2 })).toEqual([['a', 2], ['b[0]', f(1)]]);
+    expect(leavesWithPath({ b: [f(1)], a: 2 })).toEqual([
+      ['a', 2],
+      ['b[0]', f(1)],
+    ]);
   });
 });
 
@@ -189,10 +227,20 @@ describe('map', () => {
 
   it('passes the aligned leaves of every tree', () => {
     const calls: number[][] = [];
-    const out = map((a: number, b: number, c: number) => { calls.push([a, b, c]); return a + b * c; },
-      { x: 1, y: [2] }, { y: [20], x: 10 }, { x: 100, y: [200] });
+    const out = map(
+      (a: number, b: number, c: number) => {
+        calls.push([a, b, c]);
+        return a + b * c;
+      },
+      { x: 1, y: [2] },
+      { y: [20], x: 10 },
+      { x: 100, y: [200] },
+    );
     expect(out).toEqual({ x: 1001, y: [4002] });
-    expect(calls).toEqual([[1, 10, 100], [2, 20, 200]]);
+    expect(calls).toEqual([
+      [1, 10, 100],
+      [2, 20, 200],
+    ]);
   });
 
   it('names the first differing path on a structure mismatch', () => {
@@ -205,9 +253,11 @@ describe('map', () => {
     expect(mismatch(p, { params: { layer1: { b: 2 } } })).toBe('tree.params.layer1.w: missing in the second tree');
     expect(mismatch(p, { params: { layer1: { b: 2, w: 1, v: 0 } } })).toBe('tree.params.layer1.v: missing in the first tree');
     expect(mismatch(p, { params: { layer1: [1, 2] } })).toBe(
-      'tree.params.layer1: expected an object with keys [b, w], got an array of length 2 in the second tree');
+      'tree.params.layer1: expected an object with keys [b, w], got an array of length 2 in the second tree',
+    );
     expect(mismatch(p, p, { params: { layer1: { b: 2, w: [1] } } })).toBe(
-      'tree.params.layer1.w: expected a leaf, got an array of length 1 in the third tree');
+      'tree.params.layer1.w: expected a leaf, got an array of length 1 in the third tree',
+    );
     expect(mismatch([1, [2, 3]], [1, [2]])).toBe('tree[1]: expected an array of length 2, got an array of length 1 in the second tree');
     expect(mismatch({ a: null }, { a: undefined })).toBe('tree.a: expected null, got undefined in the second tree');
     expect(mismatch({ a: 1 }, { a: null })).toBe('tree.a: expected a leaf, got null in the second tree');
@@ -223,7 +273,8 @@ describe('assertSameStructure', () => {
   });
 
   it('uses rootName and names in its messages', () => {
-    const grads = { layer1: { w: 1, b: 2 } }, params = { layer1: { b: 2 } };
+    const grads = { layer1: { w: 1, b: 2 } },
+      params = { layer1: { b: 2 } };
     const e = err(() => assertSameStructure(grads, params, { rootName: 'grads', names: ['grads', 'params'] }));
     expect(e).toBeInstanceOf(TreeStructureError);
     expect(e).toBeInstanceOf(TreeError);
@@ -232,7 +283,8 @@ describe('assertSameStructure', () => {
     expect(e.message).toBe('grads.layer1.w: missing in params');
     expect(() => assertSameStructure(params, grads)).toThrow('tree.layer1.w: missing in the first tree');
     expect(() => assertSameStructure({ a: [1] }, { a: [1, 2] }, { rootName: 'p' })).toThrow(
-      'p.a: expected an array of length 1, got an array of length 2 in the second tree');
+      'p.a: expected an array of length 1, got an array of length 2 in the second tree',
+    );
   });
 });
 
@@ -259,55 +311,68 @@ const reversedKeys = (t: unknown): unknown => {
 
 describe('properties', () => {
   it('flatten -> unflatten roundtrips and preserves leaf identity', () => {
-    fc.assert(fc.property(arbTree, (t) => {
-      const [ls, td] = flatten(t);
-      const back = unflatten(td, ls);
-      expect(back).toEqual(t);
-      expect(leaves(back)).toEqual(ls);
-      leaves(back).forEach((x, i) => expect(x).toBe(ls[i]));
-      expect(td.numLeaves).toBe(ls.length);
-      expect(td.paths()).toHaveLength(ls.length);
-    }));
+    fc.assert(
+      fc.property(arbTree, (t) => {
+        const [ls, td] = flatten(t);
+        const back = unflatten(td, ls);
+        expect(back).toEqual(t);
+        expect(leaves(back)).toEqual(ls);
+        leaves(back).forEach((x, i) => expect(x).toBe(ls[i]));
+        expect(td.numLeaves).toBe(ls.length);
+        expect(td.paths()).toHaveLength(ls.length);
+      }),
+    );
   });
 
   it('structure equality is reflexive and ignores key insertion order', () => {
-    fc.assert(fc.property(arbTree, (t) => {
-      expect(structure(t).equals(structure(t))).toBe(true);
-      const r = reversedKeys(t);
-      expect(structure(r).equals(structure(t))).toBe(true);
-      expect(leaves(r)).toEqual(leaves(t));
-    }));
+    fc.assert(
+      fc.property(arbTree, (t) => {
+        expect(structure(t).equals(structure(t))).toBe(true);
+        const r = reversedKeys(t);
+        expect(structure(r).equals(structure(t))).toBe(true);
+        expect(leaves(r)).toEqual(leaves(t));
+      }),
+    );
   });
 
   it('equals agrees with toString and with assertSameStructure', () => {
-    fc.assert(fc.property(arbTree, arbTree, (a, b) => {
-      const eq = structure(a).equals(structure(b));
-      expect(eq).toBe(structure(a).toString() === structure(b).toString());
-      if (eq) expect(() => assertSameStructure(a, b)).not.toThrow();
-      else expect(() => assertSameStructure(a, b)).toThrow(TreeStructureError);
-    }));
+    fc.assert(
+      fc.property(arbTree, arbTree, (a, b) => {
+        const eq = structure(a).equals(structure(b));
+        expect(eq).toBe(structure(a).toString() === structure(b).toString());
+        if (eq) expect(() => assertSameStructure(a, b)).not.toThrow();
+        else expect(() => assertSameStructure(a, b)).toThrow(TreeStructureError);
+      }),
+    );
   });
 
   it('map(identity) roundtrips and multi-tree map aligns leaves', () => {
-    fc.assert(fc.property(arbTree, (t) => {
-      expect(map((x) => x, t)).toEqual(t);
-      const idx = map(() => 0, t);
-      let i = 0;
-      const numbered = map(() => i++, idx);
-      expect(leaves(map((x, n) => [x, n], t, numbered), (x) => Array.isArray(x) && x.length === 2 && typeof x[1] === 'number'))
-        .toEqual(leaves(t).map((x, n) => [x, n]));
-    }));
+    fc.assert(
+      fc.property(arbTree, (t) => {
+        expect(map((x) => x, t)).toEqual(t);
+        const idx = map(() => 0, t);
+        let i = 0;
+        const numbered = map(() => i++, idx);
+        expect(
+          leaves(
+            map((x, n) => [x, n], t, numbered),
+            (x) => Array.isArray(x) && x.length === 2 && typeof x[1] === 'number',
+          ),
+        ).toEqual(leaves(t).map((x, n) => [x, n]));
+      }),
+    );
   });
 });
 
 // ---- types (checked by tsc; the runtime calls are no-ops) -------------------------
 
 describe('types', () => {
-  class Y { #y = 0; }
+  class Y {
+    #y = 0;
+  }
   it('MapLeaves replaces leaves through objects, arrays and tuples', () => {
     expectTypeOf<MapLeaves<{ w: Fake; b: [Fake, number] }, Y>>().toEqualTypeOf<{ w: Y; b: [Y, Y] }>();
-    expectTypeOf<MapLeaves<{ a?: Fake; n: Fake | null; xs: readonly number[] }, Y>>()
-      .toEqualTypeOf<{ a?: Y; n: Y | null; xs: readonly Y[] }>();
+    expectTypeOf<MapLeaves<{ a?: Fake; n: Fake | null; xs: readonly number[] }, Y>>().toEqualTypeOf<{ a?: Y; n: Y | null; xs: readonly Y[] }>();
     expectTypeOf<MapLeaves<{ u: undefined; s: { t: [] } }, Y>>().toEqualTypeOf<{ u: undefined; s: { t: [] } }>();
     expectTypeOf<MapLeaves<{ w: Unregistered }, Y, Unregistered>>().toEqualTypeOf<{ w: Y }>();
     expectTypeOf<MapLeaves<{ w: string }, Y>>().toEqualTypeOf<{ w: never }>();

@@ -5,13 +5,30 @@
 // Inputs come from randomUniform (integer hashing only: identical on every adapter).
 import fs from 'node:fs';
 import {
-  add, adam, applyUpdates, deviceInfo, gradOverFlatParams, matmul, mean, randomUniform, scale, sin, square, sub, tanh,
-  valueAndGrad, type NDArray,
+  add,
+  adam,
+  applyUpdates,
+  deviceInfo,
+  gradOverFlatParams,
+  matmul,
+  mean,
+  randomUniform,
+  scale,
+  sin,
+  square,
+  sub,
+  tanh,
+  valueAndGrad,
+  type NDArray,
 } from '../../src/index';
 
 async function run() {
   const out: Record<string, number[]> = {};
-  for (const [n, d] of [[1, 2], [1024, 64], [65536, 512]] as const) {
+  for (const [n, d] of [
+    [1, 2],
+    [1024, 64],
+    [65536, 512],
+  ] as const) {
     const x = randomUniform([n, d], 11, -1, 1);
     const p = randomUniform([d + 1], 12, -1, 1);
     out[`seed ${n}x${d}`] = Array.from(await gradOverFlatParams(p, x).data());
@@ -42,10 +59,14 @@ async function run() {
 const args = process.argv.slice(2);
 if (args[0] === '--diff') {
   const [a, b] = args.slice(1).map((f) => JSON.parse(fs.readFileSync(f!, 'utf8')));
-  console.log(`A: ${a.device.vendor} ${a.device.architecture} ${a.device.description}\nB: ${b.device.vendor} ${b.device.architecture} ${b.device.description}`);
+  console.log(
+    `A: ${a.device.vendor} ${a.device.architecture} ${a.device.description}\nB: ${b.device.vendor} ${b.device.architecture} ${b.device.description}`,
+  );
   for (const k of Object.keys(a.results)) {
-    const va: number[] = a.results[k], vb: number[] = b.results[k];
-    let abs = 0, rel = 0;
+    const va: number[] = a.results[k],
+      vb: number[] = b.results[k];
+    let abs = 0,
+      rel = 0;
     va.forEach((v, i) => {
       const e = Math.abs(v - vb[i]!);
       abs = Math.max(abs, e);

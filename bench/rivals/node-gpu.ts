@@ -108,9 +108,7 @@ export function installNodeGpu(): Promise<NodeGpuInfo> {
     };
     Object.defineProperty(globalThis, 'navigator', { value: nav, configurable: true, writable: true });
     const info = adapter.info;
-    const adapterDescription = [info.vendor, info.architecture, info.device, info.description]
-      .filter(Boolean)
-      .join(' / ');
+    const adapterDescription = [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' / ');
     const text = adapterDescription.toLowerCase();
     const software = text.includes('swiftshader') || text.includes('llvmpipe') || !!process.env.VK_ICD_FILENAMES?.includes('swiftshader');
     return { gpu, adapterDescription, software };

@@ -115,7 +115,10 @@ export function refMlpLosses(init: MlpInit, xs: Num, ys: Num, steps: number): nu
     const bc1 = 1 - ADAM.b1 ** t;
     const bc2 = 1 - ADAM.b2 ** t;
     for (let q = 0; q < params.length; q++) {
-      const p = params[q], gq = g[q], mq = m[q], vq = v[q];
+      const p = params[q],
+        gq = g[q],
+        mq = m[q],
+        vq = v[q];
       for (let i = 0; i < p.length; i++) {
         mq[i] = ADAM.b1 * mq[i] + (1 - ADAM.b1) * gq[i];
         vq[i] = ADAM.b2 * vq[i] + (1 - ADAM.b2) * gq[i] * gq[i];
@@ -132,11 +135,21 @@ export function refTinyChain(v: Num): Float64Array {
     for (let i = 0; i < out.length; i++) {
       const x = out[i];
       switch (o.op) {
-        case 'add': out[i] = x + o.c; break;
-        case 'mul': out[i] = x * o.c; break;
-        case 'sub': out[i] = x - o.c; break;
-        case 'sin': out[i] = Math.sin(x); break;
-        case 'tanh': out[i] = Math.tanh(x); break;
+        case 'add':
+          out[i] = x + o.c;
+          break;
+        case 'mul':
+          out[i] = x * o.c;
+          break;
+        case 'sub':
+          out[i] = x - o.c;
+          break;
+        case 'sin':
+          out[i] = Math.sin(x);
+          break;
+        case 'tanh':
+          out[i] = Math.tanh(x);
+          break;
       }
     }
   }

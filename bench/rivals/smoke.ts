@@ -74,10 +74,7 @@ for (const [n, chain] of [
         run,
         check: (got) => {
           const [dA, dB] = got as [Float32Array, Float32Array];
-          return Math.max(
-            verify(`${r.name} ${this.label} dA`, dA, wantA, rtol),
-            verify(`${r.name} ${this.label} dB`, dB, wantB, rtol),
-          );
+          return Math.max(verify(`${r.name} ${this.label} dA`, dA, wantA, rtol), verify(`${r.name} ${this.label} dB`, dB, wantB, rtol));
         },
       };
     },

@@ -54,11 +54,21 @@ function mm32(a: Float32Array, b: Float32Array, c: Float32Array, m: number, k: n
 function tinyStep32(v: Float32Array, o: TinyOp): void {
   const len = v.length;
   switch (o.op) {
-    case 'add': for (let i = 0; i < len; i++) v[i] += o.c; break;
-    case 'mul': for (let i = 0; i < len; i++) v[i] *= o.c; break;
-    case 'sub': for (let i = 0; i < len; i++) v[i] -= o.c; break;
-    case 'sin': for (let i = 0; i < len; i++) v[i] = Math.sin(v[i]); break;
-    case 'tanh': for (let i = 0; i < len; i++) v[i] = Math.tanh(v[i]); break;
+    case 'add':
+      for (let i = 0; i < len; i++) v[i] += o.c;
+      break;
+    case 'mul':
+      for (let i = 0; i < len; i++) v[i] *= o.c;
+      break;
+    case 'sub':
+      for (let i = 0; i < len; i++) v[i] -= o.c;
+      break;
+    case 'sin':
+      for (let i = 0; i < len; i++) v[i] = Math.sin(v[i]);
+      break;
+    case 'tanh':
+      for (let i = 0; i < len; i++) v[i] = Math.tanh(v[i]);
+      break;
   }
 }
 
@@ -181,7 +191,10 @@ export const plainjs: Rival = {
       const bc1 = 1 - ADAM.b1 ** t;
       const bc2 = 1 - ADAM.b2 ** t;
       for (let q = 0; q < params.length; q++) {
-        const p = params[q], g = grads[q], mq = m[q], vq = v[q];
+        const p = params[q],
+          g = grads[q],
+          mq = m[q],
+          vq = v[q];
         for (let i = 0; i < p.length; i++) {
           const gi = g[i];
           mq[i] = ADAM.b1 * mq[i] + (1 - ADAM.b1) * gi;
@@ -222,6 +235,7 @@ let jaxLiveBuffers = 0;
 export function makeJaxRival(useJit: boolean): Rival {
   let jax: Jax;
   const owned = new Set<() => void>();
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any function jax.jit accepts
   const maybeJit = <F extends (...args: any[]) => any>(f: F): F & { dispose?: () => void } =>
     useJit ? (jax.jit(f) as unknown as F & { dispose: () => void }) : f;
 
@@ -250,35 +264,35 @@ export function makeJaxRival(useJit: boolean): Rival {
     };
     // One full training step. bc1/bc2 are the bias corrections 1 - beta^t;
     // they are arguments (not closed-over constants) so jit traces once.
-    const step = maybeJit(
-      (p: JParams, m: JParams, v: JParams, x: JArray, y: JArray, bc1: JScalar, bc2: JScalar) => {
-        const [loss, g] = jax.valueAndGrad(lossFn)(jax.tree.ref(p), x, y);
-        const [pl, def] = jax.tree.flatten(p);
-        const [gl] = jax.tree.flatten(g);
-        const [ml] = jax.tree.flatten(m);
-        const [vl] = jax.tree.flatten(v);
-        const use = (s: JScalar) => (typeof s === 'number' ? s : s.ref);
-        const np2: JArray[] = [], nm: JArray[] = [], nv: JArray[] = [];
-        for (let i = 0; i < pl.length; i++) {
-          const gi = gl[i];
-          const mi = ml[i].mul(ADAM.b1).add(gi.ref.mul(1 - ADAM.b1));
-          const vi = vl[i].mul(ADAM.b2).add(np.square(gi).mul(1 - ADAM.b2));
-          const mhat = mi.ref.div(use(bc1));
-          const vhat = vi.ref.div(use(bc2));
-          np2.push(pl[i].sub(mhat.mul(ADAM.lr).div(np.sqrt(vhat).add(ADAM.eps))));
-          nm.push(mi);
-          nv.push(vi);
-        }
-        if (typeof bc1 !== 'number') bc1.dispose();
-        if (typeof bc2 !== 'number') bc2.dispose();
-        return [
-          jax.tree.unflatten(def, np2) as JParams,
-          jax.tree.unflatten(def, nm) as JParams,
-          jax.tree.unflatten(def, nv) as JParams,
-          loss,
-        ] as [JParams, JParams, JParams, JArray];
-      },
-    );
+    const step = maybeJit((p: JParams, m: JParams, v: JParams, x: JArray, y: JArray, bc1: JScalar, bc2: JScalar) => {
+      const [loss, g] = jax.valueAndGrad(lossFn)(jax.tree.ref(p), x, y);
+      const [pl, def] = jax.tree.flatten(p);
+      const [gl] = jax.tree.flatten(g);
+      const [ml] = jax.tree.flatten(m);
+      const [vl] = jax.tree.flatten(v);
+      const use = (s: JScalar) => (typeof s === 'number' ? s : s.ref);
+      const np2: JArray[] = [],
+        nm: JArray[] = [],
+        nv: JArray[] = [];
+      for (let i = 0; i < pl.length; i++) {
+        const gi = gl[i];
+        const mi = ml[i].mul(ADAM.b1).add(gi.ref.mul(1 - ADAM.b1));
+        const vi = vl[i].mul(ADAM.b2).add(np.square(gi).mul(1 - ADAM.b2));
+        const mhat = mi.ref.div(use(bc1));
+        const vhat = vi.ref.div(use(bc2));
+        np2.push(pl[i].sub(mhat.mul(ADAM.lr).div(np.sqrt(vhat).add(ADAM.eps))));
+        nm.push(mi);
+        nv.push(vi);
+      }
+      if (typeof bc1 !== 'number') bc1.dispose();
+      if (typeof bc2 !== 'number') bc2.dispose();
+      return [jax.tree.unflatten(def, np2) as JParams, jax.tree.unflatten(def, nm) as JParams, jax.tree.unflatten(def, nv) as JParams, loss] as [
+        JParams,
+        JParams,
+        JParams,
+        JArray,
+      ];
+    });
     let t = 0;
     await jax.blockUntilReady([params, m, v, X, Y]);
     return {
@@ -436,11 +450,21 @@ export function makeJaxRival(useJit: boolean): Rival {
       const f = maybeJit((x: JArray) => {
         for (const o of TINY_CHAIN_OPS) {
           switch (o.op) {
-            case 'add': x = x.add(o.c); break;
-            case 'mul': x = x.mul(o.c); break;
-            case 'sub': x = x.sub(o.c); break;
-            case 'sin': x = np.sin(x); break;
-            case 'tanh': x = np.tanh(x); break;
+            case 'add':
+              x = x.add(o.c);
+              break;
+            case 'mul':
+              x = x.mul(o.c);
+              break;
+            case 'sub':
+              x = x.sub(o.c);
+              break;
+            case 'sin':
+              x = np.sin(x);
+              break;
+            case 'tanh':
+              x = np.tanh(x);
+              break;
           }
         }
         return x;
@@ -616,11 +640,21 @@ export function makeTfjsRival(opts: { cpuForward?: boolean } = {}): Rival {
             let x: Tensor = V;
             TINY_CHAIN_OPS.forEach((o, i) => {
               switch (o.op) {
-                case 'add': x = tf.add(x, consts[i]!); break;
-                case 'mul': x = tf.mul(x, consts[i]!); break;
-                case 'sub': x = tf.sub(x, consts[i]!); break;
-                case 'sin': x = tf.sin(x); break;
-                case 'tanh': x = tf.tanh(x); break;
+                case 'add':
+                  x = tf.add(x, consts[i]!);
+                  break;
+                case 'mul':
+                  x = tf.mul(x, consts[i]!);
+                  break;
+                case 'sub':
+                  x = tf.sub(x, consts[i]!);
+                  break;
+                case 'sin':
+                  x = tf.sin(x);
+                  break;
+                case 'tanh':
+                  x = tf.tanh(x);
+                  break;
               }
             });
             return x;

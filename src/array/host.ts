@@ -55,6 +55,7 @@ function broadcastOffsets(out: readonly number[], inp: readonly number[]): Int32
 }
 
 /** An elementwise rule from a scalar function of the (broadcast) inputs and the node's params. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a node's params, typed by its primitive's entry
 export function hostMap(fn: (args: number[], params: Record<string, any>, i: number) => number): HostRule {
   return (n, inputs) => {
     const out = new Float32Array(n.size);
@@ -83,7 +84,12 @@ export function hostGather(n: Node, x: Float32Array, base: number, st: readonly 
 
 export function hostTranspose(n: Node, [x]: Float32Array[]): Float32Array {
   const st = strides(n.inputs[0]!.shape);
-  return hostGather(n, x!, 0, (n.params.perm as number[]).map((p) => st[p]!));
+  return hostGather(
+    n,
+    x!,
+    0,
+    (n.params.perm as number[]).map((p) => st[p]!),
+  );
 }
 
 export function hostSlice(n: Node, [x]: Float32Array[]): Float32Array {
@@ -97,7 +103,12 @@ export function hostPad(n: Node, [x]: Float32Array[]): Float32Array {
   const starts = n.params.starts as number[];
   const ost = strides(n.shape);
   // Walk the input in order; the offset is where each element lands in the output.
-  walk(n.inputs[0]!.shape, ost, starts.reduce((acc, s, d) => acc + s * ost[d]!, 0), (k, o) => (out[o] = x![k]!));
+  walk(
+    n.inputs[0]!.shape,
+    ost,
+    starts.reduce((acc, s, d) => acc + s * ost[d]!, 0),
+    (k, o) => (out[o] = x![k]!),
+  );
   return out;
 }
 
@@ -157,4 +168,3 @@ export function powScalar(x: number, e: number): number {
 export function hostWork(n: Node): number {
   return n.prim === 'matmul' ? n.size * Math.max(1, matmulDims(n).K) : n.size;
 }
-

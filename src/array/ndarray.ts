@@ -13,7 +13,10 @@ export class NDArray {
   private readonly token: object | null;
 
   /** @internal Use the op functions (array, add, matmul, ...) to make arrays. */
-  constructor(readonly node: Node, register = true) {
+  constructor(
+    readonly node: Node,
+    register = true,
+  ) {
     this.token = register ? registerHandle(this, node) : null;
   }
 
@@ -41,8 +44,10 @@ export class NDArray {
   async data(): Promise<Float32Array> {
     const node = this.use();
     if (isTracing()) {
-      throw new ConcretizationError(`cannot read an array's values inside a function being differentiated (shape [${this.shape.join(', ')}]): ` +
-        'while grad/valueAndGrad/vjp trace it, arrays stand for values not yet computed. Return it as aux (hasAux) and read it afterwards');
+      throw new ConcretizationError(
+        `cannot read an array's values inside a function being differentiated (shape [${this.shape.join(', ')}]): ` +
+          'while grad/valueAndGrad/vjp trace it, arrays stand for values not yet computed. Return it as aux (hasAux) and read it afterwards',
+      );
     }
     if (node.cpu) return node.cpu.slice();
     const [host] = await evaluator().read([node]);

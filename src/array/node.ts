@@ -66,14 +66,25 @@ export function sizeOf(shape: Shape): number {
   return n;
 }
 
-export function makeNode<P extends Prim>(prim: P, inputs: Node[], params: PrimParams[P], shape: Shape,
-  cpu: Float32Array | null = null): Node {
+export function makeNode<P extends Prim>(prim: P, inputs: Node[], params: PrimParams[P], shape: Shape, cpu: Float32Array | null = null): Node {
   // The size bound: dispatch before this node exists (so nothing half-made is in the graph). Never
   // inside a transformation: a trace's nodes must stay pending until its VJP has been recorded.
   if (unsent.length >= PENDING_BOUND && scopes.length === 0) evaluator().flush();
   const node: Node = {
-    id: nextId++, prim, inputs, params, shape: Object.freeze([...shape]), size: sizeOf(shape),
-    storage: null, offset: 0, cpu, dead: null, internal: false, holder: null, group: null, consumers: 0,
+    id: nextId++,
+    prim,
+    inputs,
+    params,
+    shape: Object.freeze([...shape]),
+    size: sizeOf(shape),
+    storage: null,
+    offset: 0,
+    cpu,
+    dead: null,
+    internal: false,
+    holder: null,
+    group: null,
+    consumers: 0,
   };
   for (const i of inputs) i.consumers++;
   const scope = scopes[scopes.length - 1];

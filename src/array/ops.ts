@@ -281,7 +281,12 @@ export function transpose(x: NDArray, perm?: readonly number[]): NDArray {
     throw new ValueError(`transpose: ${fmt(p)} is not a permutation of the axes of an array of rank ${x.ndim}`);
   }
   if (p.every((v, i) => v === i)) return x;
-  return bind('transpose', [x], { perm: p }, p.map((i) => x.shape[i]!));
+  return bind(
+    'transpose',
+    [x],
+    { perm: p },
+    p.map((i) => x.shape[i]!),
+  );
 }
 
 /** x[starts[0]:stops[0], starts[1]:stops[1], ...] with static bounds; missing axes are taken whole. */
@@ -342,7 +347,9 @@ export function matmulT(a: NDArray, b: NDArray, transA: boolean, transB: boolean
   const [am, ak] = transA ? [a.shape[a.ndim - 1]!, a.shape[a.ndim - 2]!] : [a.shape[a.ndim - 2]!, a.shape[a.ndim - 1]!];
   const [bk, bn] = transB ? [b.shape[b.ndim - 1]!, b.shape[b.ndim - 2]!] : [b.shape[b.ndim - 2]!, b.shape[b.ndim - 1]!];
   if (ak !== bk) {
-    throw new ShapeError(`matmul: inner dimensions differ: ${fmt(a.shape)}${transA ? 'ᵀ' : ''} @ ${fmt(b.shape)}${transB ? 'ᵀ' : ''} (${ak} vs ${bk})`);
+    throw new ShapeError(
+      `matmul: inner dimensions differ: ${fmt(a.shape)}${transA ? 'ᵀ' : ''} @ ${fmt(b.shape)}${transB ? 'ᵀ' : ''} (${ak} vs ${bk})`,
+    );
   }
   const ba = a.ndim === 3 ? a.shape[0]! : 1;
   const bb = b.ndim === 3 ? b.shape[0]! : 1;

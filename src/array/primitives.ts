@@ -35,7 +35,6 @@ export interface Primitive<Q> {
   nonDifferentiable?: true;
 }
 
-
 export interface LowerContext {
   isFallback: boolean;
   maxWorkgroups: number;
@@ -56,16 +55,19 @@ export const primitives: Rules = {
   // ---- elementwise, binary (inputs broadcast to the output shape) ----
   add: { host: h(([a, b]) => a! + b!), elementwise: f(([a, b]) => `(${a} + ${b})`), vjp: (g, [a, b]) => [ub(g, a!.shape), ub(g, b!.shape)] },
   sub: { host: h(([a, b]) => a! - b!), elementwise: f(([a, b]) => `(${a} - ${b})`), vjp: (g, [a, b]) => [ub(g, a!.shape), ub(ops.neg(g), b!.shape)] },
-  mul: { host: h(([a, b]) => a! * b!),
+  mul: {
+    host: h(([a, b]) => a! * b!),
     elementwise: f(([a, b]) => `(${a} * ${b})`),
     vjp: (g, [a, b]) => [ub(ops.mul(g, b!), a!.shape), ub(ops.mul(g, a!), b!.shape)],
   },
-  div: { host: h(([a, b]) => a! / b!),
+  div: {
+    host: h(([a, b]) => a! / b!),
     // div_s: a / b also for |b| > 2^126, where GPUs' reciprocal flushes to 0 (shaders/elementwise.wgsl).
     elementwise: f(([a, b]) => `div_s(${a}, ${b})`),
     vjp: (g, [a, b], out) => [ub(ops.div(g, b!), a!.shape), ub(ops.neg(ops.div(ops.mul(g, out), b!)), b!.shape)],
   },
-  maximum: { host: h(([a, b]) => (isNan(b!) ? b! : a! >= b! || isNan(a!) ? a! : b!)),
+  maximum: {
+    host: h(([a, b]) => (isNan(b!) ? b! : a! >= b! || isNan(a!) ? a! : b!)),
     // NaN if either is NaN. is_nan tests bits: a != a is an ordered compare on Vulkan, false for NaN.
     elementwise: f(([a, b]) => `select(select(${b}, ${a}, ${a} >= ${b} || is_nan(${a})), ${b}, is_nan(${b}))`),
     vjp: (g, [a, b]) => {
@@ -83,12 +85,14 @@ export const primitives: Rules = {
   log: { host: h(([a]) => Math.log(a!)), elementwise: f(([a]) => `log_s(${a})`), vjp: (g, [x]) => [ops.div(g, x!)] },
   sin: { host: h(([a]) => Math.sin(a!)), elementwise: f(([a]) => `sin(${a})`), vjp: (g, [x]) => [ops.mul(g, ops.cos(x!))] },
   cos: { host: h(([a]) => Math.cos(a!)), elementwise: f(([a]) => `cos(${a})`), vjp: (g, [x]) => [ops.neg(ops.mul(g, ops.sin(x!)))] },
-  tanh: { host: h(([a]) => Math.tanh(a!)),
+  tanh: {
+    host: h(([a]) => Math.tanh(a!)),
     // WGSL's tanh may overflow to NaN for large |x| on some drivers; clamp (tanh(±15) is ±1 in f32).
     elementwise: f(([a]) => `select(tanh(clamp(${a}, -15.0, 15.0)), ${a}, is_nan(${a}))`),
     vjp: (g, _, out) => [ops.mul(g, ops.addScalar(ops.neg(ops.square(out)), 1))],
   },
-  relu: { host: h(([a]) => (a! < 0 ? 0 : a!)),
+  relu: {
+    host: h(([a]) => (a! < 0 ? 0 : a!)),
     // NaN stays NaN. Not by select(a, 0, a < 0) alone: NVIDIA's compiler turns that into max(a, 0),
     // which gives 0 for NaN; is_nan tests the bits.
     elementwise: f(([a]) => `select(select(${a}, 0.0, ${a} < 0.0), ${a}, is_nan(${a}))`),
@@ -96,19 +100,41 @@ export const primitives: Rules = {
   },
   abs: { host: h(([a]) => Math.abs(a!)), elementwise: f(([a]) => `abs(${a})`), vjp: (g, [x]) => [ops.mul(g, ops.sign(x!))] },
   sign: { host: h(([a]) => (isNan(a!) ? a! : a! > 0 ? 1 : a! < 0 ? -1 : 0)), elementwise: f(([a]) => `sign(${a})`), nonDifferentiable: true },
-  scale: { host: h(([a], p) => a! * f32(p.c)),
-    elementwise: f(([a], c) => `(${a} * ${c(0)})`, (p) => [['f', p.c]]),
+  scale: {
+    host: h(([a], p) => a! * f32(p.c)),
+    elementwise: f(
+      ([a], c) => `(${a} * ${c(0)})`,
+      (p) => [['f', p.c]],
+    ),
     vjp: (g, _, __, p) => [ops.scale(g, p.c)],
   },
-  add_scalar: { host: h(([a], p) => a! + f32(p.c)), elementwise: f(([a], c) => `(${a} + ${c(0)})`, (p) => [['f', p.c]]), vjp: (g) => [g] },
-  pow_scalar: { host: h(([a], p) => powScalar(a!, f32(p.c))),
-    elementwise: f(([a], c) => `pow_s(${a}, ${c(0)})`, (p) => [['f', p.c]]),
+  add_scalar: {
+    host: h(([a], p) => a! + f32(p.c)),
+    elementwise: f(
+      ([a], c) => `(${a} + ${c(0)})`,
+      (p) => [['f', p.c]],
+    ),
+    vjp: (g) => [g],
+  },
+  pow_scalar: {
+    host: h(([a], p) => powScalar(a!, f32(p.c))),
+    elementwise: f(
+      ([a], c) => `pow_s(${a}, ${c(0)})`,
+      (p) => [['f', p.c]],
+    ),
     vjp: (g, [x], _, p) => [ops.mul(g, ops.scale(ops.powScalar(x!, p.c - 1), p.c))],
   },
   /** Materialised broadcast: identity with a broadcast input. */
   broadcast_to: { host: h(([a]) => a!), elementwise: f(([a]) => a!), vjp: (g, [x]) => [ub(g, x!.shape)] },
   // ---- elementwise, no inputs ----
-  fill: { host: h((_, p) => p.value), elementwise: f((_, c) => c(0), (p) => [['f', p.value]]), nonDifferentiable: true },
+  fill: {
+    host: h((_, p) => p.value),
+    elementwise: f(
+      (_, c) => c(0),
+      (p) => [['f', p.value]],
+    ),
+    nonDifferentiable: true,
+  },
   // arange_at: start + i * step, without overflow where only i * step overflows (halved, then doubled).
   arange: {
     host: h((_, p, i) => {
@@ -116,18 +142,36 @@ export const primitives: Rules = {
       const v = f32(s + f32(f32(i) * d));
       return Number.isFinite(v) ? v : (s * 0.5 + f32(f32(i) * (d * 0.5))) * 2;
     }),
-    elementwise: f((_, c) => `arange_at(${c(0)}, ${c(1)}, i)`, (p) => [['f', p.start], ['f', p.step]]),
+    elementwise: f(
+      (_, c) => `arange_at(${c(0)}, ${c(1)}, i)`,
+      (p) => [
+        ['f', p.start],
+        ['f', p.step],
+      ],
+    ),
     nonDifferentiable: true,
   },
   random_uniform: {
     // lerp_u: low + (high - low) u, without overflow when high - low exceeds the float32 maximum.
-    elementwise: f((_, c, cu) => `lerp_u(${c(1)}, ${c(2)}, uniform01(i, ${cu(0)}, 0u))`,
-      (p) => [['u', p.seed], ['f', p.low], ['f', p.high]]),
+    elementwise: f(
+      (_, c, cu) => `lerp_u(${c(1)}, ${c(2)}, uniform01(i, ${cu(0)}, 0u))`,
+      (p) => [
+        ['u', p.seed],
+        ['f', p.low],
+        ['f', p.high],
+      ],
+    ),
     nonDifferentiable: true,
   },
   random_normal: {
-    elementwise: f((_, c, cu) => `(${c(1)} + ${c(2)} * normal01(i, ${cu(0)}))`,
-      (p) => [['u', p.seed], ['f', p.mean], ['f', p.std]]),
+    elementwise: f(
+      (_, c, cu) => `(${c(1)} + ${c(2)} * normal01(i, ${cu(0)}))`,
+      (p) => [
+        ['u', p.seed],
+        ['f', p.mean],
+        ['f', p.std],
+      ],
+    ),
     nonDifferentiable: true,
   },
 
@@ -144,20 +188,27 @@ export const primitives: Rules = {
   view: { host: hostAlias, lower: () => ({ alias: 0 }), nonDifferentiable: true },
 
   // ---- data movement ----
-  transpose: { host: hostTranspose,
+  transpose: {
+    host: hostTranspose,
     lower: (n) => gather(n, 0, transposeStrides(n.inputs[0]!.shape, n.params.perm as number[])),
     vjp: (g, _, __, p) => [ops.transpose(g, inversePerm(p.perm))],
   },
-  slice: { host: hostSlice,
+  slice: {
+    host: hostSlice,
     lower: (n) => {
       const inShape = n.inputs[0]!.shape;
       const st = contiguousStrides(inShape);
       const starts = n.params.starts as number[];
-      return gather(n, starts.reduce((o, s, d) => o + s * st[d]!, 0), st);
+      return gather(
+        n,
+        starts.reduce((o, s, d) => o + s * st[d]!, 0),
+        st,
+      );
     },
     vjp: (g, [x], _, p) => [ops.pad(g, p.starts, x!.shape)],
   },
-  pad: { host: hostPad,
+  pad: {
+    host: hostPad,
     lower: (n) => {
       const inShape = n.inputs[0]!.shape;
       const starts = n.params.starts as number[];
@@ -166,11 +217,18 @@ export const primitives: Rules = {
       inShape.forEach((s, d) => w.u32(28 + d, s));
       return single({ template: 'layout', entry: 'pad' }, w, [{ input: 0 }], n.size);
     },
-    vjp: (g, [x], _, p) => [ops.slice(g, p.starts, p.starts.map((s: number, d: number) => s + x!.shape[d]!))],
+    vjp: (g, [x], _, p) => [
+      ops.slice(
+        g,
+        p.starts,
+        p.starts.map((s: number, d: number) => s + x!.shape[d]!),
+      ),
+    ],
   },
 
   // ---- reductions and contractions ----
-  sum: { host: hostSum,
+  sum: {
+    host: hostSum,
     // params.axes is a contiguous run of axes (ops.sum transposes otherwise).
     lower: (n, ctx) => {
       const shape = n.inputs[0]!.shape;
@@ -188,7 +246,8 @@ export const primitives: Rules = {
       return [ops.broadcastTo(ops.reshape(g, kept), x!.shape)];
     },
   },
-  matmul: { host: hostMatmul,
+  matmul: {
+    host: hostMatmul,
     lower: (n, ctx) => lowerMatmul(n, ctx),
     vjp: (g, [a, b], _, p) => {
       // C = op(A) op(B). dA = g op(B)^T, dB = op(A)^T g, each written back in
@@ -203,9 +262,16 @@ export const primitives: Rules = {
   adam: {
     lower: (n) => {
       const p = n.params;
-      const w = new Words(12).u32(0, p.n).u32(1, p.seg)
-        .f32(4, p.b1).f32(5, p.b2).f32(6, p.eps).f32(7, p.epsRoot)
-        .f32(8, p.bc1).f32(9, p.bc2).f32(10, p.scale);
+      const w = new Words(12)
+        .u32(0, p.n)
+        .u32(1, p.seg)
+        .f32(4, p.b1)
+        .f32(5, p.b2)
+        .f32(6, p.eps)
+        .f32(7, p.epsRoot)
+        .f32(8, p.bc1)
+        .f32(9, p.bc2)
+        .f32(10, p.scale);
       const vec4 = p.n > 0 && p.n % 4 === 0;
       return single({ template: 'optim', entry: vec4 ? 'adam4' : 'adam' }, w, [{ input: 0 }, { input: 1 }, { input: 2 }], vec4 ? p.n / 4 : p.n);
     },
@@ -224,7 +290,6 @@ export function rulesOf(n: Node): Primitive<any> {
 function prod(xs: readonly number[]): number {
   return xs.reduce((a, b) => a * b, 1);
 }
-
 
 function transposeStrides(inShape: readonly number[], perm: number[]): number[] {
   const st = contiguousStrides(inShape);
@@ -301,12 +366,13 @@ function lowerMatmul(n: Node, ctx: LowerContext): Lowering {
   // them, and the extra reduction pass would cost more than it saves.
   const [fewTiles, targetGroups] = ctx.isFallback ? [4, 8] : [64, 256];
   let splits = 1;
-  if (tiles < fewTiles && K >= 256 && batch * M * N > 0) splits = Math.min(Math.ceil(K / 128), Math.max(1, Math.floor(targetGroups / tiles)), ctx.maxWorkgroups);
+  if (tiles < fewTiles && K >= 256 && batch * M * N > 0)
+    splits = Math.min(Math.ceil(K / 128), Math.max(1, Math.floor(targetGroups / tiles)), ctx.maxWorkgroups);
   const kChunk = Math.max(16, Math.ceil(Math.ceil(K / splits) / 16) * 16);
   splits = Math.max(1, Math.ceil(K / kChunk));
   // Grid z runs over (batch, split) pairs; past maxWorkgroups of them, dispatch in parts (word 8: first z).
-  const params = (zBase: number) => new Words(12).u32(0, M).u32(1, N).u32(2, K).u32(3, batch).u32(4, aBatch)
-    .u32(5, bBatch).u32(6, kChunk).u32(7, splits).u32(8, zBase).buffer;
+  const params = (zBase: number) =>
+    new Words(12).u32(0, M).u32(1, N).u32(2, K).u32(3, batch).u32(4, aBatch).u32(5, bBatch).u32(6, kChunk).u32(7, splits).u32(8, zBase).buffer;
   // vec4 loads need every dimension (and so every row start and k chunk) a multiple of 4.
   const aligned = M % 4 === 0 && N % 4 === 0 && K % 4 === 0;
   const shader = {

@@ -19,7 +19,12 @@ import { add } from '../array/ops';
  * clears a node's inputs once it is computed, so a pullback run after its
  * forward pass was evaluated (vjp) walks the graph as recorded, not as left.
  */
-export function backward(outputs: Node[], seeds: NDArray[], targets: Set<Node>, savedInputs?: ReadonlyMap<Node, readonly Node[]>): Map<Node, NDArray> {
+export function backward(
+  outputs: Node[],
+  seeds: NDArray[],
+  targets: Set<Node>,
+  savedInputs?: ReadonlyMap<Node, readonly Node[]>,
+): Map<Node, NDArray> {
   const inputsOf = (n: Node): readonly Node[] => savedInputs?.get(n) ?? n.inputs;
   // Which nodes depend on a target? (memoised DFS, iterative post-order)
   const depends = new Map<Node, boolean>();

@@ -23,12 +23,17 @@ export interface CheckGradsOptions {
 
 export class GradCheckError extends GradError {}
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- any argument list (pytrees)
 type ScalarFn = (...args: any[]) => NDArray;
 
 function rng(seed: number) {
   let s = seed >>> 0 || 1;
   return () => {
-    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
     return s / 4294967296;
   };
 }
@@ -47,20 +52,27 @@ export async function checkGrads(f: ScalarFn, args: unknown[], opts: CheckGradsO
     // One random direction per differentiated leaf (normal, via Box-Muller).
     const dirs = argnums.map((i) => {
       const [leaves, def] = flatten(args[i]);
-      return unflatten(def, leaves.map((l) => {
-        const shape = l instanceof NDArray ? l.shape : [];
-        const n = shape.reduce((a, b) => a * b, 1);
-        const v = new Float32Array(n).map(() => Math.sqrt(-2 * Math.log(rand() + 1e-12)) * Math.cos(2 * Math.PI * rand()));
-        return array(v, shape);
-      }));
+      return unflatten(
+        def,
+        leaves.map((l) => {
+          const shape = l instanceof NDArray ? l.shape : [];
+          const n = shape.reduce((a, b) => a * b, 1);
+          const v = new Float32Array(n).map(() => Math.sqrt(-2 * Math.log(rand() + 1e-12)) * Math.cos(2 * Math.PI * rand()));
+          return array(v, shape);
+        }),
+      );
     });
-    const along = (t: number) => args.map((a, i) => {
-      const j = argnums.indexOf(i);
-      if (j < 0) return a;
-      const [leaves, def] = flatten(a);
-      const [dl] = flatten(dirs[j]);
-      return unflatten(def, leaves.map((l, m) => add(l instanceof NDArray ? l : array(l as number), scale(dl[m] as NDArray, t))));
-    });
+    const along = (t: number) =>
+      args.map((a, i) => {
+        const j = argnums.indexOf(i);
+        if (j < 0) return a;
+        const [leaves, def] = flatten(a);
+        const [dl] = flatten(dirs[j]);
+        return unflatten(
+          def,
+          leaves.map((l, m) => add(l instanceof NDArray ? l : array(l as number), scale(dl[m] as NDArray, t))),
+        );
+      });
     const directional = (g: unknown[]): NDArray => {
       let acc: NDArray | null = null;
       g.forEach((gt, j) => {
@@ -81,7 +93,9 @@ export async function checkGrads(f: ScalarFn, args: unknown[], opts: CheckGradsO
       const rel = err / Math.max(Math.abs(numeric), Math.abs(analytic), 1e-30);
       worst = Math.max(worst, Math.min(rel, err));
       if (err > atol + rtol * Math.abs(numeric)) {
-        throw new GradCheckError(`checkGrads (${what}): reverse mode gives ${analytic}, finite differences give ${numeric} along random direction ${k} (|diff| ${err.toExponential(2)} > atol ${atol} + rtol ${rtol} * |fd|)`);
+        throw new GradCheckError(
+          `checkGrads (${what}): reverse mode gives ${analytic}, finite differences give ${numeric} along random direction ${k} (|diff| ${err.toExponential(2)} > atol ${atol} + rtol ${rtol} * |fd|)`,
+        );
       }
     };
     await check(f, 'order 1');

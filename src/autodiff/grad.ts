@@ -23,10 +23,13 @@ export interface GradOptions {
   hasAux?: boolean;
 }
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- any argument list and result (pytrees); typed by the overloads
 type Fn = (...args: any[]) => any;
-type Grads<F extends Fn, A> = A extends number ? MapLeaves<Parameters<F>[A], NDArray>
-  : A extends readonly number[] ? { [K in keyof A]: A[K] extends number ? MapLeaves<Parameters<F>[A[K]], NDArray> : never }
-  : MapLeaves<Parameters<F>[0], NDArray>;
+type Grads<F extends Fn, A> = A extends number
+  ? MapLeaves<Parameters<F>[A], NDArray>
+  : A extends readonly number[]
+    ? { [K in keyof A]: A[K] extends number ? MapLeaves<Parameters<F>[A[K]], NDArray> : never }
+    : MapLeaves<Parameters<F>[0], NDArray>;
 /** One gradient pytree per primal (a homomorphic mapped type over a type parameter, so a tuple maps to a tuple). */
 type PrimalGrads<P> = { [K in keyof P]: MapLeaves<P[K], NDArray> };
 type AuxOf<F extends Fn> = ReturnType<F> extends [NDArray, infer X] ? X : never;
@@ -70,15 +73,21 @@ function splitOutput(out: unknown, hasAux: boolean, name: string): [NDArray, unk
   let aux: unknown;
   if (hasAux) {
     if (!Array.isArray(out) || out.length !== 2) {
-      throw new GradError(`${name} with hasAux: f must return a pair [loss, aux]; got ${Array.isArray(out) ? `an array of length ${out.length}` : typeof out}`);
+      throw new GradError(
+        `${name} with hasAux: f must return a pair [loss, aux]; got ${Array.isArray(out) ? `an array of length ${out.length}` : typeof out}`,
+      );
     }
     [loss, aux] = out;
   }
   if (!(loss instanceof NDArray)) {
-    throw new GradError(`${name} requires f to return a scalar NDArray${hasAux ? ' as the first element' : ''}; got ${loss === null ? 'null' : typeof loss}`);
+    throw new GradError(
+      `${name} requires f to return a scalar NDArray${hasAux ? ' as the first element' : ''}; got ${loss === null ? 'null' : typeof loss}`,
+    );
   }
   if (loss.ndim !== 0) {
-    throw new GradError(`${name} requires a scalar output; got shape [${loss.shape.join(', ')}] (reduce it with sum or mean; shape [1] is not a scalar, as in JAX)`);
+    throw new GradError(
+      `${name} requires a scalar output; got shape [${loss.shape.join(', ')}] (reduce it with sum or mean; shape [1] is not a scalar, as in JAX)`,
+    );
   }
   return [loss, aux];
 }
@@ -138,19 +147,30 @@ function trace(f: Fn, opts: GradOptions, args: unknown[], name: string, withValu
     const [loss, aux] = splitOutput(f(...newArgs), !!opts.hasAux, name);
     const all = new Set(targets.flat());
     const cts = backward([loss.node], [full([], 1)], all);
-    const flat = distinct(targets.flat().map((t) => cts.get(t) ?? full(t.shape, 0)), new Set([loss.node]));
+    const flat = distinct(
+      targets.flat().map((t) => cts.get(t) ?? full(t.shape, 0)),
+      new Set([loss.node]),
+    );
     let at = 0;
     const grads = targets.map((ids, k) => unflatten(defs[k]!, flat.slice(at, (at += ids.length))));
     return { loss, aux, grads: typeof argnums === 'number' ? grads[0] : grads };
   });
-  const auxArrays = treeLeaves(res.aux ?? null, { isLeaf: (x) => typeof x !== 'object' || x === null }).filter((x): x is NDArray => x instanceof NDArray);
+  const auxArrays = treeLeaves(res.aux ?? null, { isLeaf: (x) => typeof x !== 'object' || x === null }).filter(
+    (x): x is NDArray => x instanceof NDArray,
+  );
   seal(created, [...(withValue ? [res.loss] : []), ...auxArrays, ...(treeLeaves(res.grads) as NDArray[])]);
   return res;
 }
 
 /** The gradient of a scalar function with respect to argument(s) `argnums`, in the same pytree structure. */
-export function grad<F extends Fn, const A extends number | readonly number[] = 0>(f: F, opts?: GradOptions & { argnums?: A; hasAux?: false }): (...args: Parameters<F>) => Grads<F, A>;
-export function grad<F extends Fn, const A extends number | readonly number[] = 0>(f: F, opts: GradOptions & { argnums?: A; hasAux: true }): (...args: Parameters<F>) => [Grads<F, A>, AuxOf<F>];
+export function grad<F extends Fn, const A extends number | readonly number[] = 0>(
+  f: F,
+  opts?: GradOptions & { argnums?: A; hasAux?: false },
+): (...args: Parameters<F>) => Grads<F, A>;
+export function grad<F extends Fn, const A extends number | readonly number[] = 0>(
+  f: F,
+  opts: GradOptions & { argnums?: A; hasAux: true },
+): (...args: Parameters<F>) => [Grads<F, A>, AuxOf<F>];
 export function grad(f: Fn, opts: GradOptions = {}) {
   return (...args: unknown[]) => {
     const r = trace(f, opts, args, 'grad', false);
@@ -159,8 +179,14 @@ export function grad(f: Fn, opts: GradOptions = {}) {
 }
 
 /** [value, grads], or [[value, aux], grads] with hasAux. */
-export function valueAndGrad<F extends Fn, const A extends number | readonly number[] = 0>(f: F, opts?: GradOptions & { argnums?: A; hasAux?: false }): (...args: Parameters<F>) => [NDArray, Grads<F, A>];
-export function valueAndGrad<F extends Fn, const A extends number | readonly number[] = 0>(f: F, opts: GradOptions & { argnums?: A; hasAux: true }): (...args: Parameters<F>) => [[NDArray, AuxOf<F>], Grads<F, A>];
+export function valueAndGrad<F extends Fn, const A extends number | readonly number[] = 0>(
+  f: F,
+  opts?: GradOptions & { argnums?: A; hasAux?: false },
+): (...args: Parameters<F>) => [NDArray, Grads<F, A>];
+export function valueAndGrad<F extends Fn, const A extends number | readonly number[] = 0>(
+  f: F,
+  opts: GradOptions & { argnums?: A; hasAux: true },
+): (...args: Parameters<F>) => [[NDArray, AuxOf<F>], Grads<F, A>];
 export function valueAndGrad(f: Fn, opts: GradOptions = {}) {
   return (...args: unknown[]) => {
     const r = trace(f, opts, args, 'valueAndGrad', true);
@@ -173,7 +199,10 @@ export function valueAndGrad(f: Fn, opts: GradOptions = {}) {
  * one gradient pytree per primal. The trace's intermediates stay alive while
  * vjpFn is reachable.
  */
-export function vjp<F extends Fn>(f: F, ...primals: Parameters<F>): [ReturnType<F>, (ct: MapLeaves<ReturnType<F>, NDArray>) => PrimalGrads<Parameters<F>>] {
+export function vjp<F extends Fn>(
+  f: F,
+  ...primals: Parameters<F>
+): [ReturnType<F>, (ct: MapLeaves<ReturnType<F>, NDArray>) => PrimalGrads<Parameters<F>>] {
   const argnums = primals.map((_, i) => i);
   const [res, created] = scoped(() => {
     const { newArgs, targets, defs } = makeTargets(primals, argnums, 'vjp');
@@ -197,12 +226,22 @@ export function vjp<F extends Fn>(f: F, ...primals: Parameters<F>): [ReturnType<
     (outLeaves as NDArray[]).forEach((o, i) => {
       const c = ctLeaves[i] as NDArray;
       if (!(c instanceof NDArray) || c.shape.join() !== o.shape.join()) {
-        throw new GradError(`vjp: cotangent leaf ${i} has shape [${c instanceof NDArray ? c.shape.join(', ') : typeof c}], expected [${o.shape.join(', ')}]`);
+        throw new GradError(
+          `vjp: cotangent leaf ${i} has shape [${c instanceof NDArray ? c.shape.join(', ') : typeof c}], expected [${o.shape.join(', ')}]`,
+        );
       }
     });
     const all = new Set(res.targets.flat());
-    const cts = backward((outLeaves as NDArray[]).map((o) => o.node), ctLeaves as NDArray[], all, savedInputs);
-    const flat = distinct(res.targets.flat().map((t) => cts.get(t) ?? full(t.shape, 0)), new Set((ctLeaves as NDArray[]).map((c) => c.node)));
+    const cts = backward(
+      (outLeaves as NDArray[]).map((o) => o.node),
+      ctLeaves as NDArray[],
+      all,
+      savedInputs,
+    );
+    const flat = distinct(
+      res.targets.flat().map((t) => cts.get(t) ?? full(t.shape, 0)),
+      new Set((ctLeaves as NDArray[]).map((c) => c.node)),
+    );
     // One evaluation group, as for grad: reading any gradient computes them all in one submission.
     const group = [...new Set(flat.map((g) => g.node))].filter((n) => !isComputed(n));
     for (const n of group) n.group = group;

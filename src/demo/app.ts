@@ -24,7 +24,8 @@ export async function run(): Promise<void> {
   const show = (s: string) => s || '(not reported)';
   $('adapter').innerHTML = '';
   $('adapter').append(
-    'Adapter: ', Object.assign(document.createElement('b'), { textContent: show(info.vendor) }),
+    'Adapter: ',
+    Object.assign(document.createElement('b'), { textContent: show(info.vendor) }),
     ` · architecture ${show(info.architecture)} · ${show(info.description)} `,
     Object.assign(document.createElement('span'), {
       className: info.isFallback ? 'pill warn' : 'pill ok',

@@ -14,7 +14,10 @@ window.addEventListener('securitypolicyviolation', (e) => {
 
 async function main(): Promise<void> {
   const gpu = (navigator as Navigator & { gpu?: GPU }).gpu;
-  if (!gpu) return noWebGpu(`This browser does not expose <code>navigator.gpu</code>${window.isSecureContext ? '' : ' (and this page is not a secure context)'}.`);
+  if (!gpu)
+    return noWebGpu(
+      `This browser does not expose <code>navigator.gpu</code>${window.isSecureContext ? '' : ' (and this page is not a secure context)'}.`,
+    );
   // Ask once here so "no adapter" is told apart from real failures later.
   const adapter = (await gpu.requestAdapter()) ?? (await gpu.requestAdapter({ forceFallbackAdapter: true }));
   if (!adapter) return noWebGpu('The browser supports WebGPU, but it found no usable GPU adapter (it may be disabled or blocklisted).');

@@ -58,16 +58,49 @@ async function showTrees(p: Mlp, g: Mlp): Promise<void> {
     const pv = await (leaf as NDArray).data();
     const gv = await (gl.get(path) as NDArray).data();
     const few = (v: Float32Array) => `[${Array.from(v.subarray(0, 4), (x) => fmt(x, 3)).join(', ')}${v.length > 4 ? ', …' : ''}]`;
-    rows.push(h('tr', {}, h('td', {}, h('code', {}, path)), h('td', {}, `[${(leaf as NDArray).shape.join(', ')}]`),
-      h('td', {}, few(pv)), h('td', {}, `[${(gl.get(path) as NDArray).shape.join(', ')}]`), h('td', {}, few(gv))));
+    rows.push(
+      h(
+        'tr',
+        {},
+        h('td', {}, h('code', {}, path)),
+        h('td', {}, `[${(leaf as NDArray).shape.join(', ')}]`),
+        h('td', {}, few(pv)),
+        h('td', {}, `[${(gl.get(path) as NDArray).shape.join(', ')}]`),
+        h('td', {}, few(gv)),
+      ),
+    );
   }
   $('trees-body').className = '';
   $('trees-body').replaceChildren(
-    h('p', {}, `At step ${demo.steps}. `, h('code', {}, `structure(params) = ${sp}`), h('br'),
-      h('code', {}, `structure(grads)  = ${sg}`), ' ', h('span', { class: sp === sg ? 'ok' : 'bad' }, sp === sg ? '✓ same' : '✗ different')),
-    h('table', { class: 'num trees' },
-      h('thead', {}, h('tr', {}, h('th', {}, 'leaf path'), h('th', {}, 'params shape'), h('th', {}, 'params values'), h('th', {}, 'grads shape'), h('th', {}, 'grads values'))),
-      h('tbody', {}, ...rows)));
+    h(
+      'p',
+      {},
+      `At step ${demo.steps}. `,
+      h('code', {}, `structure(params) = ${sp}`),
+      h('br'),
+      h('code', {}, `structure(grads)  = ${sg}`),
+      ' ',
+      h('span', { class: sp === sg ? 'ok' : 'bad' }, sp === sg ? '✓ same' : '✗ different'),
+    ),
+    h(
+      'table',
+      { class: 'num trees' },
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          h('th', {}, 'leaf path'),
+          h('th', {}, 'params shape'),
+          h('th', {}, 'params values'),
+          h('th', {}, 'grads shape'),
+          h('th', {}, 'grads values'),
+        ),
+      ),
+      h('tbody', {}, ...rows),
+    ),
+  );
 }
 
 function setRunning(on: boolean): void {
@@ -158,7 +191,10 @@ function charts(): void {
   const fitEl = $('chart-fit');
   const lossEl = $('chart-loss');
   const grid = { stroke: '#eee' };
-  const axes: uPlot.Axis[] = [{ stroke: '#555', grid }, { stroke: '#555', grid }];
+  const axes: uPlot.Axis[] = [
+    { stroke: '#555', grid },
+    { stroke: '#555', grid },
+  ];
   // Log axis: labels and grid lines at powers of ten, at most ~6 of them.
   const decades = (_: uPlot, _i: number, min: number, max: number) => {
     const [lo, hi] = [Math.floor(Math.log10(min)), Math.ceil(Math.log10(max))];
@@ -167,23 +203,38 @@ function charts(): void {
     for (let k = lo; k <= hi; k += stride) if (10 ** k >= min * 0.999 && 10 ** k <= max * 1.001) out.push(10 ** k);
     return out;
   };
-  const logLabel = (_: uPlot, splits: number[]) => splits.map((v) => (v == null ? '' : v >= 1e4 || v < 1e-3 ? v.toExponential(0) : String(+v.toPrecision(1))));
+  const logLabel = (_: uPlot, splits: number[]) =>
+    splits.map((v) => (v == null ? '' : v >= 1e4 || v < 1e-3 ? v.toExponential(0) : String(+v.toPrecision(1))));
   const logAxes: uPlot.Axis[] = [axes[0]!, { stroke: '#555', grid, splits: decades, filter: (_, v) => v, values: logLabel }];
-  fitChart = new uPlot({
-    ...size(fitEl), axes, legend: { live: false }, cursor: { show: false },
-    scales: { x: { time: false }, y: { range: [-1.6, 1.6] } },
-    series: [
-      { label: 'x' },
-      { label: 'data', stroke: '#9aa5b1', paths: () => null, points: { show: true, size: 4, fill: '#9aa5b1', stroke: '#9aa5b1' } },
-      { label: 'sin(x)', stroke: '#c9ced6', dash: [4, 4], width: 1.5, points: { show: false } },
-      { label: 'MLP fit', stroke: '#e8590c', width: 2.5, points: { show: false } },
-    ],
-  }, [data.xs, data.ys, data.xs.map(Math.sin), fitY] as uPlot.AlignedData, fitEl);
-  lossChart = new uPlot({
-    ...size(lossEl), axes: logAxes, legend: { live: false }, cursor: { show: false },
-    scales: { x: { time: false }, y: { distr: 3 } },
-    series: [{ label: 'step' }, { label: 'MSE', stroke: '#1c7ed6', width: 2, points: { show: false } }],
-  }, [[], []], lossEl);
+  fitChart = new uPlot(
+    {
+      ...size(fitEl),
+      axes,
+      legend: { live: false },
+      cursor: { show: false },
+      scales: { x: { time: false }, y: { range: [-1.6, 1.6] } },
+      series: [
+        { label: 'x' },
+        { label: 'data', stroke: '#9aa5b1', paths: () => null, points: { show: true, size: 4, fill: '#9aa5b1', stroke: '#9aa5b1' } },
+        { label: 'sin(x)', stroke: '#c9ced6', dash: [4, 4], width: 1.5, points: { show: false } },
+        { label: 'MLP fit', stroke: '#e8590c', width: 2.5, points: { show: false } },
+      ],
+    },
+    [data.xs, data.ys, data.xs.map(Math.sin), fitY] as uPlot.AlignedData,
+    fitEl,
+  );
+  lossChart = new uPlot(
+    {
+      ...size(lossEl),
+      axes: logAxes,
+      legend: { live: false },
+      cursor: { show: false },
+      scales: { x: { time: false }, y: { distr: 3 } },
+      series: [{ label: 'step' }, { label: 'MSE', stroke: '#1c7ed6', width: 2, points: { show: false } }],
+    },
+    [[], []],
+    lossEl,
+  );
   new ResizeObserver(() => {
     fitChart.setSize(size(fitEl));
     lossChart.setSize(size(lossEl));

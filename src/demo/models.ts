@@ -2,7 +2,19 @@
 // parameters (the reference problem with targets) and a pytree MLP.
 
 import {
-  NDArray, add, applyUpdates, array, matmul, mean, randomNormal, scale, slice, square, sub, tanh, valueAndGrad,
+  NDArray,
+  add,
+  applyUpdates,
+  array,
+  matmul,
+  mean,
+  randomNormal,
+  scale,
+  slice,
+  square,
+  sub,
+  tanh,
+  valueAndGrad,
   type GradientTransformation,
 } from '../index';
 
@@ -60,8 +72,14 @@ export function mlpLoss(p: Mlp, x: NDArray, y: NDArray): [NDArray, NDArray] {
 const mlpLossAndGrad = valueAndGrad(mlpLoss, { hasAux: true });
 
 /** One optimizer step on the whole tree. update() consumes grads and state, applyUpdates the old params. */
-export async function trainStep(opt: GradientTransformation<unknown[]>, params: Mlp, state: unknown[],
-  x: NDArray, y: NDArray, inspect?: (params: Mlp, grads: Mlp) => Promise<void>) {
+export async function trainStep(
+  opt: GradientTransformation<unknown[]>,
+  params: Mlp,
+  state: unknown[],
+  x: NDArray,
+  y: NDArray,
+  inspect?: (params: Mlp, grads: Mlp) => Promise<void>,
+) {
   const [[loss, pred], grads] = mlpLossAndGrad(params, x, y);
   if (inspect) await inspect(params, grads); // read values before they are consumed
   const [updates, nextState] = opt.update(grads, state, params);
@@ -79,7 +97,7 @@ export function initMlp(width: number, seed: number): Mlp {
 /** A noisy sine on sorted x in [-π, π] (sorted so the fit draws as a line). Host arrays, too, for plotting. */
 export function curveData(n = 256, seed = 1, noise = 0.05): { xs: Float64Array; ys: Float64Array; x: NDArray; y: NDArray } {
   let s = seed >>> 0;
-  const rand = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  const rand = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
   const gauss = () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
   const xs = Float64Array.from({ length: n }, () => -Math.PI + 2 * Math.PI * rand()).sort();
   const ys = xs.map((v) => Math.sin(v) + noise * gauss());

@@ -26,8 +26,17 @@ declare global {
 }
 
 export const demo: DemoState = (window.__demo = {
-  state: 'loading', adapter: null, examples: [], linear: { losses: [], params: [] },
-  losses: [], steps: 0, running: false, gpuBuffers: 0, done: false, error: null, cspViolations: [],
+  state: 'loading',
+  adapter: null,
+  examples: [],
+  linear: { losses: [], params: [] },
+  losses: [],
+  steps: 0,
+  running: false,
+  gpuBuffers: 0,
+  done: false,
+  error: null,
+  cspViolations: [],
 });
 
 export const $ = <T extends HTMLElement = HTMLElement>(id: string): T => {
@@ -61,9 +70,12 @@ export function showError(err: unknown): void {
   demo.state = 'error';
   demo.error = `${e.name}: ${e.message}`;
   demo.running = false;
-  showBanner('error', `<h2>Something went wrong</h2><p><b>${esc(e.name)}</b>: ${esc(e.message)}</p>` +
-    (e.stack ? `<details><summary>details for developers</summary><pre>${esc(e.stack)}</pre></details>` : '') +
-    '<p>Reload the page to try again.</p>');
+  showBanner(
+    'error',
+    `<h2>Something went wrong</h2><p><b>${esc(e.name)}</b>: ${esc(e.message)}</p>` +
+      (e.stack ? `<details><summary>details for developers</summary><pre>${esc(e.stack)}</pre></details>` : '') +
+      '<p>Reload the page to try again.</p>',
+  );
 }
 
 const HOW_TO = `

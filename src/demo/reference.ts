@@ -7,7 +7,14 @@ import { $, demo, fmt, h } from './page';
 
 const EXAMPLES: { p: number[]; x: number[][]; want: number[] }[] = [
   { p: [1, 0, 0], x: [[2, 3]], want: [8, 12, 4] },
-  { p: [0, 0, 1], x: [[1, 0], [0, 1]], want: [2, 2, 4] },
+  {
+    p: [0, 0, 1],
+    x: [
+      [1, 0],
+      [0, 1],
+    ],
+    want: [2, 2, 4],
+  },
 ];
 
 const vec = (v: ArrayLike<number>, digits = 4) => `[${Array.from(v, (x) => fmt(x, digits)).join(', ')}]`;
@@ -20,11 +27,16 @@ export async function runExamples(): Promise<void> {
     const got = Array.from(await gradOverFlatParams(ex.p, ex.x).data());
     demo.examples.push(got);
     const ok = got.length === ex.want.length && got.every((g, i) => Math.abs(g - ex.want[i]!) <= 1e-5 * Math.max(1, Math.abs(ex.want[i]!)));
-    body.append(h('tr', {},
-      h('td', {}, h('code', {}, `gradOverFlatParams(${JSON.stringify(ex.p)}, ${JSON.stringify(ex.x)})`)),
-      h('td', { class: 'mono' }, short(ex.want)),
-      h('td', { class: 'mono' }, short(got)),
-      h('td', { class: ok ? 'ok' : 'bad', title: ok ? 'matches' : 'does not match' }, ok ? '✓' : '✗')));
+    body.append(
+      h(
+        'tr',
+        {},
+        h('td', {}, h('code', {}, `gradOverFlatParams(${JSON.stringify(ex.p)}, ${JSON.stringify(ex.x)})`)),
+        h('td', { class: 'mono' }, short(ex.want)),
+        h('td', { class: 'mono' }, short(got)),
+        h('td', { class: ok ? 'ok' : 'bad', title: ok ? 'matches' : 'does not match' }, ok ? '✓' : '✗'),
+      ),
+    );
   }
 }
 

@@ -165,7 +165,10 @@ function flush(): void {
       return; // the nodes stay pending: the next read plans them again and throws there
     }
   }
-  if (!later) later = evaluateAsync([], [], undefined, true).catch(() => {}).finally(() => (later = null));
+  if (!later)
+    later = evaluateAsync([], [], undefined, true)
+      .catch(() => {})
+      .finally(() => (later = null));
 }
 
 /** Too much in flight: once the queue has drained, dispatch what accumulated meanwhile. */
@@ -173,9 +176,13 @@ function waitForQueue(r: Runtime): void {
   if (waiting) return;
   const upTo = r.submitted;
   // Sleep through the expected GPU time first where polling would starve a software GPU (gpu/wait.ts).
-  waiting = r.idle.untilIdle()
+  waiting = r.idle
+    .untilIdle()
     .then(() => r.ctx.device.queue.onSubmittedWorkDone())
-    .then(() => markFinished(r, upTo), () => {})
+    .then(
+      () => markFinished(r, upTo),
+      () => {},
+    )
     .finally(() => {
       waiting = null;
       flush();
@@ -207,7 +214,10 @@ async function read(nodes: Node[]): Promise<Float32Array[]> {
  */
 export async function evaluateArrays(...trees: unknown[]): Promise<void> {
   const arrays = leaves(trees, { isLeaf: (x) => typeof x !== 'object' || x === null }).filter((x): x is NDArray => x instanceof NDArray);
-  await evaluate([], arrays.map((a) => a.use()));
+  await evaluate(
+    [],
+    arrays.map((a) => a.use()),
+  );
   const r = runtimeNow();
   if (r && r.submitted > r.finished) {
     const upTo = r.submitted;

@@ -26,7 +26,11 @@ export function fitsHost(p: Plan, read: Node[]): boolean {
 
 /** Run the plan on the host; returns copies of `read`. Counted in memoryStats().hostEvaluations by the caller. */
 export function runOnHost(p: Plan, read: Node[]): Float32Array[] {
-  for (const n of p.order) n.cpu = rulesOf(n).host!(n, n.inputs.map((q) => q.cpu!));
+  for (const n of p.order)
+    n.cpu = rulesOf(n).host!(
+      n,
+      n.inputs.map((q) => q.cpu!),
+    );
   for (const n of p.order) letGoOfInputs(n, p.keep); // as after a submission
   return read.map((n) => n.cpu!.slice());
 }

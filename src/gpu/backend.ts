@@ -32,12 +32,15 @@ export function checkFits(p: Plan, read: Node[], r: Runtime): void {
   const maxBytes = r.ctx.info.limits.maxStorageBufferBindingSize;
   for (const n of p.order) {
     if (n.size * 4 > maxBytes) {
-      throw new OutOfMemoryError(`${n.prim} would produce an array of ${n.size * 4} bytes (shape [${n.shape.join(', ')}]), ` +
-        `over this device's maxStorageBufferBindingSize of ${maxBytes} bytes (memoryStats: ${describeStats(r.pool.stats)})`);
+      throw new OutOfMemoryError(
+        `${n.prim} would produce an array of ${n.size * 4} bytes (shape [${n.shape.join(', ')}]), ` +
+          `over this device's maxStorageBufferBindingSize of ${maxBytes} bytes (memoryStats: ${describeStats(r.pool.stats)})`,
+      );
     }
   }
   for (const n of [...p.gpuInputs, ...read]) {
-    if (n.storage && n.storage.pool.device !== r.ctx.device) throw new DeviceLostError('an input array lives on a GPU device that was lost or replaced');
+    if (n.storage && n.storage.pool.device !== r.ctx.device)
+      throw new DeviceLostError('an input array lives on a GPU device that was lost or replaced');
   }
 }
 
@@ -80,7 +83,9 @@ function findFirstNan(p: Plan, nodes: Node[], values: Float32Array[]): void {
   for (const n of nodes) if (!p.targets.has(n) && !isHeld(n) && n.consumers === 0) releaseIfUnused(n, 'freed after the debugNans check');
   const first = nodes.find((n) => hasNan.get(n));
   if (first) {
-    throw new NanError(`debugNans: primitive '${first.prim}' produced NaN (node #${first.id}, shape [${first.shape.join(', ')}]` +
-      `${Object.keys(first.params).length ? `, params ${JSON.stringify(first.params)}` : ''}); the first op in evaluation order with a NaN output`);
+    throw new NanError(
+      `debugNans: primitive '${first.prim}' produced NaN (node #${first.id}, shape [${first.shape.join(', ')}]` +
+        `${Object.keys(first.params).length ? `, params ${JSON.stringify(first.params)}` : ''}); the first op in evaluation order with a NaN output`,
+    );
   }
 }

@@ -64,7 +64,10 @@ export function envFlag(name: string): string | undefined {
 
 const dawnInstances: GPU[] = [];
 
-interface DawnModule { create: (o: string[]) => GPU; globals: Record<string, unknown> }
+interface DawnModule {
+  create: (o: string[]) => GPU;
+  globals: Record<string, unknown>;
+}
 
 async function loadDawn(): Promise<DawnModule> {
   const name = 'webgpu';
@@ -108,18 +111,24 @@ async function nodeAdapter(forceFallback: boolean, powerPreference: GPUPowerPref
 
 function describe(adapter: GPUAdapter | null, device: GPUDevice, backend: DeviceInfo['backend']): DeviceInfo {
   const ai = (adapter?.info ?? (device as unknown as { adapterInfo?: GPUAdapterInfo }).adapterInfo) as
-    | (GPUAdapterInfo & { isFallbackAdapter?: boolean })
-    | undefined;
+    (GPUAdapterInfo & { isFallbackAdapter?: boolean }) | undefined;
   const vendor = ai?.vendor ?? '';
   const architecture = ai?.architecture ?? '';
   const description = ai?.description ?? '';
   const text = `${vendor} ${architecture} ${description}`.toLowerCase();
   const isFallback =
-    !!ai?.isFallbackAdapter || !!(adapter as unknown as { isFallbackAdapter?: boolean })?.isFallbackAdapter ||
-    text.includes('swiftshader') || text.includes('llvmpipe') || text.includes('warp');
+    !!ai?.isFallbackAdapter ||
+    !!(adapter as unknown as { isFallbackAdapter?: boolean })?.isFallbackAdapter ||
+    text.includes('swiftshader') ||
+    text.includes('llvmpipe') ||
+    text.includes('warp');
   const l = device.limits;
   return {
-    vendor, architecture, description, isFallback, backend,
+    vendor,
+    architecture,
+    description,
+    isFallback,
+    backend,
     limits: {
       maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
       maxBufferSize: l.maxBufferSize,
@@ -136,7 +145,7 @@ async function create(opts: InitOptions): Promise<GpuContext> {
   const forceFallback = opts.forceFallback ?? ['1', 'true'].includes(envFlag('GRADGPU_FALLBACK') ?? '');
   const match = opts.adapterMatch ?? envFlag('GRADGPU_ADAPTER');
   const powerPreference = opts.powerPreference ?? 'high-performance';
-  let adapter: GPUAdapter | null = null;
+  let adapter: GPUAdapter | null;
   let backend: DeviceInfo['backend'] = 'browser';
   const browserGpu = typeof navigator !== 'undefined' ? (navigator as Navigator & { gpu?: GPU }).gpu : undefined;
   if (browserGpu) {
@@ -157,9 +166,15 @@ async function create(opts: InitOptions): Promise<GpuContext> {
     }
   }
   // Ask for the adapter's own limits: the defaults cap storage bindings at 128 MiB.
-  const want = ['maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeWorkgroupsPerDimension',
-    'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupSizeX', 'maxComputeWorkgroupStorageSize',
-    'maxStorageBuffersPerShaderStage'] as const;
+  const want = [
+    'maxStorageBufferBindingSize',
+    'maxBufferSize',
+    'maxComputeWorkgroupsPerDimension',
+    'maxComputeInvocationsPerWorkgroup',
+    'maxComputeWorkgroupSizeX',
+    'maxComputeWorkgroupStorageSize',
+    'maxStorageBuffersPerShaderStage',
+  ] as const;
   const requiredLimits: Record<string, number> = {};
   for (const k of want) requiredLimits[k] = adapter.limits[k];
   const requiredFeatures: GPUFeatureName[] = adapter.features.has('timestamp-query') ? ['timestamp-query'] : [];

@@ -9,15 +9,13 @@ import { letGoOfInputs } from '../array/lifetime';
 import { isHeld, type Node } from '../array/node';
 import type { Plan } from '../exec/plan';
 import { AllocationFailed, type Storage } from './pool';
-import { grid1d, type KernelCall, type ShaderSpec, type Slot } from './kernels';
+import { grid1d, type ShaderSpec, type Slot } from './kernels';
 import type { Step } from './fuse';
 import type { PassClock } from './wait';
 import { SubmissionTimer } from './timing';
 import { align, freeIdle, markFinished, takeUniform, type Runtime } from './runtime';
 import type { Retiring } from './readback';
-import {
-  bytesBound, CHECKED_BYTES, internalError, LOST_OOM, outOfMemory, popScopes, restore, save, type Executed, type Failure,
-} from './failure';
+import { bytesBound, CHECKED_BYTES, internalError, LOST_OOM, outOfMemory, popScopes, restore, save, type Executed, type Failure } from './failure';
 
 /**
  * Encode and submit `steps` (the plan's nodes), then read back `read`. Small
@@ -66,7 +64,7 @@ export function execute(p: Plan, steps: Step[], read: Node[], r: Runtime, mayChe
   const dropUniform = () => dropNewUniform(r, uniform);
   let encoder: GPUCommandEncoder;
   let staging: Array<GPUBuffer | null>;
-  let retiring: Retiring[] = [];
+  let retiring: Retiring[];
   let slotNodes: Node[] = [];
   let signature = `${p.uploads.length}:`; // what the idle wait keys its time estimate by
   try {
@@ -77,7 +75,6 @@ export function execute(p: Plan, steps: Step[], read: Node[], r: Runtime, mayChe
       if (n.size && !dry()) device.queue.writeBuffer(s.buffer, 0, n.cpu!.buffer, n.cpu!.byteOffset, n.size * 4);
     }
     // All params of this submission in one uniform buffer, 256-byte aligned slices.
-    const calls: Array<{ step: Step; call?: KernelCall }> = [];
     let paramBytes = 0;
     for (const s of steps) {
       if (s.kind === 'fused') paramBytes += align(s.params.byteLength);
@@ -148,8 +145,10 @@ export function execute(p: Plan, steps: Step[], read: Node[], r: Runtime, mayChe
       } else {
         const scratch = (s.lowering.scratch ?? []).map((b) => pool.acquire(b));
         const res = (slot: Slot): GPUBufferBinding =>
-          'out' in slot ? bindOf(n)
-            : 'input' in slot ? bindOf(n.inputs[slot.input]!)
+          'out' in slot
+            ? bindOf(n)
+            : 'input' in slot
+              ? bindOf(n.inputs[slot.input]!)
               : { buffer: scratch[slot.scratch]!.buffer, size: Math.max(4, scratch[slot.scratch]!.bytes) };
         for (const c of s.lowering.calls) dispatch(c.shader, c.params, c.slots.map(res), c.grid);
         for (const sc of scratch) pool.release(sc);
@@ -228,7 +227,14 @@ export function execute(p: Plan, steps: Step[], read: Node[], r: Runtime, mayChe
     // loop that never yields keep its whole history).
     given: journal.created.length > 0 || uniform!.created ? assigned : null,
     slotted: slotNodes,
-    uniform: uniform!, signature, retiring, read, staging: staging!, timer, clock, times,
+    uniform: uniform!,
+    signature,
+    retiring,
+    read,
+    staging: staging!,
+    timer,
+    clock,
+    times,
   });
 }
 
@@ -237,20 +243,23 @@ export function execute(p: Plan, steps: Step[], read: Node[], r: Runtime, mayChe
  * waiting on the GPU capture only this (a loop that never yields runs none of
  * them, and must not keep every step's graph alive meanwhile: nodes are held weakly).
  */
-function afterSubmit(r: Runtime, s: {
-  gating: boolean;
-  failure: Promise<Failure | null>;
-  given: Array<[Node, Storage]> | null;
-  slotted: Node[];
-  uniform: { buffer: GPUBuffer; created: boolean };
-  signature: string;
-  retiring: Retiring[];
-  read: Node[];
-  staging: Array<GPUBuffer | null>;
-  timer: SubmissionTimer | null;
-  clock: PassClock | null;
-  times: number[] | null;
-}): Executed {
+function afterSubmit(
+  r: Runtime,
+  s: {
+    gating: boolean;
+    failure: Promise<Failure | null>;
+    given: Array<[Node, Storage]> | null;
+    slotted: Node[];
+    uniform: { buffer: GPUBuffer; created: boolean };
+    signature: string;
+    retiring: Retiring[];
+    read: Node[];
+    staging: Array<GPUBuffer | null>;
+    timer: SubmissionTimer | null;
+    clock: PassClock | null;
+    times: number[] | null;
+  },
+): Executed {
   const { failure, read, staging, timer, clock, times, signature } = s;
   const pool = r.pool;
   const serial = ++r.submitted;
@@ -292,15 +301,30 @@ function afterSubmit(r: Runtime, s: {
       }
     }),
   );
-  if (timer) void timer.read().then((t) => profile!.push(...t), () => {});
+  if (timer)
+    void timer.read().then(
+      (t) => profile!.push(...t),
+      () => {},
+    );
   if (clock) {
     // Mapped only after the sleep, like the results: a pending map keeps Dawn polling.
-    void slept.then(() => clock.read()).then((ms) => {
-      r.idle.record(signature, ms);
-      times?.push(ms);
-    }, () => {});
+    void slept
+      .then(() => clock.read())
+      .then(
+        (ms) => {
+          r.idle.record(signature, ms);
+          times?.push(ms);
+        },
+        () => {},
+      );
   }
-  const values = Promise.all([failure, results.then((v) => ({ v }), (e: unknown) => ({ e }))]).then(([f, res]) => {
+  const values = Promise.all([
+    failure,
+    results.then(
+      (v) => ({ v }),
+      (e: unknown) => ({ e }),
+    ),
+  ]).then(([f, res]) => {
     if (f) throw f.oom ? outOfMemory(f, pool, 'lost') : internalError(f);
     if ('e' in res) throw res.e;
     return res.v;
@@ -310,10 +334,12 @@ function afterSubmit(r: Runtime, s: {
 
 /** The scopes' verdict, acted on before any other evaluation may plan (when gating). */
 function settleScopes(r: Runtime, failure: Promise<Failure | null>, gating: boolean, act: (f: Failure | null) => void): void {
-  const gate = failure.then((f) => {
-    if (f?.oom) r.careful = true;
-    act(f);
-  }).catch(() => {});
+  const gate = failure
+    .then((f) => {
+      if (f?.oom) r.careful = true;
+      act(f);
+    })
+    .catch(() => {});
   if (!gating) return;
   r.settling = gate;
   void gate.then(() => {

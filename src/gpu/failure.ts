@@ -107,16 +107,19 @@ export function outOfMemory(f: Failure, pool: BufferPool, how: 'retried' | 'lost
   const total = f.requests.reduce((a, q) => a + q.size, 0);
   const what = largest
     ? `could not allocate ${largest.bytes} bytes (a buffer of ${largest.size} bytes` +
-      (f.requests.length > 1 ? `, the largest of ${f.requests.length} new buffers, ${total} bytes in all` : '') + ')'
+      (f.requests.length > 1 ? `, the largest of ${f.requests.length} new buffers, ${total} bytes in all` : '') +
+      ')'
     : 'ran out of memory';
-  const after = how === 'retried'
-    ? 'also after freeing the pool\'s idle buffers and trying again; nothing was computed and the arrays involved are unchanged'
-    : 'so the values this evaluation was computing are lost (reading one throws DisposedArrayError); the pool\'s idle buffers were freed';
-  return new OutOfMemoryError(`out of GPU memory: the device ${what}, ${after}. Device: ${device}. ` +
-    `memoryStats: ${describeStats(pool.stats)}. Dispose arrays you no longer need, or use smaller ones.`);
+  const after =
+    how === 'retried'
+      ? "also after freeing the pool's idle buffers and trying again; nothing was computed and the arrays involved are unchanged"
+      : "so the values this evaluation was computing are lost (reading one throws DisposedArrayError); the pool's idle buffers were freed";
+  return new OutOfMemoryError(
+    `out of GPU memory: the device ${what}, ${after}. Device: ${device}. ` +
+      `memoryStats: ${describeStats(pool.stats)}. Dispose arrays you no longer need, or use smaller ones.`,
+  );
 }
 
 export function internalError(f: Failure): Error {
   return new Error(`internal error: WebGPU rejected an evaluation (${f.message.split('\n')[0]})`);
 }
-

@@ -128,7 +128,11 @@ function fusedStep(root: Node, members: Node[], memberSet: Set<Node>): Step {
       else words.setUint32(at, v >>> 0, true);
     });
     nConst += cs.length;
-    const expr = rule.expr(args, (k) => `cf(${base + k}u)`, (k) => `cu(${base + k}u)`);
+    const expr = rule.expr(
+      args,
+      (k) => `cf(${base + k}u)`,
+      (k) => `cu(${base + k}u)`,
+    );
     const name = `t${names.size}`;
     names.set(m, name);
     chain.push(`let ${name} = ${expr};`);
@@ -141,7 +145,9 @@ function fusedStep(root: Node, members: Node[], memberSet: Set<Node>): Step {
   } else {
     // Here i counts vec4s; each component's block re-declares i as its element index.
     lines.push('  let j = i;', '  let i4 = j * 4u;');
-    access.forEach((a, k) => lines.push(a.lanes === 'vec' ? `  let q${k} = in${k}[${a.expr('i4')} / 4u];` : `  let s${k} = in${k}[${a.expr('i4')}];`));
+    access.forEach((a, k) =>
+      lines.push(a.lanes === 'vec' ? `  let q${k} = in${k}[${a.expr('i4')} / 4u];` : `  let s${k} = in${k}[${a.expr('i4')}];`),
+    );
     lines.push('  var r: vec4<f32>;');
     ['x', 'y', 'z', 'w'].forEach((c, lane) => {
       const loads = access.map((a, k) => `let v${k} = ${a.lanes === 'vec' ? `q${k}.${c}` : `s${k}`};`);
@@ -164,7 +170,10 @@ type Lanes = 'vec' | 'uniform' | null;
  * per-axis loop costs 4x as much on SwiftShader (a div and a mod per axis,
  * and integer division has no SIMD form on a CPU). Words go at `base`.
  */
-function broadcastIndex(shape: readonly number[], strides: readonly number[]): { words: number[]; expr: (base: number, i: string) => string; lanes: Lanes } | null {
+function broadcastIndex(
+  shape: readonly number[],
+  strides: readonly number[],
+): { words: number[]; expr: (base: number, i: string) => string; lanes: Lanes } | null {
   const runs: Array<{ own: boolean; size: number }> = [];
   shape.forEach((d, i) => {
     if (d === 1) return;

@@ -112,17 +112,15 @@ export class PipelineCache {
     if (!p) {
       const code = shaderSource(s);
       const module = this.device.createShaderModule({ code });
-      p = this.device
-        .createComputePipelineAsync({ layout: 'auto', compute: { module, entryPoint: s.entry } })
-        .then(
-          (pl) => (this.ready.has(key) || this.ready.set(key, pl), this.pending.delete(key), this.ready.get(key)!),
-          async (e) => {
-            this.pending.delete(key);
-            const info = await module.getCompilationInfo();
-            const msgs = info.messages.map((m) => `${m.lineNum}:${m.linePos} ${m.message}`).join('\n');
-            throw new Error(`internal error: WGSL pipeline ${key} failed: ${(e as Error).message}\n${msgs}`);
-          },
-        );
+      p = this.device.createComputePipelineAsync({ layout: 'auto', compute: { module, entryPoint: s.entry } }).then(
+        (pl) => (this.ready.has(key) || this.ready.set(key, pl), this.pending.delete(key), this.ready.get(key)!),
+        async (e) => {
+          this.pending.delete(key);
+          const info = await module.getCompilationInfo();
+          const msgs = info.messages.map((m) => `${m.lineNum}:${m.linePos} ${m.message}`).join('\n');
+          throw new Error(`internal error: WGSL pipeline ${key} failed: ${(e as Error).message}\n${msgs}`);
+        },
+      );
       this.pending.set(key, p);
     }
     return p;

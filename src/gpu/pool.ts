@@ -54,15 +54,15 @@ export interface Allocation {
 
 /** A synchronous createBuffer failure (an exception rather than an error scope report). */
 export class AllocationFailed extends Error {
-  constructor(readonly allocation: Omit<Allocation, 'buffer'>, reason: unknown) {
+  constructor(
+    readonly allocation: Omit<Allocation, 'buffer'>,
+    reason: unknown,
+  ) {
     super(`allocating ${allocation.size} bytes failed: ${(reason as Error)?.message ?? String(reason)}`);
   }
 }
 
-type JournalEntry =
-  | { op: 'acquire'; s: Storage; fromPool: boolean }
-  | { op: 'release'; s: Storage; pooled: boolean }
-  | { op: 'retain'; s: Storage };
+type JournalEntry = { op: 'acquire'; s: Storage; fromPool: boolean } | { op: 'release'; s: Storage; pooled: boolean } | { op: 'retain'; s: Storage };
 
 /** What one evaluation did to the pool, so that it can be undone exactly. */
 export interface Journal {
@@ -112,10 +112,21 @@ export function failNextAllocations(n: number, opts: { how?: 'device' | 'throw';
 
 export class BufferPool {
   private free = new Map<number, GPUBuffer[]>();
-  readonly stats: Omit<MemoryStats, 'hostEvaluations' | 'readbackBuffers' | 'readbackBytes' | 'inFlight'> = { liveBuffers: 0, liveBytes: 0, pooledBuffers: 0, pooledBytes: 0, submissions: 0, dispatches: 0 };
+  readonly stats: Omit<MemoryStats, 'hostEvaluations' | 'readbackBuffers' | 'readbackBytes' | 'inFlight'> = {
+    liveBuffers: 0,
+    liveBytes: 0,
+    pooledBuffers: 0,
+    pooledBytes: 0,
+    submissions: 0,
+    dispatches: 0,
+  };
   private journal: Journal | null = null;
 
-  constructor(readonly device: GPUDevice, private maxBytes: number, private maxBufferSize = Infinity) {}
+  constructor(
+    readonly device: GPUDevice,
+    private maxBytes: number,
+    private maxBufferSize = Infinity,
+  ) {}
 
   acquire(bytes: number): Storage {
     if (bytes > this.maxBytes) {

@@ -88,7 +88,10 @@ export class SmallValues {
   private active: Batch | null = null;
   private readonly retiring = new Map<Storage, Promise<void>>();
 
-  constructor(private readonly pool: BufferPool, private readonly staging: Staging) {}
+  constructor(
+    private readonly pool: BufferPool,
+    private readonly staging: Staging,
+  ) {}
 
   /** Is this node's value in a slot (of the active batch, or of one being read back)? */
   holds(n: Node): boolean {
@@ -154,18 +157,21 @@ export class SmallValues {
       },
       afterSubmit: () => {
         if (done) return done;
-        done = this.staging.read(b, a.used).then((data) => {
-          for (const n of a.nodes) {
-            if (n.storage !== a.storage) continue; // lost or released meanwhile
-            n.cpu = new Float32Array(data, n.offset, n.size).slice();
-            n.storage = null;
-            n.offset = 0;
-            this.pool.release(a.storage);
-          }
-        }).finally(() => {
-          this.retiring.delete(a.storage);
-          this.pool.release(a.storage); // the batch's own reference
-        });
+        done = this.staging
+          .read(b, a.used)
+          .then((data) => {
+            for (const n of a.nodes) {
+              if (n.storage !== a.storage) continue; // lost or released meanwhile
+              n.cpu = new Float32Array(data, n.offset, n.size).slice();
+              n.storage = null;
+              n.offset = 0;
+              this.pool.release(a.storage);
+            }
+          })
+          .finally(() => {
+            this.retiring.delete(a.storage);
+            this.pool.release(a.storage); // the batch's own reference
+          });
         this.retiring.set(a.storage, done);
         return done;
       },

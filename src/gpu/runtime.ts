@@ -53,9 +53,18 @@ function make(ctx: GpuContext): Runtime {
   const pool = new BufferPool(ctx.device, maxStorageBufferBindingSize, maxBufferSize);
   const staging = new Staging(ctx.device);
   return {
-    ctx, pool, pipelines: new PipelineCache(ctx.device), uniforms: [], staging, small: new SmallValues(pool, staging),
+    ctx,
+    pool,
+    pipelines: new PipelineCache(ctx.device),
+    uniforms: [],
+    staging,
+    small: new SmallValues(pool, staging),
     idle: new IdleWait(idleWaitWanted(ctx.info.backend, ctx.info.isFallback, envFlag('GRADGPU_IDLE_WAIT'))),
-    settling: null, careful: false, poisoned: null, submitted: 0, finished: 0,
+    settling: null,
+    careful: false,
+    poisoned: null,
+    submitted: 0,
+    finished: 0,
   };
 }
 
@@ -80,7 +89,18 @@ export function markFinished(r: Runtime, upTo: number): void {
   if (upTo > r.finished) r.finished = upTo;
 }
 
-const emptyStats: MemoryStats = { liveBuffers: 0, liveBytes: 0, pooledBuffers: 0, pooledBytes: 0, submissions: 0, dispatches: 0, hostEvaluations: 0, readbackBuffers: 0, readbackBytes: 0, inFlight: 0 };
+const emptyStats: MemoryStats = {
+  liveBuffers: 0,
+  liveBytes: 0,
+  pooledBuffers: 0,
+  pooledBytes: 0,
+  submissions: 0,
+  dispatches: 0,
+  hostEvaluations: 0,
+  readbackBuffers: 0,
+  readbackBytes: 0,
+  inFlight: 0,
+};
 let hostEvaluations = 0;
 
 /** Count an evaluation the host backend ran. */
@@ -91,7 +111,13 @@ export function countHostEvaluation(): void {
 /** Live and pooled GPU memory, readback buffers, and submissions/dispatches so far (on the current device). */
 export function memoryStats(): MemoryStats {
   if (!rt) return { ...emptyStats, hostEvaluations };
-  return { ...rt.pool.stats, hostEvaluations, readbackBuffers: rt.staging.buffers, readbackBytes: rt.staging.bytes, inFlight: rt.submitted - rt.finished };
+  return {
+    ...rt.pool.stats,
+    hostEvaluations,
+    readbackBuffers: rt.staging.buffers,
+    readbackBytes: rt.staging.bytes,
+    inFlight: rt.submitted - rt.finished,
+  };
 }
 
 /**

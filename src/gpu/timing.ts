@@ -25,7 +25,10 @@ export class PassTimestamps {
   private readonly resolveBuf: GPUBuffer;
   private readonly readBuf: GPUBuffer;
 
-  constructor(device: GPUDevice, readonly passes: number) {
+  constructor(
+    device: GPUDevice,
+    readonly passes: number,
+  ) {
     this.querySet = device.createQuerySet({ type: 'timestamp', count: 2 * passes });
     this.resolveBuf = device.createBuffer({ size: 16 * passes, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
     this.readBuf = device.createBuffer({ size: 16 * passes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });

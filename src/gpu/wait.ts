@@ -84,7 +84,10 @@ export class IdleWait {
 export class PassClock {
   private readonly stamps: PassTimestamps;
 
-  constructor(device: GPUDevice, private readonly free: PassClock[]) {
+  constructor(
+    device: GPUDevice,
+    private readonly free: PassClock[],
+  ) {
     this.stamps = new PassTimestamps(device, 1);
   }
 

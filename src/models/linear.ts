@@ -41,7 +41,9 @@ export function gradOverFlatParams(flatParams: VectorInput, x: MatrixInput): NDA
   const p = flatParams instanceof NDArray ? flatParams : array(flatParams as ArrayLike<number>);
   const d = xs.shape[1]!;
   if (p.ndim !== 1 || p.shape[0] !== d + 1) {
-    throw new ShapeError(`gradOverFlatParams: flatParams must have shape (d+1,) = (${d + 1},) for x of shape [${xs.shape.join(', ')}]; got shape [${p.shape.join(', ')}]`);
+    throw new ShapeError(
+      `gradOverFlatParams: flatParams must have shape (d+1,) = (${d + 1},) for x of shape [${xs.shape.join(', ')}]; got shape [${p.shape.join(', ')}]`,
+    );
   }
   return gradLinear(p, xs);
 }

@@ -13,7 +13,9 @@ import { TreeError, TreeStructureError } from '../errors';
  * `registerLeafClass(NDArray)`:
  *   declare module '../tree/tree' { interface LeafTypes { ndarray: NDArray } }
  */
-export interface LeafTypes { number: number }
+export interface LeafTypes {
+  number: number;
+}
 export type RegisteredLeaf = LeafTypes[keyof LeafTypes];
 
 /**
@@ -23,12 +25,15 @@ export type RegisteredLeaf = LeafTypes[keyof LeafTypes];
  * which is how grads are typed from params. `Leaf` defaults to the registered leaf
  * types; pass it explicitly to use another array class.
  */
-export type MapLeaves<T, L, Leaf = RegisteredLeaf> =
-  unknown extends T ? T // any / unknown: nothing to map over
-  : T extends number | Leaf ? L
-  : T extends null | undefined ? T
-  : T extends object ? { [K in keyof T]: MapLeaves<T[K], L, Leaf> }
-  : never; // strings, booleans, ...: not valid in a pytree
+export type MapLeaves<T, L, Leaf = RegisteredLeaf> = unknown extends T
+  ? T // any / unknown: nothing to map over
+  : T extends number | Leaf
+    ? L
+    : T extends null | undefined
+      ? T
+      : T extends object
+        ? { [K in keyof T]: MapLeaves<T[K], L, Leaf> }
+        : never; // strings, booleans, ...: not valid in a pytree
 
 export type IsLeaf = (x: unknown) => boolean;
 export interface FlattenOptions {
@@ -57,10 +62,12 @@ const UNDEF: TreeNode = { kind: 'none', value: undefined };
 
 // ---- leaves -----------------------------------------------------------------
 
-const leafClasses: Function[] = [];
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- any class (constructor signatures vary)
+type Class = abstract new (...args: any[]) => unknown;
+const leafClasses: Class[] = [];
 
 /** Make instances of `cls` (and subclasses) pytree leaves. */
-export function registerLeafClass(cls: Function): void {
+export function registerLeafClass(cls: Class): void {
   if (!leafClasses.includes(cls)) leafClasses.push(cls);
 }
 
@@ -106,7 +113,10 @@ function fmtPath(root: string, trail: readonly Seg[]): string {
 /** The structure of a pytree. `T` is a phantom type: the tree it was taken from. */
 export class TreeDef<T = unknown> {
   declare readonly __tree?: T;
-  constructor(readonly node: TreeNode, readonly numLeaves: number) {}
+  constructor(
+    readonly node: TreeNode,
+    readonly numLeaves: number,
+  ) {}
 
   equals(other: TreeDef<unknown>): boolean {
     return this === other || (this.numLeaves === other.numLeaves && nodesEqual(this.node, other.node));
@@ -133,27 +143,34 @@ function nodesEqual(a: TreeNode, b: TreeNode): boolean {
     return a.children.length === b.children.length && a.children.every((c, i) => nodesEqual(c, b.children[i]));
   }
   if (a.kind === 'object' && b.kind === 'object') {
-    return a.keys.length === b.keys.length && a.keys.every((k, i) => k === b.keys[i])
-      && a.children.every((c, i) => nodesEqual(c, b.children[i]));
+    return a.keys.length === b.keys.length && a.keys.every((k, i) => k === b.keys[i]) && a.children.every((c, i) => nodesEqual(c, b.children[i]));
   }
   return false;
 }
 
 function show(n: TreeNode): string {
   switch (n.kind) {
-    case 'leaf': return '*';
-    case 'none': return String(n.value);
-    case 'array': return `[${n.children.map(show).join(', ')}]`;
-    case 'object': return `{${n.keys.map((k, i) => `${keyStr(k)}: ${show(n.children[i])}`).join(', ')}}`;
+    case 'leaf':
+      return '*';
+    case 'none':
+      return String(n.value);
+    case 'array':
+      return `[${n.children.map(show).join(', ')}]`;
+    case 'object':
+      return `{${n.keys.map((k, i) => `${keyStr(k)}: ${show(n.children[i])}`).join(', ')}}`;
   }
 }
 
 function describe(n: TreeNode): string {
   switch (n.kind) {
-    case 'leaf': return 'a leaf';
-    case 'none': return String(n.value);
-    case 'array': return `an array of length ${n.children.length}`;
-    case 'object': return `an object with keys [${n.keys.join(', ')}]`;
+    case 'leaf':
+      return 'a leaf';
+    case 'none':
+      return String(n.value);
+    case 'array':
+      return `an array of length ${n.children.length}`;
+    case 'object':
+      return `an object with keys [${n.keys.join(', ')}]`;
   }
 }
 
@@ -166,7 +183,10 @@ function flattenImpl(t: unknown, isLeaf: IsLeaf | undefined, root: string, where
   const leaves: unknown[] = [];
   const trail: Seg[] = [];
   const go = (x: unknown): TreeNode => {
-    if (isLeaf?.(x) || isDefaultLeaf(x)) { leaves.push(x); return LEAF; }
+    if (isLeaf?.(x) || isDefaultLeaf(x)) {
+      leaves.push(x);
+      return LEAF;
+    }
     if (x === null) return NULL;
     if (x === undefined) return UNDEF;
     if (trail.length >= MAX_DEPTH) {
@@ -174,13 +194,21 @@ function flattenImpl(t: unknown, isLeaf: IsLeaf | undefined, root: string, where
     }
     if (Array.isArray(x)) {
       const children = new Array<TreeNode>(x.length);
-      for (let i = 0; i < x.length; i++) { trail.push(i); children[i] = go(x[i]); trail.pop(); }
+      for (let i = 0; i < x.length; i++) {
+        trail.push(i);
+        children[i] = go(x[i]);
+        trail.pop();
+      }
       return { kind: 'array', children };
     }
     if (isPlainObject(x)) {
       const keys = Object.keys(x).sort();
       const children = new Array<TreeNode>(keys.length);
-      for (let i = 0; i < keys.length; i++) { trail.push(keys[i]); children[i] = go(x[keys[i]]); trail.pop(); }
+      for (let i = 0; i < keys.length; i++) {
+        trail.push(keys[i]);
+        children[i] = go(x[keys[i]]);
+        trail.pop();
+      }
       return { kind: 'object', keys, children };
     }
     throw new TreeError(`${fmtPath(root, trail)}: ${invalidLeaf(x)}${where}`);
@@ -189,7 +217,7 @@ function flattenImpl(t: unknown, isLeaf: IsLeaf | undefined, root: string, where
   return [leaves, new TreeDef(node, leaves.length)];
 }
 
-const opts = (o?: IsLeaf | FlattenOptions): FlattenOptions => (typeof o === 'function' ? { isLeaf: o } : o ?? {});
+const opts = (o?: IsLeaf | FlattenOptions): FlattenOptions => (typeof o === 'function' ? { isLeaf: o } : (o ?? {}));
 
 /** Leaves in flatten order (sorted object keys, array order) and the structure. */
 export function flatten<T>(t: T, isLeaf?: IsLeaf | FlattenOptions): [unknown[], TreeDef<T>] {
@@ -204,9 +232,12 @@ export function unflatten<T = unknown, L = unknown>(treedef: TreeDef<T>, leaves:
   let i = 0;
   const go = (n: TreeNode): unknown => {
     switch (n.kind) {
-      case 'leaf': return leaves[i++];
-      case 'none': return n.value;
-      case 'array': return n.children.map(go);
+      case 'leaf':
+        return leaves[i++];
+      case 'none':
+        return n.value;
+      case 'array':
+        return n.children.map(go);
       case 'object': {
         const out: Record<string, unknown> = {};
         n.keys.forEach((k, j) => {
@@ -250,7 +281,8 @@ function assertNodes(a: TreeNode, b: TreeNode, root: string, nameA: string, name
   };
   const go = (a: TreeNode, b: TreeNode): void => {
     if (a.kind === 'object' && b.kind === 'object') {
-      const ka = new Set(a.keys), kb = new Set(b.keys);
+      const ka = new Set(a.keys),
+        kb = new Set(b.keys);
       for (const k of [...new Set([...a.keys, ...b.keys])].sort()) {
         if (!kb.has(k)) fail(`missing in ${nameB}`, k);
         if (!ka.has(k)) fail(`missing in ${nameA}`, k);
@@ -282,6 +314,7 @@ export function assertSameStructure(a: unknown, b: unknown, options: CompareOpti
  * Applies `fn` to the leaves at each position of `t` and of every tree in `rest`
  * (which must all have the structure of `t`), returning a tree shaped like `t`.
  */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- leaves of any type, one per tree
 export function map<T, R>(fn: (...leaves: any[]) => R, t: T, ...rest: unknown[]): MapLeaves<T, R> {
   const [ls, td] = flattenImpl(t, undefined, 'tree', rest.length ? ` in ${treeName(undefined, 0)}` : '');
   const others = rest.map((r, j) => {
@@ -295,5 +328,13 @@ export function map<T, R>(fn: (...leaves: any[]) => R, t: T, ...rest: unknown[])
 
 /** Everything above under one name: `tree.map(...)`, `tree.flatten(...)`, ... */
 export const tree = {
-  flatten, unflatten, leaves, structure, leavesWithPath, map, assertSameStructure, registerLeafClass, isDefaultLeaf,
+  flatten,
+  unflatten,
+  leaves,
+  structure,
+  leavesWithPath,
+  map,
+  assertSameStructure,
+  registerLeafClass,
+  isDefaultLeaf,
 } as const;

@@ -3,8 +3,25 @@
 // kernels, fusion, autodiff and the reference problem.
 import { describe, it, expect } from 'vitest';
 import {
-  add, array, deviceInfo, gradOverFlatParams, grad, matmul, memoryStats, mul, randomNormal, square, sum, tanh,
-  valueAndGrad, adam, applyUpdates, mean, sub, NDArray, setHostEvaluation,
+  add,
+  array,
+  deviceInfo,
+  gradOverFlatParams,
+  grad,
+  matmul,
+  memoryStats,
+  mul,
+  randomNormal,
+  square,
+  sum,
+  tanh,
+  valueAndGrad,
+  adam,
+  applyUpdates,
+  mean,
+  sub,
+  NDArray,
+  setHostEvaluation,
 } from '../../src/index';
 
 const close = (got: ArrayLike<number>, want: number[], tol = 1e-5) => {
@@ -21,7 +38,16 @@ describe('browser WebGPU', () => {
 
   it('solves the reference problem examples', async () => {
     close(await gradOverFlatParams([1, 0, 0], [[2, 3]]).data(), [8, 12, 4]);
-    close(await gradOverFlatParams([0, 0, 1], [[1, 0], [0, 1]]).data(), [2, 2, 4]);
+    close(
+      await gradOverFlatParams(
+        [0, 0, 1],
+        [
+          [1, 0],
+          [0, 1],
+        ],
+      ).data(),
+      [2, 2, 4],
+    );
   });
 
   it('solves them on the host too, with no GPU submission, when small-graph host evaluation is on', async () => {
@@ -29,7 +55,17 @@ describe('browser WebGPU', () => {
     try {
       const s0 = memoryStats();
       close(await gradOverFlatParams([1, 0, 0], [[2, 3]]).data(), [8, 12, 4], 0);
-      close(await gradOverFlatParams([0, 0, 1], [[1, 0], [0, 1]]).data(), [2, 2, 4], 0);
+      close(
+        await gradOverFlatParams(
+          [0, 0, 1],
+          [
+            [1, 0],
+            [0, 1],
+          ],
+        ).data(),
+        [2, 2, 4],
+        0,
+      );
       expect(memoryStats().hostEvaluations - s0.hostEvaluations).toBe(2);
       expect(memoryStats().submissions).toBe(s0.submissions);
     } finally {
@@ -38,7 +74,8 @@ describe('browser WebGPU', () => {
   });
 
   it('matches the closed form 2·[xᵀy; Σy] on a random problem', async () => {
-    const n = 300, d = 7;
+    const n = 300,
+      d = 7;
     const x = randomNormal([n, d], 1);
     const p = randomNormal([d + 1], 2);
     const [xs, ps, g] = await Promise.all([x.data(), p.data(), gradOverFlatParams(p, x).data()]);
@@ -53,7 +90,10 @@ describe('browser WebGPU', () => {
   });
 
   it('runs elementwise, broadcasting, matmul and sum kernels', async () => {
-    const a = array([[1, 2, 3], [4, 5, 6]]);
+    const a = array([
+      [1, 2, 3],
+      [4, 5, 6],
+    ]);
     close(await add(a, array([10, 20, 30])).data(), [11, 22, 33, 14, 25, 36]);
     close(await matmul(a, array([[1], [0], [-1]])).data(), [-2, -2]);
     expect(await sum(square(a)).item()).toBe(91);

@@ -24,21 +24,32 @@ const STEPS = Number(process.env.E2E_STEPS ?? 200);
 const BASE_ARGS = QUIET_ARGS;
 
 type Demo = {
-  state: string; running: boolean; gpuBuffers: number; examples: number[][]; losses: number[]; steps: number; done: boolean; error: string | null;
+  state: string;
+  running: boolean;
+  gpuBuffers: number;
+  examples: number[][];
+  losses: number[];
+  steps: number;
+  done: boolean;
+  error: string | null;
   adapter: { vendor: string; architecture: string; description: string; isFallback: boolean } | null;
-  linear: { losses: number[] }; cspViolations: string[];
+  linear: { losses: number[] };
+  cspViolations: string[];
 };
 
 function assert(cond: unknown, msg: string): asserts cond {
   if (!cond) throw new Error(msg);
 }
 
-const freePort = () => new Promise<number>((resolve, reject) => {
-  const s = netServer().listen(0, '127.0.0.1', () => {
-    const { port } = s.address() as { port: number };
-    s.close(() => resolve(port));
-  }).on('error', reject);
-});
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const s = netServer()
+      .listen(0, '127.0.0.1', () => {
+        const { port } = s.address() as { port: number };
+        s.close(() => resolve(port));
+      })
+      .on('error', reject);
+  });
 
 async function openPage(browser: Browser, url: string, initScript?: string): Promise<{ page: Page; errors: string[] }> {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
@@ -59,7 +70,10 @@ async function waitFor(page: Page, what: string, pred: (d: Demo) => boolean, tim
     const d = await readDemo(page).catch(() => null); // null while the page (re)loads
     if (d && (d.state === 'error' || d.error)) throw new Error(`page error while waiting for ${what}: ${d.error}`);
     if (d && pred(d)) return d;
-    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}; last state ${JSON.stringify(d && { state: d.state, steps: d.steps })}`);
+    if (Date.now() - t0 > timeoutMs)
+      throw new Error(
+        `timed out after ${timeoutMs / 1000}s waiting for ${what}; last state ${JSON.stringify(d && { state: d.state, steps: d.steps })}`,
+      );
     await new Promise((r) => setTimeout(r, 250));
   }
 }
@@ -90,7 +104,10 @@ async function checkTraining(baseUrl: string, steps: number, shot: string): Prom
     const more = await waitFor(page, `${steps} more steps`, (x) => x.steps >= 2 * steps, 300_000);
     await page.locator('#btn-start').click(); // Pause
     const after = await waitFor(page, 'pause', (x) => !x.running, 10_000);
-    assert(after.gpuBuffers <= d.gpuBuffers + 5, `live GPU buffers grew from ${d.gpuBuffers} to ${after.gpuBuffers} over ${more.steps - steps} more steps`);
+    assert(
+      after.gpuBuffers <= d.gpuBuffers + 5,
+      `live GPU buffers grew from ${d.gpuBuffers} to ${after.gpuBuffers} over ${more.steps - steps} more steps`,
+    );
     await page.locator('#trees').evaluate((el) => ((el as HTMLDetailsElement).open = true));
     await page.waitForTimeout(300); // let the charts settle before the picture
     mkdirSync(ARTIFACTS, { recursive: true });
@@ -98,10 +115,12 @@ async function checkTraining(baseUrl: string, steps: number, shot: string): Prom
     assert(d.cspViolations.length === 0, `CSP violations: ${d.cspViolations.join('; ')}`);
     assert(errors.length === 0, `console errors:\n  ${errors.join('\n  ')}`);
     const a = d.adapter!;
-    return `adapter "${a.vendor} / ${a.architecture} / ${a.description}"${a.isFallback ? ' (fallback)' : ''}; ` +
+    return (
+      `adapter "${a.vendor} / ${a.architecture} / ${a.description}"${a.isFallback ? ' (fallback)' : ''}; ` +
       `examples ok; linear loss ${lin[0]!.toFixed(3)} -> ${lin.at(-1)!.toFixed(4)}; ` +
       `MLP loss ${first.toFixed(4)} -> ${last.toFixed(4)} (${(first / last).toFixed(0)}x) in ${steps} steps, ${secs.toFixed(1)}s (${(steps / secs).toFixed(1)} steps/s); ` +
-      `live GPU buffers ${d.gpuBuffers} at step ${d.steps}, ${after.gpuBuffers} at step ${after.steps}; ${shot}`;
+      `live GPU buffers ${d.gpuBuffers} at step ${d.steps}, ${after.gpuBuffers} at step ${after.steps}; ${shot}`
+    );
   } finally {
     await browser.close();
   }
@@ -148,7 +167,10 @@ async function checkNoWebGpu(baseUrl: string): Promise<string> {
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: BASE_ARGS });
   const notes: string[] = [];
   try {
-    for (const [variant, init] of [['no adapter', undefined], ['no navigator.gpu', "Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined })"]] as const) {
+    for (const [variant, init] of [
+      ['no adapter', undefined],
+      ['no navigator.gpu', "Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined })"],
+    ] as const) {
       const { page, errors } = await openPage(browser, `${baseUrl}/?steps=5&autostart=1`, init);
       const d = await waitFor(page, "state 'no-webgpu'", (x) => x.state !== 'loading', 60_000);
       assert(d.state === 'no-webgpu', `${variant}: state is '${d.state}', expected 'no-webgpu'`);

@@ -4,7 +4,11 @@
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const WEBGPU_ARGS = ['--enable-unsafe-webgpu', '--enable-features=Vulkan'];
 export const QUIET_ARGS = [
-  '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-quic',
   ...(process.getuid?.() === 0 ? ['--no-sandbox'] : []),
 ];
 export const CHROMIUM_ARGS = [...WEBGPU_ARGS, ...QUIET_ARGS];

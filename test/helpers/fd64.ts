@@ -90,8 +90,10 @@ export function expectClose64(got: ArrayLike<number>, want: ArrayLike<number>, t
   }
   if (worst >= 0) {
     const t = typeof tol === 'number' ? tol : tol[worst]!;
-    throw new Error(`${label}: element ${worst} is ${got[worst]}, expected ${want[worst]} ` +
-      `(|diff| ${Math.abs(got[worst]! - want[worst]!).toExponential(3)} > tol ${t.toExponential(3)})`);
+    throw new Error(
+      `${label}: element ${worst} is ${got[worst]}, expected ${want[worst]} ` +
+        `(|diff| ${Math.abs(got[worst]! - want[worst]!).toExponential(3)} > tol ${t.toExponential(3)})`,
+    );
   }
 }
 
