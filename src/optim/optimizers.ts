@@ -15,8 +15,8 @@ import type { PrimParams } from '../array/prims';
 import { sealed } from '../array/lifetime';
 import { evaluator } from '../array/evaluator';
 import { add, array, bind, div, full, maximum, mul, scale, sqrt, square, sum } from '../array/ops';
-import { assertSameStructure, flatten, leaves, map, unflatten, type MapLeaves } from '../tree/tree';
-import { ValueError } from '../errors';
+import { assertSameStructure, flatten, leaves, leavesWithPath, map, unflatten, type MapLeaves } from '../tree/tree';
+import { DisposedArrayError, ShapeError, ValueError } from '../errors';
 
 export type Params = unknown;
 export type Schedule = (step: number) => number;
@@ -24,8 +24,72 @@ export type LearningRate = number | Schedule;
 
 export interface GradientTransformation<S = unknown> {
   init(params: Params): S;
-  /** [updates, newState]. Consumes grads and state. params is needed by some transformations (weight decay). */
+  /**
+   * [updates, newState]. Consumes grads and state. params is needed by some transformations
+   * (weight decay). Every check runs before anything is consumed: an update that throws leaves
+   * grads, state and params exactly as they were, so it can be retried.
+   */
   update<G>(grads: G, state: S, params?: Params): [MapLeaves<G, NDArray>, S];
+  /** The checks `update` makes before it consumes anything (chain runs every part's first). Optional for your own transformations. */
+  check?(grads: unknown, state: S, params?: Params): void;
+}
+
+/** A transformation whose update runs `check` first, and exposes it for chain. */
+function transformation<S>(t: {
+  init: (params: Params) => S;
+  check: (grads: unknown, state: S, params?: Params) => void;
+  apply: (grads: unknown, state: S, params?: Params) => [unknown, S];
+}): GradientTransformation<S> {
+  return {
+    init: t.init,
+    check: t.check,
+    update: (grads, state, params) => {
+      t.check(grads, state, params);
+      return t.apply(grads, state, params) as never;
+    },
+  };
+}
+
+/** `name.path` for error messages. */
+const at = (name: string, path: string) => (!path ? name : path.startsWith('[') ? `${name}${path}` : `${name}.${path}`);
+const shapeOf = (x: unknown) => (x instanceof NDArray ? x.shape : []);
+const fmt = (s: readonly number[]) => `[${s.join(', ')}]`;
+
+/** Every array leaf can still be used (not disposed or donated): else a DisposedArrayError naming it. */
+function usable(t: unknown, name: string): void {
+  for (const [path, l] of leavesWithPath(t)) {
+    if (!(l instanceof NDArray)) continue;
+    try {
+      l.use();
+    } catch (e) {
+      throw new DisposedArrayError(`${at(name, path)}: ${(e as Error).message}`);
+    }
+  }
+}
+
+/** `a` and `b` have the same structure, and leaf by leaf the same shape (numbers are 0-d). */
+function sameLeaves(a: unknown, b: unknown, names: [string, string]): void {
+  assertSameStructure(a, b, { rootName: names[0], names });
+  const bl = leaves(b);
+  leavesWithPath(a).forEach(([path, l], i) => {
+    const [sa, sb] = [shapeOf(l), shapeOf(bl[i])];
+    if (sa.join() !== sb.join()) throw new ShapeError(`${at(names[0], path)} has shape ${fmt(sa)}, but ${at(names[1], path)} has shape ${fmt(sb)}`);
+  });
+}
+
+function finite(v: number, what: string): number {
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new ValueError(`${what} must be a finite number; got ${String(v)}`);
+  return v;
+}
+
+/** The state an init made, with these fields: else a ValueError saying so (not a TypeError). */
+function stateWith<S>(state: S, name: string, fields: string[]): S {
+  const ok = state !== null && typeof state === 'object' && fields.every((f) => f in (state as object));
+  if (!ok)
+    throw new ValueError(
+      `${name}: the optimizer state must be the one init() (or the last update) returned, with ${fields.join(', ')}; got ${String(state)}`,
+    );
+  return state;
 }
 
 const CONSUMED_BY_UPDATE = 'consumed by optimizer.update (donated: read values before the update, or keep a copy)';
@@ -41,27 +105,34 @@ function asArrayLeaf(x: unknown): NDArray {
 
 function lrAt(lr: LearningRate, step: number): number {
   const v = typeof lr === 'function' ? lr(step) : lr;
-  if (!Number.isFinite(v)) throw new ValueError(`learning rate must be a finite number; got ${v} at step ${step}`);
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new ValueError(`learning rate must be a finite number; got ${String(v)} at step ${step}`);
   return v;
 }
 
 /** Multiply updates by a constant. */
 export function scaleBy(step: number): GradientTransformation<Record<string, never>> {
-  return {
+  finite(step, 'scaleBy: the factor');
+  return transformation({
     init: () => ({}),
-    update: (grads, state) => [map((g: unknown) => scale(asArrayLeaf(g), step), grads) as never, state],
-  };
+    check: (grads) => usable(grads, 'grads'),
+    apply: (grads, state) => [map((g: unknown) => scale(asArrayLeaf(g), step), grads), state],
+  });
 }
 
 /** Multiply updates by -lr (lr a number or a schedule of the step count). */
 export function scaleByLearningRate(lr: LearningRate, flipSign = true): GradientTransformation<{ count: number }> {
-  return {
+  if (typeof lr === 'number') finite(lr, 'the learning rate');
+  return transformation({
     init: () => ({ count: 0 }),
-    update: (grads, state) => {
-      const s = lrAt(lr, state.count) * (flipSign ? -1 : 1);
-      return [map((g: unknown) => scale(asArrayLeaf(g), s), grads) as never, { count: state.count + 1 }];
+    check: (grads, state) => {
+      usable(grads, 'grads');
+      lrAt(lr, stateWith(state, 'scaleByLearningRate', ['count']).count); // a schedule that throws or gives NaN fails here
     },
-  };
+    apply: (grads, state) => {
+      const s = lrAt(lr, state.count) * (flipSign ? -1 : 1);
+      return [map((g: unknown) => scale(asArrayLeaf(g), s), grads), { count: state.count + 1 }];
+    },
+  });
 }
 
 export interface AdamOptions {
@@ -80,26 +151,39 @@ export interface AdamState {
 /** Adam's moment estimates and bias-corrected update, one fused WGSL kernel per leaf (shaders/optim.wgsl). */
 export function scaleByAdam(opts: AdamOptions = {}): GradientTransformation<AdamState> {
   const { b1 = 0.9, b2 = 0.999, eps = 1e-8, epsRoot = 0 } = opts;
-  return {
+  for (const [k, v] of Object.entries({ b1, b2, eps, epsRoot })) finite(v, `adam: ${k}`);
+  return transformation({
     init: (params) => ({
       count: 0,
       mu: map((p: unknown) => full(asArrayLeaf(p).shape, 0), params),
       nu: map((p: unknown) => full(asArrayLeaf(p).shape, 0), params),
     }),
-    update: (grads, state) => {
-      assertSameStructure(grads, state.mu, { rootName: 'grads', names: ['grads', 'optimizer state'] });
+    check: (grads, state) => {
+      stateWith(state, 'scaleByAdam', ['count', 'mu', 'nu']);
+      sameLeaves(grads, state.mu, ['grads', 'optimizer state (mu)']);
+      sameLeaves(grads, state.nu, ['grads', 'optimizer state (nu)']);
+      usable(grads, 'grads');
+      usable(state.mu, 'optimizer state (mu)');
+      usable(state.nu, 'optimizer state (nu)');
+    },
+    apply: (grads, state) => {
       const t = state.count + 1;
       const [gl, def] = flatten(grads);
       const [ml] = flatten(state.mu);
       const [vl] = flatten(state.nu);
-      const out = gl.map((g, i) => fusedAdam(asArrayLeaf(g), ml[i] as NDArray, vl[i] as NDArray,
-        { b1, b2, eps, epsRoot, bc1: 1 - b1 ** t, bc2: 1 - b2 ** t, scale: 1 }));
+      const out = gl.map((g, i) =>
+        fusedAdam(asArrayLeaf(g), ml[i] as NDArray, vl[i] as NDArray, { b1, b2, eps, epsRoot, bc1: 1 - b1 ** t, bc2: 1 - b2 ** t, scale: 1 }),
+      );
       donate(state.mu, CONSUMED_BY_UPDATE);
       donate(state.nu, CONSUMED_BY_UPDATE);
-      return [unflatten(def, out.map((o) => o[2])) as never,
-        { count: t, mu: unflatten(def, out.map((o) => o[0])), nu: unflatten(def, out.map((o) => o[1])) }];
+      const part = (k: number) =>
+        unflatten(
+          def,
+          out.map((o) => o[k]!),
+        );
+      return [part(2), { count: t, mu: part(0), nu: part(1) }];
     },
-  };
+  });
 }
 
 function fusedAdam(g: NDArray, m: NDArray, v: NDArray, p: Omit<PrimParams['adam'], 'n' | 'seg'>): [NDArray, NDArray, NDArray] {
@@ -114,70 +198,93 @@ function fusedAdam(g: NDArray, m: NDArray, v: NDArray, p: Omit<PrimParams['adam'
 
 /** Momentum (Optax's trace): t = g + decay * t; with nesterov the update is g + decay * t. */
 export function traceMomentum(decay: number, nesterov = false): GradientTransformation<{ trace: unknown }> {
-  return {
+  finite(decay, 'momentum');
+  return transformation({
     init: (params) => ({ trace: map((p: unknown) => full(asArrayLeaf(p).shape, 0), params) }),
-    update: (grads, state) => {
-      assertSameStructure(grads, state.trace, { rootName: 'grads', names: ['grads', 'optimizer state'] });
+    check: (grads, state) => {
+      sameLeaves(grads, stateWith(state, 'traceMomentum', ['trace']).trace, ['grads', 'optimizer state (trace)']);
+      usable(grads, 'grads');
+      usable(state.trace, 'optimizer state (trace)');
+    },
+    apply: (grads, state) => {
       const tr = map((g: unknown, t: NDArray) => add(asArrayLeaf(g), scale(t, decay)), grads, state.trace);
       const upd = nesterov ? map((g: unknown, t: NDArray) => add(asArrayLeaf(g), scale(t, decay)), grads, tr) : tr;
       donate(state.trace, CONSUMED_BY_UPDATE);
-      return [upd as never, { trace: tr }];
+      return [upd, { trace: tr }];
     },
-  };
+  });
 }
 
 /** Adds weightDecay * params to the updates (AdamW's decoupled decay). */
 export function addDecayedWeights(weightDecay: number): GradientTransformation<Record<string, never>> {
-  return {
+  finite(weightDecay, 'weightDecay');
+  return transformation({
     init: () => ({}),
-    update: (grads, state, params) => {
+    check: (grads, _state, params) => {
       if (params === undefined) throw new ValueError('addDecayedWeights (adamw) needs params: call update(grads, state, params)');
-      assertSameStructure(grads, params, { rootName: 'grads', names: ['grads', 'params'] });
-      return [map((g: unknown, p: unknown) => add(asArrayLeaf(g), scale(asArrayLeaf(p), weightDecay)), grads, params) as never, state];
+      sameLeaves(grads, params, ['grads', 'params']);
+      usable(grads, 'grads');
+      usable(params, 'params');
     },
-  };
+    apply: (grads, state, params) => [map((g: unknown, p: unknown) => add(asArrayLeaf(g), scale(asArrayLeaf(p), weightDecay)), grads, params), state],
+  });
 }
 
 /** Scale all updates so their global L2 norm is at most maxNorm. */
 export function clipByGlobalNorm(maxNorm: number): GradientTransformation<Record<string, never>> {
-  return {
+  if (!(finite(maxNorm, 'clipByGlobalNorm: maxNorm') > 0)) throw new ValueError(`clipByGlobalNorm: maxNorm must be positive; got ${maxNorm}`);
+  return transformation({
     init: () => ({}),
-    update: (grads, state) => {
+    check: (grads) => usable(grads, 'grads'),
+    apply: (grads, state) => {
       const ls = leaves(grads).map(asArrayLeaf);
-      if (ls.length === 0) return [grads as never, state];
+      if (ls.length === 0) return [grads, state];
       const sq = ls.map((g) => sum(square(g))).reduce((a, b) => add(a, b));
       const norm = sqrt(sq);
       // factor = maxNorm / max(norm, maxNorm): 1 when under the limit.
       const factor = div(maxNorm, maximum(norm, maxNorm));
-      return [map((g: unknown) => mul(asArrayLeaf(g), factor), grads) as never, state];
+      return [map((g: unknown) => mul(asArrayLeaf(g), factor), grads), state];
     },
-  };
+  });
 }
 
 /** Apply transformations in order; the state is the array of their states. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- each part has its own state type
 export function chain(...ts: GradientTransformation<any>[]): GradientTransformation<unknown[]> {
+  const check = (grads: unknown, state: unknown[], params?: Params) => {
+    if (!Array.isArray(state) || state.length !== ts.length) {
+      throw new ValueError(`chain: expected a state of ${ts.length} parts (from init), got ${Array.isArray(state) ? state.length : typeof state}`);
+    }
+    // Grads must fit the params they are for, whatever the parts need (plain sgd needs nothing else).
+    if (params !== undefined) sameLeaves(grads, params, ['grads', 'params']);
+    // Every part's checks before any part consumes anything (the updates between parts have the grads' structure and shapes).
+    ts.forEach((t, i) => t.check?.(grads, state[i], params));
+  };
   return {
     init: (params) => ts.map((t) => t.init(params)),
-    update: (grads, state, params) => sealed(() => {
-      if (!Array.isArray(state) || state.length !== ts.length) {
-        throw new ValueError(`chain: expected a state of ${ts.length} parts (from init), got ${Array.isArray(state) ? state.length : typeof state}`);
-      }
-      let u: unknown = grads;
-      const next = ts.map((t, i) => {
-        const [nu, s] = t.update(u, state[i], params);
-        u = nu;
-        return s;
-      });
-      if (u === grads) u = map((g: unknown) => asArrayLeaf(g), grads);
-      donateInputs(grads, u);
-      return [u as never, next] as [never, unknown[]];
-    }, arraysIn),
+    check,
+    update: (grads, state, params) => {
+      check(grads, state, params);
+      return sealed(() => {
+        let u: unknown = grads;
+        const next = ts.map((t, i) => {
+          const [nu, s] = t.update(u, state[i], params);
+          u = nu;
+          return s;
+        });
+        if (u === grads) u = map((g: unknown) => asArrayLeaf(g), grads);
+        donateInputs(grads, u);
+        return [u as never, next] as [never, unknown[]];
+      }, arraysIn);
+    },
   };
 }
 
 /** The nodes of every NDArray in a result (what a sealed scope hands back). */
 function arraysIn(result: unknown): ReturnType<typeof makeNode>[] {
-  return leaves(result, { isLeaf: (x) => typeof x !== 'object' || x === null }).filter((x): x is NDArray => x instanceof NDArray).map((a) => a.node);
+  return leaves(result, { isLeaf: (x) => typeof x !== 'object' || x === null })
+    .filter((x): x is NDArray => x instanceof NDArray)
+    .map((a) => a.node);
 }
 
 /** The grads given to update are consumed, unless an update leaf is the very same array. */
@@ -187,6 +294,7 @@ function donateInputs(grads: unknown, updates: unknown): void {
 }
 
 export function sgd(lr: LearningRate, opts: { momentum?: number; nesterov?: boolean } = {}): GradientTransformation<unknown[]> {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each part has its own state type
   const parts: GradientTransformation<any>[] = [];
   if (opts.momentum) parts.push(traceMomentum(opts.momentum, opts.nesterov));
   parts.push(scaleByLearningRate(lr));
@@ -203,7 +311,9 @@ export function adamw(lr: LearningRate, opts: AdamOptions & { weightDecay?: numb
 
 /** params + updates, leaf by leaf. Consumes both (their buffers are reused for the result). */
 export function applyUpdates<P>(params: P, updates: unknown): MapLeaves<P, NDArray> {
-  assertSameStructure(updates, params, { rootName: 'updates', names: ['updates', 'params'] });
+  sameLeaves(updates, params, ['updates', 'params']);
+  usable(updates, 'updates');
+  usable(params, 'params');
   const out = sealed(() => map((p: unknown, u: unknown) => add(asArrayLeaf(p), asArrayLeaf(u)), params, updates), arraysIn);
   donate(params, CONSUMED_BY_APPLY);
   donate(updates, CONSUMED_BY_APPLY);
