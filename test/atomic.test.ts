@@ -46,7 +46,12 @@ interface Fault {
 
 const faults: Fault[] = [
   { name: 'no params for weight decay', args: (g) => ({ grads: g }), error: ValueError, message: /needs params/, needsParams: true },
-  { name: 'a schedule that returns NaN', lr: (t) => (t === 0 ? 0.1 : NaN), error: ValueError, message: /learning rate must be a finite number; got NaN at step 1/ },
+  {
+    name: 'a schedule that returns NaN',
+    lr: (t) => (t === 0 ? 0.1 : NaN),
+    error: ValueError,
+    message: /learning rate must be a finite number; got NaN at step 1/,
+  },
   {
     name: 'a schedule that throws',
     lr: (t) => {
