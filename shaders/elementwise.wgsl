@@ -33,6 +33,21 @@ fn bcast(i: u32, base: u32) -> u32 {
 // NaN test on the bits: comparisons such as x != x compile to ordered
 // compares on Vulkan (false for NaN), so they cannot detect NaN.
 fn is_nan(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u; }
+// r, unless x is NaN: then x. WGSL leaves builtins' NaN results unspecified
+// (SwiftShader gave exp(NaN) = Inf and sign(NaN) = 0); IEEE says NaN.
+fn keep_nan(x: f32, r: f32) -> f32 { return select(r, x, is_nan(x)); }
+// tanh: the builtin computes it from exp, which loses every digit near 0
+// (SwiftShader gave tanh(1e-8) = 0) and may overflow to NaN for large |x|.
+// Near 0 the odd Taylor series to x^9 (error < 1e-8 relative for |x| < 0.25);
+// elsewhere the builtin on a clamped argument (tanh(+-15) is +-1 in float32).
+fn tanh_s(x: f32) -> f32 {
+  if (is_nan(x)) { return x; }
+  if (abs(x) < 0.25) {
+    let t = x * x;
+    return x * (1.0 + t * (-0.33333333 + t * (0.13333333 + t * (-0.053968254 + t * 0.021869488))));
+  }
+  return tanh(clamp(x, -15.0, 15.0));
+}
 
 // x^e that, unlike WGSL's pow, accepts a negative x for integer e, and gives
 // NaN (as NumPy does) for a negative x and a non-integer e, where WGSL's pow
@@ -41,6 +56,7 @@ fn is_nan(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u
 // Here 0^e is 0 for e > 0 and Inf for e < 0, with -0's sign for odd e (IEEE).
 fn pow_s(x: f32, e: f32) -> f32 {
   if (e == 0.0) { return 1.0; }
+  if (is_nan(x)) { return x; } // (the builtin gave Inf for NaN^3 on SwiftShader)
   let odd = e == floor(e) && abs(e) < 16777216.0 && (i32(e) & 1) == 1;
   let sgn = select(0u, bitcast<u32>(x) & 0x80000000u, odd);
   // (Infinities and NaNs built at run time: WGSL rejects them in constant expressions.)

@@ -25,6 +25,11 @@ import {
   NDArray,
   transpose,
   mean,
+  concatenate,
+  zerosLike,
+  onesLike,
+  pow,
+  ConcretizationError,
 } from '../src/index';
 
 const w = array([1, 2]);
@@ -66,6 +71,72 @@ const cases: Case[] = [
   ['flatParams of the wrong length', () => gradOverFlatParams([1, 2], [[1, 2, 3]]), ShapeError, /\(4,\).*got shape \[2\]/],
   ['x that is 1-D', () => gradOverFlatParams([1, 2], array([1, 2])), ShapeError, /x must be 2-D/],
   ['x that is 3-D', () => gradOverFlatParams([1, 2], array([[[1]]])), ShapeError, /x must be 2-D/],
+  // eslint-disable-next-line no-sparse-arrays -- the hole is the point
+  ['a JS array with a hole', () => array([1, , 3] as never), ValueError, /hole \(missing element\) at \[1\]/],
+  [
+    'a JS array with holes from new Array(n)',
+    () => {
+      const a = new Array(10);
+      a[9] = 5;
+      return array(a);
+    },
+    ValueError,
+    /hole.*at \[0\]/,
+  ],
+  [
+    'a hole in a nested row',
+    () =>
+      array([
+        [1, 2],
+        // eslint-disable-next-line no-sparse-arrays -- the hole is the point
+        [3, ,],
+      ] as never),
+    ValueError,
+    /ragged|hole/,
+  ],
+  ['a string', () => array('abc' as never), ValueError, /got a string/],
+  ['an array-like object', () => array({ length: 3 } as never), ValueError, /an object that is not an array/],
+  ['a huge array-like object', () => array({ length: 2 ** 32 } as never), ValueError, /not an array/],
+  ['a BigInt64Array', () => array(new BigInt64Array(2) as never), ValueError, /BigInt64Array holds BigInts/],
+  ['null where an array is expected (add)', () => add(x, null as never), ValueError, /expected an NDArray or a number; got null/],
+  ['null to sum', () => sum(null as never), ValueError, /sum: its argument must be an NDArray; got null/],
+  ['a string in concatenate', () => concatenate([w, 'x' as never]), ValueError, /concatenate: element 1 must be an NDArray; got string/],
+  ['grad of a number', () => (grad as unknown as (f: unknown) => (a: NDArray) => unknown)(123)(w), GradError, /must be a function/],
+  [
+    'nesting 10,000 deep',
+    () => {
+      let d: unknown = 1;
+      for (let i = 0; i < 10000; i++) d = [d];
+      return array(d as never);
+    },
+    ShapeError,
+    /nested more than 8 deep/,
+  ],
+  ['a rank-9 array', () => zeros([1, 1, 1, 1, 1, 1, 1, 1, 1]), ShapeError, /rank 9 is over the 8 dimensions/],
+  ['a rank-9 reshape', () => reshape(w, [1, 1, 1, 1, 1, 1, 1, 1, 2]), ShapeError, /rank 9/],
+  [
+    'a Symbol key in a pytree',
+    () => grad(loss)({ w, b, [Symbol('extra')]: w } as never, x),
+    GradError,
+    /Symbol\(extra\) is a Symbol; pytree keys must be strings/,
+  ],
+  ['zerosLike of a disposed array', () => zerosLike(disposed), DisposedArrayError, /disposed/],
+  ['onesLike of a disposed array', () => onesLike(disposed), DisposedArrayError, /disposed/],
+  ['grad of an async function', () => grad(async (p: NDArray) => sum(p))(w), GradError, /returned a Promise: the function must be synchronous/],
+  ['pow with an array exponent', () => pow(w, array(2) as never), ValueError, /exponent must be a number; got an NDArray/],
+  [
+    'reading values inside a traced function',
+    () => {
+      let read: Promise<unknown> | undefined;
+      grad((p: NDArray) => {
+        read = p.data();
+        return sum(p);
+      })(w);
+      return read;
+    },
+    ConcretizationError,
+    /inside a function being differentiated/,
+  ],
 ];
 
 describe('bad input table', () => {
@@ -75,6 +146,7 @@ describe('bad input table', () => {
     try {
       const r = fn();
       if (r instanceof NDArray) await r.data();
+      if (r instanceof Promise) await r;
     } catch (e) {
       error = e;
     }

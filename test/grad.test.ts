@@ -695,6 +695,7 @@ const cases: Case[] = [
   unaryCase('sin', sin),
   unaryCase('cos', cos),
   unaryCase('tanh', tanh),
+  unaryCase('sigmoid', sigmoid),
   unaryCase('relu', relu, 'awayFromZero'),
   unaryCase('abs', abs, 'awayFromZero'),
   {
@@ -858,6 +859,7 @@ describe('checkGrads (order 1 and 2) on every differentiable primitive', () => {
       broadcast_to: 'broadcastTo',
       identity: 'grad',
       stop_gradient: 'grad',
+      logistic: 'sigmoid',
     };
     const covered = new Set(cases.map((c) => c.name.split(' ')[0]!));
     covered.add('grad'); // identity and stop_gradient: the semantics tests above

@@ -836,7 +836,7 @@ const overflowUnary: OverflowUnary[] = [
     limit: (x, got) => near(Math.sign(x), 2 ** -22)(got),
   },
   {
-    name: 'sigmoid (neg, exp, add_scalar, div)',
+    name: 'sigmoid (logistic)',
     op: sigmoid,
     ref: (x) => 1 / (1 + Math.exp(-x)),
     tol: (x, w) => (6 + 2 * Math.abs(x)) * EPS32 * w,
@@ -894,6 +894,7 @@ const overflowCoverage: Record<string, string> = {
   sin: 'sin',
   cos: 'cos',
   tanh: 'tanh',
+  logistic: 'sigmoid',
   scale: 'scale(x, c)',
   add_scalar: 'addScalar(x, c)',
   pow_scalar: 'pow(x, e)',

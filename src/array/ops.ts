@@ -15,9 +15,22 @@ const fmt = (s: Shape) => `[${s.join(', ')}]`;
 
 /** Make a node for primitive `prim` and return the user's handle to it. */
 export function bind<P extends Prim>(prim: P, inputs: NDArray[], params: PrimParams[P], shape: Shape): NDArray {
+  inputs.forEach((x, i) => need(x, prim, `argument ${i}`));
+  if (shape.length > MAX_RANK)
+    throw new ShapeError(`${prim}: rank ${shape.length} (shape ${fmt(shape)}) is over the ${MAX_RANK} dimensions the kernels index`);
   currentContext(); // throws DeviceLostError once the device is gone
   const nodes = inputs.map((x) => x.use());
   return new NDArray(makeNode(prim, nodes, params, shape));
+}
+
+/** Most dimensions an array may have (the kernels index up to 8). */
+export const MAX_RANK = 8;
+
+/** `x` must be an NDArray: else a ValueError naming the op and the argument (not a TypeError from inside). */
+export function need(x: unknown, op: string, what = 'its argument'): NDArray {
+  if (x instanceof NDArray) return x;
+  const got = x === null ? 'null' : Array.isArray(x) ? 'a JS array (wrap it with array(...))' : typeof x;
+  throw new ValueError(`${op}: ${what} must be an NDArray; got ${got}`);
 }
 
 function checkShape(shape: readonly number[], op: string): number[] {
@@ -27,6 +40,7 @@ function checkShape(shape: readonly number[], op: string): number[] {
       throw new ValueError(`${op}: shape ${fmt(shape)} has an invalid size ${String(d)} (sizes are non-negative integers)`);
     }
   }
+  if (shape.length > MAX_RANK) throw new ShapeError(`${op}: rank ${shape.length} is over the ${MAX_RANK} dimensions the kernels index`);
   return [...shape];
 }
 
@@ -43,13 +57,19 @@ export function array(data: NestedArray | Float32Array | ArrayLike<number> | NDA
   if (typeof data === 'number') {
     flat = new Float32Array([data]);
     inferred = [];
-  } else if (data instanceof Float32Array || (!Array.isArray(data) && typeof (data as ArrayLike<number>).length === 'number')) {
-    flat = Float32Array.from(data as ArrayLike<number>);
+  } else if (ArrayBuffer.isView(data) && !(data instanceof DataView)) {
+    const view: unknown = data;
+    if (view instanceof BigInt64Array || view instanceof BigUint64Array) {
+      throw new ValueError(`array: a ${view.constructor.name} holds BigInts; convert it to numbers (a Float32Array) first`);
+    }
+    flat = Float32Array.from(data as unknown as ArrayLike<number>);
     inferred = [flat.length];
   } else if (Array.isArray(data)) {
     [flat, inferred] = flattenNested(data as NestedArray[]);
   } else {
-    throw new ValueError(`array: expected nested arrays, a Float32Array, a number or an NDArray, got ${typeof data}`);
+    const got =
+      data === null ? 'null' : typeof data === 'string' ? 'a string' : typeof data === 'object' ? 'an object that is not an array' : typeof data;
+    throw new ValueError(`array: expected a number, nested arrays of numbers, a typed array (Float32Array, ...) or an NDArray; got ${got}`);
   }
   const s = shape ? checkShape(shape, 'array') : inferred;
   if (sizeOf(s) !== flat.length) {
@@ -63,36 +83,53 @@ function flattenNested(data: NestedArray[]): [Float32Array, number[]] {
   const shape: number[] = [];
   for (let level: NestedArray = data; Array.isArray(level); level = level[0]!) {
     shape.push(level.length);
+    if (shape.length > MAX_RANK) throw new ShapeError(`array: nested more than ${MAX_RANK} deep (the kernels index up to ${MAX_RANK} dimensions)`);
     if (level.length === 0) break;
   }
-  const out = new Float32Array(sizeOf(shape));
+  const size = sizeOf(shape);
+  const out = new Float32Array(size);
   let k = 0;
   const walk = (x: NestedArray, dim: number, path: string) => {
     if (dim === shape.length) {
-      if (typeof x !== 'number') throw new ValueError(`array: ragged or non-numeric data at ${path || 'the top level'}`);
+      if (typeof x !== 'number')
+        throw new ValueError(
+          `array: ${x === undefined ? 'undefined' : `non-numeric data (${x === null ? 'null' : typeof x})`} at ${path || 'the top level'}`,
+        );
       out[k++] = x;
       return;
     }
     if (!Array.isArray(x) || x.length !== shape[dim]) {
       throw new ValueError(`array: ragged nested data at ${path || 'the top level'}: expected length ${shape[dim]}`);
     }
-    x.forEach((y, i) => walk(y, dim + 1, `${path}[${i}]`));
+    // A for loop, not forEach: forEach skips holes ([1, , 3]), which would shift every later value.
+    for (let i = 0; i < x.length; i++) {
+      if (!(i in x)) throw new ValueError(`array: a hole (missing element) at ${path}[${i}]`);
+      walk(x[i]!, dim + 1, `${path}[${i}]`);
+    }
   };
   walk(data, 0, '');
   return [out, shape];
 }
 
 export function asArray(x: ArrayOrScalar): NDArray {
-  return x instanceof NDArray ? x : array(x);
+  if (x instanceof NDArray) return x;
+  if (typeof x !== 'number') throw new ValueError(`expected an NDArray or a number; got ${x === null ? 'null' : typeof x}`);
+  return array(x);
 }
 
-export function full(shape: readonly number[], value: number): NDArray {
+/** An array of `shape` filled with `value` (a number, or a 0-d array: then it is broadcast, and differentiable). */
+export function full(shape: readonly number[], value: number | NDArray): NDArray {
+  if (value instanceof NDArray) {
+    if (value.ndim !== 0) throw new ShapeError(`full: the value must be a number or a 0-d array; got shape ${fmt(value.shape)}`);
+    return broadcastTo(value, checkShape(shape, 'full'));
+  }
+  if (typeof value !== 'number') throw new ValueError(`full: the value must be a number; got ${value === null ? 'null' : typeof value}`);
   return bind('fill', [], { value }, checkShape(shape, 'full'));
 }
 export const zeros = (shape: readonly number[]) => full(shape, 0);
 export const ones = (shape: readonly number[]) => full(shape, 1);
-export const zerosLike = (x: NDArray) => full(x.shape, 0);
-export const onesLike = (x: NDArray) => full(x.shape, 1);
+export const zerosLike = (x: NDArray) => full(need(x, 'zerosLike').use() && x.shape, 0);
+export const onesLike = (x: NDArray) => full(need(x, 'onesLike').use() && x.shape, 1);
 
 /** Like numpy.arange: [start, stop) by step. */
 export function arange(start: number, stop?: number, step = 1): NDArray {
@@ -137,7 +174,7 @@ export function broadcastShapes(a: Shape, b: Shape, op = 'broadcast'): number[] 
 }
 
 type Binary = 'add' | 'sub' | 'mul' | 'div' | 'maximum' | 'greater_equal';
-type Unary = 'neg' | 'square' | 'sqrt' | 'exp' | 'log' | 'sin' | 'cos' | 'tanh' | 'relu' | 'abs' | 'sign' | 'stop_gradient';
+type Unary = 'neg' | 'square' | 'sqrt' | 'exp' | 'log' | 'sin' | 'cos' | 'tanh' | 'relu' | 'logistic' | 'abs' | 'sign' | 'stop_gradient';
 type WithConstant = 'scale' | 'add_scalar' | 'pow_scalar';
 
 function binary(prim: Binary, a: ArrayOrScalar, b: ArrayOrScalar): NDArray {
@@ -147,7 +184,9 @@ function binary(prim: Binary, a: ArrayOrScalar, b: ArrayOrScalar): NDArray {
 }
 
 function unary<P extends Unary | WithConstant>(prim: P, x: NDArray, ...params: P extends WithConstant ? [PrimParams[P]] : []): NDArray {
-  if (!(x instanceof NDArray)) throw new ValueError(`${prim}: expected an NDArray, got ${typeof x}`);
+  need(x, prim);
+  const c = (params[0] as { c?: unknown } | undefined)?.c;
+  if (params.length && typeof c !== 'number') throw new ValueError(`${prim}: the constant must be a number; got ${c === null ? 'null' : typeof c}`);
   return bind(prim, [x], (params[0] ?? {}) as PrimParams[P], x.shape);
 }
 
@@ -183,15 +222,24 @@ export const tanh = (x: NDArray) => unary('tanh', x);
 export const relu = (x: NDArray) => unary('relu', x);
 export const abs = (x: NDArray) => unary('abs', x);
 export const sign = (x: NDArray) => unary('sign', x);
-export const sigmoid = (x: NDArray) => div(1, addScalar(exp(neg(x)), 1));
-/** x * c for a number c. */
-export const scale = (x: NDArray, c: number) => unary('scale', x, { c });
-/** x + c for a number c. */
-export const addScalar = (x: NDArray, c: number) => unary('add_scalar', x, { c });
+/** 1 / (1 + exp(-x)); its gradient is stable far from 0 (JAX's logistic). */
+export const sigmoid = (x: NDArray) => unary('logistic', x);
+/** x * c for a number c (a 0-d array c is a traced scalar: broadcast, and differentiable). */
+export const scale = (x: NDArray, c: number | NDArray) => (c instanceof NDArray ? binary('mul', need(x, 'scale'), c) : unary('scale', x, { c }));
+/** x + c for a number c (a 0-d array c is a traced scalar: broadcast, and differentiable). */
+export const addScalar = (x: NDArray, c: number | NDArray) =>
+  c instanceof NDArray ? binary('add', need(x, 'addScalar'), c) : unary('add_scalar', x, { c });
 /** x ** c for a number c. */
 export function pow(x: NDArray, c: number): NDArray {
+  if (typeof c !== 'number') {
+    const exponent: unknown = c;
+    throw new ValueError(
+      `pow: the exponent must be a number; got ${exponent === null ? 'null' : exponent instanceof NDArray ? 'an NDArray (a number leaf inside a differentiated pytree is a 0-d array: keep the exponent outside the params)' : typeof exponent}`,
+    );
+  }
   if (c === 2) return square(x);
   if (c === 1) return x;
+  if (c === 0) return onesLike(x); // x^0 = 1 everywhere, NaN included (IEEE), with derivative 0 (not 0 * 0^-1)
   return unary('pow_scalar', x, { c });
 }
 export const powScalar = (x: NDArray, c: number) => (c === 1 ? x : c === 0 ? onesLike(x) : unary('pow_scalar', x, { c }));
@@ -224,6 +272,7 @@ function normAxes(axes: number | readonly number[] | undefined, ndim: number, op
 
 /** Sum over `axes` (all by default), as a parallel tree reduction. */
 export function sum(x: NDArray, axes?: number | readonly number[], keepdims = false): NDArray {
+  need(x, 'sum');
   const ax = normAxes(axes, x.ndim, 'sum');
   const kept = x.shape.map((d, i) => (ax.includes(i) ? 1 : d));
   const outShape = x.shape.filter((_, i) => !ax.includes(i));
@@ -241,6 +290,7 @@ export function sum(x: NDArray, axes?: number | readonly number[], keepdims = fa
 }
 
 export function mean(x: NDArray, axes?: number | readonly number[], keepdims = false): NDArray {
+  need(x, 'mean');
   const ax = normAxes(axes, x.ndim, 'mean');
   const count = ax.reduce((n, a) => n * x.shape[a]!, 1);
   return scale(sum(x, ax, keepdims), 1 / count);
@@ -260,6 +310,7 @@ export const unbroadcast = sumTo;
 // ---------------------------------------------------------------- shapes
 
 export function reshape(x: NDArray, shape: readonly number[]): NDArray {
+  need(x, 'reshape');
   const s = [...shape];
   const infer = s.indexOf(-1);
   if (infer >= 0) {
@@ -276,6 +327,7 @@ export function reshape(x: NDArray, shape: readonly number[]): NDArray {
 }
 
 export function transpose(x: NDArray, perm?: readonly number[]): NDArray {
+  need(x, 'transpose');
   const p = perm ? [...perm] : [...x.shape.keys()].reverse();
   if (p.length !== x.ndim || [...p].sort((a, b) => a - b).some((v, i) => v !== i)) {
     throw new ValueError(`transpose: ${fmt(p)} is not a permutation of the axes of an array of rank ${x.ndim}`);
@@ -291,6 +343,7 @@ export function transpose(x: NDArray, perm?: readonly number[]): NDArray {
 
 /** x[starts[0]:stops[0], starts[1]:stops[1], ...] with static bounds; missing axes are taken whole. */
 export function slice(x: NDArray, starts: readonly number[], stops: readonly number[]): NDArray {
+  need(x, 'slice');
   if (starts.length > x.ndim || stops.length !== starts.length) {
     throw new IndexError(`slice: ${starts.length} starts and ${stops.length} stops for an array of rank ${x.ndim}`);
   }
@@ -308,6 +361,7 @@ export function slice(x: NDArray, starts: readonly number[], stops: readonly num
 
 /** Place x into zeros of `shape` at `starts` (the VJP of slice). */
 export function pad(x: NDArray, starts: readonly number[], shape: readonly number[]): NDArray {
+  need(x, 'pad');
   const s = checkShape(shape, 'pad');
   if (starts.length !== x.ndim || s.length !== x.ndim) {
     throw new ShapeError(`pad: starts ${fmt(starts)} and shape ${fmt(s)} must both have the rank of ${fmt(x.shape)}`);
@@ -319,6 +373,8 @@ export function pad(x: NDArray, starts: readonly number[], shape: readonly numbe
 }
 
 export function concatenate(xs: NDArray[], axis = 0): NDArray {
+  if (!Array.isArray(xs)) throw new ValueError(`concatenate: expected an array of NDArrays; got ${xs === null ? 'null' : typeof xs}`);
+  xs.forEach((x, i) => need(x, 'concatenate', `element ${i}`));
   if (xs.length === 0) throw new ValueError('concatenate: needs at least one array');
   const nd = xs[0]!.ndim;
   const ax = normAxes(axis, nd, 'concatenate')[0]!;
@@ -363,6 +419,8 @@ export function matmulT(a: NDArray, b: NDArray, transA: boolean, transB: boolean
 
 /** Matrix product with NumPy's rules for 1-D operands: (N,d)@(d,) is a matrix-vector product, (d,)@(d,) a dot. */
 export function matmul(a: NDArray, b: NDArray): NDArray {
+  need(a, 'matmul', 'a');
+  need(b, 'matmul', 'b');
   if (!(a instanceof NDArray) || !(b instanceof NDArray)) throw new ValueError('matmul: both operands must be NDArrays');
   if (a.ndim === 0 || b.ndim === 0 || a.ndim > 3 || b.ndim > 3) {
     throw new ShapeError(`matmul: operands must have rank 1, 2 or 3, got ${fmt(a.shape)} @ ${fmt(b.shape)}`);

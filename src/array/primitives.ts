@@ -70,25 +70,30 @@ export const primitives: Rules = {
     host: h(([a, b]) => (isNan(b!) ? b! : a! >= b! || isNan(a!) ? a! : b!)),
     // NaN if either is NaN. is_nan tests bits: a != a is an ordered compare on Vulkan, false for NaN.
     elementwise: f(([a, b]) => `select(select(${b}, ${a}, ${a} >= ${b} || is_nan(${a})), ${b}, is_nan(${b}))`),
+    // As JAX: a tie (a == b) gives each side half the cotangent. wa = (a >= b + (1 - (b >= a))) / 2.
     vjp: (g, [a, b]) => {
-      const m = ops.greaterEqual(a!, b!);
-      return [ub(ops.mul(g, m), a!.shape), ub(ops.mul(g, ops.addScalar(ops.neg(m), 1)), b!.shape)];
+      const wa = ops.scale(ops.add(ops.greaterEqual(a!, b!), ops.addScalar(ops.neg(ops.greaterEqual(b!, a!)), 1)), 0.5);
+      return [ub(ops.mul(g, wa), a!.shape), ub(ops.mul(g, ops.addScalar(ops.neg(wa), 1)), b!.shape)];
     },
   },
   greater_equal: { host: h(([a, b]) => (a! >= b! ? 1 : 0)), elementwise: f(([a, b]) => `select(0.0, 1.0, ${a} >= ${b})`), nonDifferentiable: true },
   // ---- elementwise, unary ----
   neg: { host: h(([a]) => -a!), elementwise: f(([a]) => `(-${a})`), vjp: (g) => [ops.neg(g)] },
   square: { host: h(([a]) => a! * a!), elementwise: f(([a]) => `(${a} * ${a})`), vjp: (g, [x]) => [ops.mul(g, ops.scale(x!, 2))] },
-  sqrt: { host: h(([a]) => Math.sqrt(a!)), elementwise: f(([a]) => `sqrt(${a})`), vjp: (g, _, out) => [ops.div(ops.scale(g, 0.5), out)] },
-  exp: { host: h(([a]) => Math.exp(a!)), elementwise: f(([a]) => `exp(${a})`), vjp: (g, _, out) => [ops.mul(g, out)] },
+  sqrt: {
+    host: h(([a]) => Math.sqrt(a!)),
+    elementwise: f(([a]) => `keep_nan(${a}, sqrt(${a}))`),
+    vjp: (g, _, out) => [ops.div(ops.scale(g, 0.5), out)],
+  },
+  exp: { host: h(([a]) => Math.exp(a!)), elementwise: f(([a]) => `keep_nan(${a}, exp(${a}))`), vjp: (g, _, out) => [ops.mul(g, out)] },
   // log_s: WGSL's log is undefined at and below 0 (see shaders/elementwise.wgsl).
   log: { host: h(([a]) => Math.log(a!)), elementwise: f(([a]) => `log_s(${a})`), vjp: (g, [x]) => [ops.div(g, x!)] },
-  sin: { host: h(([a]) => Math.sin(a!)), elementwise: f(([a]) => `sin(${a})`), vjp: (g, [x]) => [ops.mul(g, ops.cos(x!))] },
-  cos: { host: h(([a]) => Math.cos(a!)), elementwise: f(([a]) => `cos(${a})`), vjp: (g, [x]) => [ops.neg(ops.mul(g, ops.sin(x!)))] },
+  sin: { host: h(([a]) => Math.sin(a!)), elementwise: f(([a]) => `keep_nan(${a}, sin(${a}))`), vjp: (g, [x]) => [ops.mul(g, ops.cos(x!))] },
+  cos: { host: h(([a]) => Math.cos(a!)), elementwise: f(([a]) => `keep_nan(${a}, cos(${a}))`), vjp: (g, [x]) => [ops.neg(ops.mul(g, ops.sin(x!)))] },
   tanh: {
     host: h(([a]) => Math.tanh(a!)),
-    // WGSL's tanh may overflow to NaN for large |x| on some drivers; clamp (tanh(±15) is ±1 in f32).
-    elementwise: f(([a]) => `select(tanh(clamp(${a}, -15.0, 15.0)), ${a}, is_nan(${a}))`),
+    // tanh_s: accurate near 0 and saturating at large |x| (shaders/elementwise.wgsl).
+    elementwise: f(([a]) => `tanh_s(${a})`),
     vjp: (g, _, out) => [ops.mul(g, ops.addScalar(ops.neg(ops.square(out)), 1))],
   },
   relu: {
@@ -96,10 +101,26 @@ export const primitives: Rules = {
     // NaN stays NaN. Not by select(a, 0, a < 0) alone: NVIDIA's compiler turns that into max(a, 0),
     // which gives 0 for NaN; is_nan tests the bits.
     elementwise: f(([a]) => `select(select(${a}, 0.0, ${a} < 0.0), ${a}, is_nan(${a}))`),
-    vjp: (g, [x]) => [ops.mul(g, ops.greaterEqual(x!, 0))],
+    // As JAX: relu'(0) = 0 (x > 0 is 1 - (0 >= x)).
+    vjp: (g, [x]) => [ops.mul(g, ops.addScalar(ops.neg(ops.greaterEqual(0, x!)), 1))],
   },
-  abs: { host: h(([a]) => Math.abs(a!)), elementwise: f(([a]) => `abs(${a})`), vjp: (g, [x]) => [ops.mul(g, ops.sign(x!))] },
-  sign: { host: h(([a]) => (isNan(a!) ? a! : a! > 0 ? 1 : a! < 0 ? -1 : 0)), elementwise: f(([a]) => `sign(${a})`), nonDifferentiable: true },
+  /** 1 / (1 + exp(-x)), with JAX's VJP g out (1 - out): no exp(-x) in the backward pass, so no 0 * Inf far left. */
+  logistic: {
+    host: h(([a]) => 1 / (1 + Math.exp(-a!))),
+    elementwise: f(([a]) => `keep_nan(${a}, 1.0 / (1.0 + exp(-${a})))`),
+    vjp: (g, _, out) => [ops.mul(g, ops.mul(out, ops.addScalar(ops.neg(out), 1)))],
+  },
+  // As JAX: abs'(0) = 1 (the slope of x >= 0), so abs' = 2 (x >= 0) - 1.
+  abs: {
+    host: h(([a]) => Math.abs(a!)),
+    elementwise: f(([a]) => `keep_nan(${a}, abs(${a}))`),
+    vjp: (g, [x]) => [ops.mul(g, ops.addScalar(ops.scale(ops.greaterEqual(x!, 0), 2), -1))],
+  },
+  sign: {
+    host: h(([a]) => (isNan(a!) ? a! : a! > 0 ? 1 : a! < 0 ? -1 : 0)),
+    elementwise: f(([a]) => `keep_nan(${a}, sign(${a}))`),
+    nonDifferentiable: true,
+  },
   scale: {
     host: h(([a], p) => a! * f32(p.c)),
     elementwise: f(

@@ -23,6 +23,7 @@ export interface PrimParams {
   cos: None;
   tanh: None;
   relu: None;
+  logistic: None;
   abs: None;
   sign: None;
   scale: { c: number };

@@ -34,6 +34,10 @@ type Grads<F extends Fn, A> = A extends number
 type PrimalGrads<P> = { [K in keyof P]: MapLeaves<P[K], NDArray> };
 type AuxOf<F extends Fn> = ReturnType<F> extends [NDArray, infer X] ? X : never;
 
+function checkFn(f: unknown, name: string): void {
+  if (typeof f !== 'function') throw new GradError(`${name}: f must be a function; got ${f === null ? 'null' : typeof f}`);
+}
+
 function checkArgnums(argnums: number | readonly number[], nargs: number, name: string): number[] {
   const list = typeof argnums === 'number' ? [argnums] : [...argnums];
   if (list.length === 0) throw new GradError(`${name}: argnums must not be empty`);
@@ -69,6 +73,14 @@ function makeTargets(args: unknown[], argnums: number[], name: string) {
 }
 
 function splitOutput(out: unknown, hasAux: boolean, name: string): [NDArray, unknown] {
+  if (out !== null && typeof out === 'object' && typeof (out as PromiseLike<unknown>).then === 'function') {
+    // What an async function does after its first await runs later, on arrays this trace has
+    // already dropped: whatever it throws then is caught here, so it cannot end the process.
+    void Promise.resolve(out).catch(() => {});
+    throw new GradError(
+      `${name}: f returned a Promise: the function must be synchronous (an async function's awaits resume after the trace has ended)`,
+    );
+  }
   let loss = out;
   let aux: unknown;
   if (hasAux) {
@@ -155,9 +167,10 @@ function trace(f: Fn, opts: GradOptions, args: unknown[], name: string, withValu
     const grads = targets.map((ids, k) => unflatten(defs[k]!, flat.slice(at, (at += ids.length))));
     return { loss, aux, grads: typeof argnums === 'number' ? grads[0] : grads };
   });
-  const auxArrays = treeLeaves(res.aux ?? null, { isLeaf: (x) => typeof x !== 'object' || x === null }).filter(
-    (x): x is NDArray => x instanceof NDArray,
-  );
+  // aux may hold anything (as in JAX, an object that is not a container is a leaf): only its arrays matter here.
+  const container = (x: unknown) =>
+    Array.isArray(x) || (typeof x === 'object' && x !== null && [Object.prototype, null].includes(Object.getPrototypeOf(x)));
+  const auxArrays = treeLeaves(res.aux ?? null, { isLeaf: (x) => !container(x) }).filter((x): x is NDArray => x instanceof NDArray);
   seal(created, [...(withValue ? [res.loss] : []), ...auxArrays, ...(treeLeaves(res.grads) as NDArray[])]);
   return res;
 }
@@ -172,6 +185,7 @@ export function grad<F extends Fn, const A extends number | readonly number[] = 
   opts: GradOptions & { argnums?: A; hasAux: true },
 ): (...args: Parameters<F>) => [Grads<F, A>, AuxOf<F>];
 export function grad(f: Fn, opts: GradOptions = {}) {
+  checkFn(f, 'grad');
   return (...args: unknown[]) => {
     const r = trace(f, opts, args, 'grad', false);
     return opts.hasAux ? [r.grads, r.aux] : r.grads;
@@ -188,6 +202,7 @@ export function valueAndGrad<F extends Fn, const A extends number | readonly num
   opts: GradOptions & { argnums?: A; hasAux: true },
 ): (...args: Parameters<F>) => [[NDArray, AuxOf<F>], Grads<F, A>];
 export function valueAndGrad(f: Fn, opts: GradOptions = {}) {
+  checkFn(f, 'valueAndGrad');
   return (...args: unknown[]) => {
     const r = trace(f, opts, args, 'valueAndGrad', true);
     return opts.hasAux ? [[r.loss, r.aux], r.grads] : [r.loss, r.grads];

@@ -62,7 +62,8 @@ export function envFlag(name: string): string | undefined {
   return isNode ? process.env[name] : undefined;
 }
 
-const dawnInstances: GPU[] = [];
+/** One Dawn instance per Vulkan driver choice (VK_ICD_FILENAMES when it was made), reused by every init and reinit. */
+const dawnInstances = new Map<string, GPU>();
 
 interface DawnModule {
   create: (o: string[]) => GPU;
@@ -98,14 +99,16 @@ async function nodeAdapter(forceFallback: boolean, powerPreference: GPUPowerPref
     return true;
   };
   if (forceFallback) useSwiftShader();
-  // Keep the instance referenced for as long as its device lives: if it were
-  // garbage-collected, Dawn would tear down under the device and crash.
-  dawnInstances.push(dawn.create([]));
-  let adapter = await dawnInstances[dawnInstances.length - 1]!.requestAdapter({ powerPreference });
-  if (!adapter && !forceFallback && useSwiftShader()) {
-    dawnInstances.push(dawn.create([]));
-    adapter = await dawnInstances[dawnInstances.length - 1]!.requestAdapter({ powerPreference });
-  }
+  // Kept for as long as the process runs: if an instance were garbage-collected, Dawn would tear down
+  // under its devices and crash; and one per reinit() leaked about 14 MB each.
+  const instance = () => {
+    const key = process.env.VK_ICD_FILENAMES ?? '';
+    let gpu = dawnInstances.get(key);
+    if (!gpu) dawnInstances.set(key, (gpu = dawn.create([])));
+    return gpu;
+  };
+  let adapter = await instance().requestAdapter({ powerPreference });
+  if (!adapter && !forceFallback && useSwiftShader()) adapter = await instance().requestAdapter({ powerPreference });
   return adapter;
 }
 
@@ -184,6 +187,7 @@ async function create(opts: InitOptions): Promise<GpuContext> {
 
 function watch(ctx: GpuContext): GpuContext {
   void ctx.device.lost.then((info) => {
+    if (ctx.lostError) return; // replaced by reinit(), which said so
     ctx.lostError = new DeviceLostError(
       `the GPU device was lost (${info.reason}: ${info.message || 'no message'}). ` +
         'Arrays that lived on it are gone; values read with data() are safe. Call reinit() to continue.',
@@ -214,9 +218,11 @@ export async function reinit(opts?: InitOptions): Promise<GpuContext> {
   current = null;
   pending = null;
   for (const h of resetHooks) h();
-  if (old && !old.lostError && !opts?.device) {
-    old.lostError = new DeviceLostError('this array belongs to a device that was replaced by reinit()');
+  if (old && !old.lostError) {
+    old.lostError = new DeviceLostError('this array belongs to a GPU device that was replaced by reinit(); values read with data() before are safe');
   }
+  // Ours, not the caller's: destroy it, or every reinit() keeps a whole device's memory (about 14 MB each).
+  if (old && old.info.backend !== 'user') old.device.destroy();
   return init(opts ?? defaultOptions);
 }
 

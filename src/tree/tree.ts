@@ -202,6 +202,10 @@ function flattenImpl(t: unknown, isLeaf: IsLeaf | undefined, root: string, where
       return { kind: 'array', children };
     }
     if (isPlainObject(x)) {
+      // Symbol keys are not pytree keys (JAX's dicts have string keys); silently dropping one would lose its grads.
+      const sym = Object.getOwnPropertySymbols(x).filter((k) => Object.prototype.propertyIsEnumerable.call(x, k));
+      if (sym.length)
+        throw new TreeError(`${fmtPath(root, trail) || 'the tree'}: key ${String(sym[0])} is a Symbol; pytree keys must be strings${where}`);
       const keys = Object.keys(x).sort();
       const children = new Array<TreeNode>(keys.length);
       for (let i = 0; i < keys.length; i++) {
