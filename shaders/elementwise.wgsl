@@ -36,6 +36,34 @@ fn is_nan(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u
 // r, unless x is NaN: then x. WGSL leaves builtins' NaN results unspecified
 // (SwiftShader gave exp(NaN) = Inf and sign(NaN) = 0); IEEE says NaN.
 fn keep_nan(x: f32, r: f32) -> f32 { return select(r, x, is_nan(x)); }
+// sin and cos with their own argument reduction. WGSL only bounds the
+// builtins on [-pi, pi], and loosely (2^-11): SwiftShader's were off by 1.9e-4
+// there, by 7e-4 at 1e4 and by 0.03 at 1e6, and positional encodings use such
+// arguments. Here x = k pi/2 + r by Cody-Waite with pi/2 in five parts, the
+// first four short (4 significant bits) so that k * part is exact for
+// |k| < 2^20 (|x| < 1.6e6), then minimax polynomials on |r| <= pi/4 (the
+// coefficients of Cephes' sinf and cosf) and the quadrant. Beyond 1.6e6, the
+// builtins. sin(+-Inf) and NaN are NaN.
+fn sin_poly(r: f32) -> f32 {
+  let z = r * r;
+  return r + r * z * (-1.6666654611e-1 + z * (8.3321608736e-3 + z * -1.9515295891e-4));
+}
+fn cos_poly(r: f32) -> f32 {
+  let z = r * r;
+  return 1.0 - 0.5 * z + z * z * (4.166664568298827e-2 + z * (-1.388731625493765e-3 + z * 2.443315711809948e-5));
+}
+// shift 0: sin(x); shift 1: cos(x) = sin(x + pi/2).
+fn sin_q(x: f32, shift: i32) -> f32 {
+  if (is_nan(x) || is_inf(x)) { return bitcast<f32>(bitcast<u32>(x) | 0x7fc00000u); }
+  if (abs(x) >= 1.6e6) { return select(sin(x), cos(x), shift == 1); }
+  let k = round(x * 0.63661977);
+  let r = ((((x - k * 0x1.ap0f) - k * -0x1.cp-5f) - k * 0x1p-11f) - k * -0x1.2p-18f) - k * -0x1.5dde98p-23f;
+  let q = (i32(k) + shift) & 3;
+  let v = select(sin_poly(r), cos_poly(r), (q & 1) == 1);
+  return select(v, -v, q >= 2);
+}
+fn sin_s(x: f32) -> f32 { return sin_q(x, 0); }
+fn cos_s(x: f32) -> f32 { return sin_q(x, 1); }
 // tanh: the builtin computes it from exp, which loses every digit near 0
 // (SwiftShader gave tanh(1e-8) = 0) and may overflow to NaN for large |x|.
 // Near 0 the odd Taylor series to x^9 (error < 1e-8 relative for |x| < 0.25);

@@ -5,7 +5,7 @@
 // Plus JAX's derivatives at kinks and the stable primitives.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { abs, array, grad, maximum, minimum, NDArray, pow, relu, setHostEvaluation, sigmoid, sum, tanh } from '../src/index';
+import { abs, array, cos, grad, maximum, minimum, NDArray, pow, relu, setHostEvaluation, sigmoid, sin, sum, tanh } from '../src/index';
 import { bind } from '../src/array/ops';
 import { primitives } from '../src/array/primitives';
 import type { Prim } from '../src/array/prims';
@@ -131,6 +131,16 @@ describe('stable primitives', () => {
   it('d/dx pow(x, 0) is 0, also at 0', async () => {
     expect(Array.from(await grad((x: NDArray) => sum(pow(x, 0)))(array([0, 2])).data())).toEqual([0, 0]);
   });
+  it('sin and cos within 2^-22 of float64 (about 2 ulp of 1) from 0 to 1e6 (positional encodings)', async () => {
+    const grid = Array.from({ length: 4001 }, (_, i) => -50 + i / 40);
+    const xs = [...grid, 1000, 1e4, 12345.678, 1e5, 3.7e5, 1e6, -1e4, -54321.5, 1.5e6].map(f32);
+    const [s, c] = [await sin(array(xs)).data(), await cos(array(xs)).data()];
+    xs.forEach((x, i) => {
+      expect(Math.abs(s[i]! - Math.sin(x)), `sin(${x})`).toBeLessThanOrEqual(2 ** -22);
+      expect(Math.abs(c[i]! - Math.cos(x)), `cos(${x})`).toBeLessThanOrEqual(2 ** -22);
+    });
+  });
+
   it('tanh near 0 keeps its digits: tanh(1e-8) = 1e-8, within 2 ulp from 1e-8 to 0.25', async () => {
     const xs = [1e-30, 1e-8, 1e-6, 1e-4, 0.01, 0.1, 0.2, 0.2499, -1e-6, -0.1];
     const got = await tanh(array(xs)).data();

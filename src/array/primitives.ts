@@ -88,8 +88,9 @@ export const primitives: Rules = {
   exp: { host: h(([a]) => Math.exp(a!)), elementwise: f(([a]) => `keep_nan(${a}, exp(${a}))`), vjp: (g, _, out) => [ops.mul(g, out)] },
   // log_s: WGSL's log is undefined at and below 0 (see shaders/elementwise.wgsl).
   log: { host: h(([a]) => Math.log(a!)), elementwise: f(([a]) => `log_s(${a})`), vjp: (g, [x]) => [ops.div(g, x!)] },
-  sin: { host: h(([a]) => Math.sin(a!)), elementwise: f(([a]) => `keep_nan(${a}, sin(${a}))`), vjp: (g, [x]) => [ops.mul(g, ops.cos(x!))] },
-  cos: { host: h(([a]) => Math.cos(a!)), elementwise: f(([a]) => `keep_nan(${a}, cos(${a}))`), vjp: (g, [x]) => [ops.neg(ops.mul(g, ops.sin(x!)))] },
+  // sin_s, cos_s: own argument reduction and polynomials (shaders/elementwise.wgsl).
+  sin: { host: h(([a]) => Math.sin(a!)), elementwise: f(([a]) => `sin_s(${a})`), vjp: (g, [x]) => [ops.mul(g, ops.cos(x!))] },
+  cos: { host: h(([a]) => Math.cos(a!)), elementwise: f(([a]) => `cos_s(${a})`), vjp: (g, [x]) => [ops.neg(ops.mul(g, ops.sin(x!)))] },
   tanh: {
     host: h(([a]) => Math.tanh(a!)),
     // tanh_s: accurate near 0 and saturating at large |x| (shaders/elementwise.wgsl).
