@@ -123,6 +123,26 @@ const cases: Case[] = [
   ['zerosLike of a disposed array', () => zerosLike(disposed), DisposedArrayError, /disposed/],
   ['onesLike of a disposed array', () => onesLike(disposed), DisposedArrayError, /disposed/],
   ['grad of an async function', () => grad(async (p: NDArray) => sum(p))(w), GradError, /returned a Promise: the function must be synchronous/],
+  [
+    'a cyclic aux',
+    () => {
+      const aux: Record<string, unknown> = {};
+      aux.self = aux;
+      return valueAndGrad((p: NDArray) => [sum(p), aux] as [NDArray, unknown], { hasAux: true })(w);
+    },
+    GradError,
+    /hasAux: .*deeper than/,
+  ],
+  [
+    'an aux holding a Date is fine (a leaf, as in JAX)',
+    () => {
+      const r = valueAndGrad((p: NDArray) => [sum(p), { when: new Date(0) }] as [NDArray, unknown], { hasAux: true })(w);
+      if ((r[0][1] as { when: Date }).when.getTime() !== 0) throw new Error('aux lost');
+      throw new ValueError('ok: no error');
+    },
+    ValueError,
+    /ok: no error/,
+  ],
   ['pow with an array exponent', () => pow(w, array(2) as never), ValueError, /exponent must be a number; got an NDArray/],
   [
     'reading values inside a traced function',

@@ -33,6 +33,7 @@ import {
   relu,
   abs,
   scale,
+  full,
   addScalar,
   pow,
   broadcastTo,
@@ -1321,5 +1322,19 @@ describe('grad outputs used by later lazy work (runtime, src/gpu/executor.ts)', 
     // adam's first step moves each param by -lr * sign(grad) (up to eps).
     expectClose64(await p.w.data(), [0.6, -0.2], 1e-5, 'w');
     expectClose64(await p.b.data(), [0.2], 1e-5, 'b');
+  });
+});
+
+describe('number leaves inside a differentiated pytree are traced scalars', () => {
+  it('scale, addScalar and full take them as 0-d arrays and differentiate them (never NaN)', async () => {
+    const w = array([1, 2, 3]);
+    const f = (p: { w: NDArray; k: NDArray | number; c: NDArray | number }) => sum(addScalar(scale(p.w, p.k as never), p.c as never)) as NDArray;
+    const [loss, g] = valueAndGrad(f)({ w, k: 2, c: 0.5 });
+    expect(await loss.item()).toBeCloseTo(2 * 6 + 1.5, 5);
+    expect(Array.from(await (g.w as NDArray).data())).toEqual([2, 2, 2]);
+    expect(await (g.k as NDArray).item()).toBeCloseTo(6, 5);
+    expect(await (g.c as NDArray).item()).toBeCloseTo(3, 5);
+    const gv = grad((p: { v: NDArray | number }) => sum(full([4], p.v as never)))({ v: 1.5 });
+    expect(await (gv.v as NDArray).item()).toBe(4);
   });
 });

@@ -170,7 +170,13 @@ function trace(f: Fn, opts: GradOptions, args: unknown[], name: string, withValu
   // aux may hold anything (as in JAX, an object that is not a container is a leaf): only its arrays matter here.
   const container = (x: unknown) =>
     Array.isArray(x) || (typeof x === 'object' && x !== null && [Object.prototype, null].includes(Object.getPrototypeOf(x)));
-  const auxArrays = treeLeaves(res.aux ?? null, { isLeaf: (x) => !container(x) }).filter((x): x is NDArray => x instanceof NDArray);
+  let auxArrays: NDArray[];
+  try {
+    auxArrays = treeLeaves(res.aux ?? null, { isLeaf: (x) => !container(x) }).filter((x): x is NDArray => x instanceof NDArray);
+  } catch (e) {
+    sealScope(created, []); // (a cyclic aux) drop the trace, so it pins no buffer
+    throw e instanceof TreeError ? new GradError(`${name} with hasAux: ${e.message}`) : e;
+  }
   seal(created, [...(withValue ? [res.loss] : []), ...auxArrays, ...(treeLeaves(res.grads) as NDArray[])]);
   return res;
 }
