@@ -122,9 +122,10 @@ async function evaluateAsync(read: Node[], also: Node[], first?: Outcome, all = 
 }
 
 /**
- * Dispatch everything pending (and `also`, materialised), reading back
+ * Compute `read` and `also` (materialised) with what they need, reading back
  * `read`: now if that needs no waiting (device ready, pipelines compiled, or
- * `compileNow`: compile them blocking), else asynchronously.
+ * `compileNow`: compile them blocking), else asynchronously. (flush() is the
+ * one that takes everything pending.)
  */
 function evaluate(read: Node[], also: Node[] = [], compileNow = false): Promise<Float32Array[]> {
   const r = runtimeNow();
