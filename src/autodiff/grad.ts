@@ -32,7 +32,15 @@ type Grads<F extends Fn, A> = A extends number
     : MapLeaves<Parameters<F>[0], NDArray>;
 /** One gradient pytree per primal (a homomorphic mapped type over a type parameter, so a tuple maps to a tuple). */
 type PrimalGrads<P> = { [K in keyof P]: MapLeaves<P[K], NDArray> };
-type AuxOf<F extends Fn> = ReturnType<F> extends [NDArray, infer X] ? X : never;
+/** aux's type: the second element of f's [loss, aux] (a tuple, readonly or not; an array literal inferred as an array gives its element type). */
+type AuxOf<F extends Fn> =
+  ReturnType<F> extends readonly [unknown, infer X]
+    ? X
+    : ReturnType<F> extends readonly (infer E)[]
+      ? [Exclude<E, NDArray>] extends [never]
+        ? E
+        : Exclude<E, NDArray>
+      : never;
 
 function checkFn(f: unknown, name: string): void {
   if (typeof f !== 'function') throw new GradError(`${name}: f must be a function; got ${f === null ? 'null' : typeof f}`);

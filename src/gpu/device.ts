@@ -76,7 +76,10 @@ async function loadDawn(): Promise<DawnModule> {
   try {
     mod = await import(/* @vite-ignore */ name);
   } catch (e) {
-    throw new NoAdapterError(`could not load the 'webgpu' package (Dawn for Node): ${(e as Error).message}. Run npm install.`);
+    throw new NoAdapterError(
+      `could not load the 'webgpu' package (Dawn, WebGPU for Node): ${(e as Error).message}. It is an optional peer dependency ` +
+        '(browsers do not need it): in Node, run `npm install webgpu`.',
+    );
   }
   // Dawn's classes (GPUBufferUsage, ...) must be global, as in a browser.
   for (const [k, v] of Object.entries(mod.globals)) {
@@ -99,6 +102,17 @@ async function nodeAdapter(forceFallback: boolean, powerPreference: GPUPowerPref
     return true;
   };
   if (forceFallback) useSwiftShader();
+  // Without XDG_RUNTIME_DIR, the Vulkan stack prints "error: XDG_RUNTIME_DIR is invalid or not set"
+  // (twice) on every run, which reads as a failure; a private empty directory silences it.
+  if (!process.env.XDG_RUNTIME_DIR) {
+    const os = await import(/* @vite-ignore */ 'node:os' as string);
+    const path = await import(/* @vite-ignore */ 'node:path' as string);
+    try {
+      process.env.XDG_RUNTIME_DIR = fs.mkdtempSync(path.join(os.tmpdir(), 'gradgpu-xdg-'));
+    } catch {
+      // (a read-only temp dir: the message stays, nothing else changes)
+    }
+  }
   // Kept for as long as the process runs: if an instance were garbage-collected, Dawn would tear down
   // under its devices and crash; and one per reinit() leaked about 14 MB each.
   const instance = () => {
