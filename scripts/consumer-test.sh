@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The package as a user gets it: `npm pack`, installed into a fresh temporary
+# project with only its declared dependencies (plus webgpu, the optional peer
+# dependency Node needs), then a plain Node ESM script runs the reference
+# problem and the README's pytree example on the CPU fallback. Needs
+# `npm run build` first (dist/).
+set -euo pipefail
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+cd "$repo"
+tgz="$tmp/$(npm pack --silent --pack-destination "$tmp" | tail -n 1)"
+webgpu="$(node -p "require('./package.json').peerDependencies.webgpu")"
+cd "$tmp"
+npm init -y >/dev/null
+npm install --no-audit --no-fund --loglevel=error "$tgz" "webgpu@$webgpu" >/dev/null
+cat > smoke.mjs <<'JS'
+import { gradOverFlatParams, grad, array, add, matmul, sum, square, init, deviceInfo } from 'gradgpu';
+
+await init({ forceFallback: true });
+const eq = (got, want, what) => {
+  const g = Array.from(got);
+  if (g.length !== want.length || g.some((v, i) => Math.abs(v - want[i]) > 1e-5)) throw new Error(`${what}: got [${g}], want [${want}]`);
+};
+eq(await gradOverFlatParams([1, 0, 0], [[2, 3]]).data(), [8, 12, 4], 'gradOverFlatParams([1, 0, 0], [[2, 3]])');
+eq(await gradOverFlatParams([0, 0, 1], [[1, 0], [0, 1]]).data(), [2, 2, 4], 'gradOverFlatParams([0, 0, 1], I)');
+const params = { w: array([1, 2]), b: array([0.5]) };
+const x = array([[1, -1]]);
+const g = grad((p, x) => sum(square(add(matmul(x, p.w), p.b))))(params, x);
+eq(await g.w.data(), [-1, 1], 'pytree grads.w');
+eq(await g.b.data(), [-1], 'pytree grads.b');
+const info = await deviceInfo();
+console.log(`consumer: the packed gradgpu ran the reference problem and the pytree example on ${info.vendor} ${info.architecture}`);
+JS
+node smoke.mjs
