@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The package as a user gets it: `npm pack`, installed into a fresh temporary
 # project with only its declared dependencies (plus webgpu, the optional peer
-# dependency Node needs), then a plain Node ESM script runs the reference
-# problem and the README's pytree example on the CPU fallback. Needs
-# `npm run build` first (dist/).
+# dependency Node needs), then (a) a plain Node ESM script runs the reference
+# problem and the README's pytree example on the CPU fallback, and (b) strict
+# TypeScript without skipLibCheck, under nodenext and under bundler
+# resolution, compiles a file that uses the API as the README does (test/types/usage.ts,
+# imported from 'gradgpu'). Needs `npm run build` first (dist/).
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 tmp="$(mktemp -d)"
@@ -11,9 +13,11 @@ trap 'rm -rf "$tmp"' EXIT
 cd "$repo"
 tgz="$tmp/$(npm pack --silent --pack-destination "$tmp" | tail -n 1)"
 webgpu="$(node -p "require('./package.json').peerDependencies.webgpu")"
+typescript="$(node -p "require('./package.json').devDependencies.typescript")"
 cd "$tmp"
 npm init -y >/dev/null
 npm install --no-audit --no-fund --loglevel=error "$tgz" "webgpu@$webgpu" >/dev/null
+npm install --no-audit --no-fund --loglevel=error --save-dev "typescript@$typescript" "@types/node" >/dev/null
 cat > smoke.mjs <<'JS'
 import { gradOverFlatParams, grad, array, add, matmul, sum, square, init, deviceInfo } from 'gradgpu';
 
@@ -33,3 +37,12 @@ const info = await deviceInfo();
 console.log(`consumer: the packed gradgpu ran the reference problem and the pytree example on ${info.vendor} ${info.architecture}`);
 JS
 node smoke.mjs
+
+# (b) the types, as a consumer's strict compiler sees them.
+node -e "const p=require('./package.json'); p.type='module'; require('fs').writeFileSync('package.json', JSON.stringify(p, null, 2))"
+sed "s#'../../src/index'#'gradgpu'#" "$repo/test/types/usage.ts" > usage.ts
+for resolution in nodenext bundler; do
+  module=$([ "$resolution" = nodenext ] && echo nodenext || echo esnext)
+  npx tsc --strict --noEmit --target es2022 --lib es2022,dom --types node --module "$module" --moduleResolution "$resolution" usage.ts
+  echo "consumer: strict tsc (moduleResolution $resolution, no skipLibCheck) compiles the typed usages"
+done
