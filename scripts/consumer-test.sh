@@ -5,7 +5,8 @@
 # problem and the README's pytree example on the CPU fallback, and (b) strict
 # TypeScript without skipLibCheck, under nodenext and under bundler
 # resolution, compiles a file that uses the API as the README does (test/types/usage.ts,
-# imported from 'gradgpu'). Needs `npm run build` first (dist/).
+# imported from 'gradgpu'), and (c) a minimal Vite app importing the package
+# builds, with no Node-only module in its bundle. Needs `npm run build` first (dist/).
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 tmp="$(mktemp -d)"
@@ -14,10 +15,11 @@ cd "$repo"
 tgz="$tmp/$(npm pack --silent --pack-destination "$tmp" | tail -n 1)"
 webgpu="$(node -p "require('./package.json').peerDependencies.webgpu")"
 typescript="$(node -p "require('./package.json').devDependencies.typescript")"
+vite="$(node -p "require('./package.json').devDependencies.vite")"
 cd "$tmp"
 npm init -y >/dev/null
 npm install --no-audit --no-fund --loglevel=error "$tgz" "webgpu@$webgpu" >/dev/null
-npm install --no-audit --no-fund --loglevel=error --save-dev "typescript@$typescript" "@types/node" >/dev/null
+npm install --no-audit --no-fund --loglevel=error --save-dev "typescript@$typescript" "@types/node" "vite@$vite" >/dev/null
 cat > smoke.mjs <<'JS'
 import { gradOverFlatParams, grad, array, add, matmul, sum, square, init, deviceInfo } from 'gradgpu';
 
@@ -46,3 +48,22 @@ for resolution in nodenext bundler; do
   npx tsc --strict --noEmit --target es2022 --lib es2022,dom --types node --module "$module" --moduleResolution "$resolution" usage.ts
   echo "consumer: strict tsc (moduleResolution $resolution, no skipLibCheck) compiles the typed usages"
 done
+
+# (c) a browser app: Vite bundles it, and nothing Node-only comes along (Dawn is loaded only in Node, at run time).
+mkdir -p app
+cat > app/index.html <<'HTML'
+<!doctype html>
+<script type="module" src="./main.js"></script>
+HTML
+cat > app/main.js <<'JS'
+import { gradOverFlatParams } from 'gradgpu';
+gradOverFlatParams([1, 0, 0], [[2, 3]]).data().then((g) => (document.body.textContent = String(Array.from(g))));
+JS
+npx vite build app --outDir ../app-dist --emptyOutDir --logLevel error
+bundle="$(cat app-dist/assets/*.js)"
+if grep -Eq "from ?['\"](node:|webgpu)|require\(['\"](node:|webgpu)" <<<"$bundle"; then
+  echo "consumer: the browser bundle imports a Node-only module" >&2
+  exit 1
+fi
+grep -q "gradOverFlatParams\|flatParams" <<<"$bundle" || { echo "consumer: the bundle does not contain the library" >&2; exit 1; }
+echo "consumer: a Vite app importing gradgpu builds ($(wc -c <<<"$bundle") bytes of JS), with no Node-only module in it"
