@@ -4,6 +4,7 @@
 
 import type { KernelTiming } from './gpu/timing';
 
+/** Which kernel variants to use (setKernelPolicy); "auto" picks by adapter. */
 export interface KernelPolicy {
   /** Tiled matmul kernel: 'auto' = register-blocked on CPU adapters, shared-memory tiles on GPUs. Forcing one also disables the matrix-vector kernels. */
   matmul: 'auto' | 'register' | 'shared';

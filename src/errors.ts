@@ -1,6 +1,7 @@
 // Every error the library throws on purpose is a GradGpuError, so callers can
 // tell "you called it wrong" apart from bugs. Subclasses name the kind of fault.
 
+/** The base class of every error the library throws on purpose. */
 export class GradGpuError extends Error {
   constructor(message: string) {
     super(message);

@@ -6,6 +6,7 @@ import { forgetHandle, registerHandle, releaseIfUnused } from './lifetime';
 import { isTracing, type Node, type Shape } from './node';
 import { registerLeafClass } from '../tree/tree';
 
+/** An n-dimensional float32 array: the user's handle to a value of the lazy graph (read it with data(), item(), toNested()). */
 export class NDArray {
   /** Why this handle may no longer be used (disposed / donated), or null. */
   private revoked: string | null = null;
@@ -76,6 +77,7 @@ export class NDArray {
   dispose(): void {
     this.revoke('disposed');
   }
+  /** `using x = ...` disposes x at the end of its block. */
   [Symbol.dispose](): void {
     this.dispose();
   }
@@ -93,11 +95,13 @@ export class NDArray {
     return this.revoked !== null || this.node.dead !== null;
   }
 
+  /** `NDArray(shape=[2, 3], float32)`: the shape, not the values (reading them is asynchronous). */
   toString(): string {
     return `NDArray(shape=[${this.shape.join(', ')}], float32)`;
   }
 }
 
+/** A number, or nested JS arrays of numbers (the shape of toNested()). */
 export type NestedArray = number | NestedArray[];
 
 /** @internal A handle for rules and transformations that must not count as a user holder. */

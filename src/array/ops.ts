@@ -9,6 +9,7 @@ import { NDArray, type NestedArray } from './ndarray';
 import { makeNode, sizeOf, type Shape } from './node';
 import type { Prim, PrimParams } from './prims';
 
+/** An NDArray, or a number standing for a 0-d array. */
 export type ArrayOrScalar = NDArray | number;
 
 const fmt = (s: Shape) => `[${s.join(', ')}]`;
@@ -111,6 +112,7 @@ function flattenNested(data: NestedArray[]): [Float32Array, number[]] {
   return [out, shape];
 }
 
+/** An NDArray as is, or a number as a 0-d array. */
 export function asArray(x: ArrayOrScalar): NDArray {
   if (x instanceof NDArray) return x;
   if (typeof x !== 'number') throw new ValueError(`expected an NDArray or a number; got ${x === null ? 'null' : typeof x}`);
@@ -126,9 +128,13 @@ export function full(shape: readonly number[], value: number | NDArray): NDArray
   if (typeof value !== 'number') throw new ValueError(`full: the value must be a number; got ${value === null ? 'null' : typeof value}`);
   return bind('fill', [], { value }, checkShape(shape, 'full'));
 }
+/** An array of zeros of this shape. */
 export const zeros = (shape: readonly number[]) => full(shape, 0);
+/** An array of ones of this shape. */
 export const ones = (shape: readonly number[]) => full(shape, 1);
+/** Zeros of the shape of x. */
 export const zerosLike = (x: NDArray) => full(need(x, 'zerosLike').use() && x.shape, 0);
+/** Ones of the shape of x. */
 export const onesLike = (x: NDArray) => full(need(x, 'onesLike').use() && x.shape, 1);
 
 /** Like numpy.arange: [start, stop) by step. */
@@ -190,37 +196,54 @@ function unary<P extends Unary | WithConstant>(prim: P, x: NDArray, ...params: P
   return bind(prim, [x], (params[0] ?? {}) as PrimParams[P], x.shape);
 }
 
+/** a + b, elementwise with NumPy broadcasting (numbers allowed). */
 export function add(a: ArrayOrScalar, b: ArrayOrScalar): NDArray {
   if (typeof b === 'number' && a instanceof NDArray) return addScalar(a, b);
   if (typeof a === 'number' && b instanceof NDArray) return addScalar(b, a);
   return binary('add', a, b);
 }
+/** a - b, elementwise with NumPy broadcasting (numbers allowed). */
 export function sub(a: ArrayOrScalar, b: ArrayOrScalar): NDArray {
   if (typeof b === 'number' && a instanceof NDArray) return addScalar(a, -b);
   if (typeof a === 'number' && b instanceof NDArray) return addScalar(neg(b), a);
   return binary('sub', a, b);
 }
+/** a * b, elementwise with NumPy broadcasting (numbers allowed). */
 export function mul(a: ArrayOrScalar, b: ArrayOrScalar): NDArray {
   if (typeof b === 'number' && a instanceof NDArray) return scale(a, b);
   if (typeof a === 'number' && b instanceof NDArray) return scale(b, a);
   return binary('mul', a, b);
 }
+/** a / b, elementwise with NumPy broadcasting (numbers allowed). */
 export const div = (a: ArrayOrScalar, b: ArrayOrScalar) => binary('div', a, b);
+/** The larger of a and b, elementwise (NaN if either is); a tie splits the gradient. */
 export const maximum = (a: ArrayOrScalar, b: ArrayOrScalar) => binary('maximum', a, b);
+/** The smaller of a and b, elementwise (NaN if either is); a tie splits the gradient. */
 export const minimum = (a: ArrayOrScalar, b: ArrayOrScalar) => neg(maximum(neg(asArray(a)), neg(asArray(b))));
 /** 1 where a >= b, else 0 (no gradient). */
 export const greaterEqual = (a: ArrayOrScalar, b: ArrayOrScalar) => binary('greater_equal', a, b);
 
+/** -x. */
 export const neg = (x: NDArray) => unary('neg', x);
+/** x * x. */
 export const square = (x: NDArray) => unary('square', x);
+/** The square root (NaN below 0). */
 export const sqrt = (x: NDArray) => unary('sqrt', x);
+/** e^x. */
 export const exp = (x: NDArray) => unary('exp', x);
+/** The natural logarithm (-Inf at 0, NaN below). */
 export const log = (x: NDArray) => unary('log', x);
+/** sin(x), accurate to about 8e-8 for |x| < 1.6e6. */
 export const sin = (x: NDArray) => unary('sin', x);
+/** cos(x), accurate to about 8e-8 for |x| < 1.6e6. */
 export const cos = (x: NDArray) => unary('cos', x);
+/** tanh(x). */
 export const tanh = (x: NDArray) => unary('tanh', x);
+/** max(x, 0), keeping NaN; its derivative at 0 is 0, as in JAX. */
 export const relu = (x: NDArray) => unary('relu', x);
+/** |x|; its derivative at 0 is 1, as in JAX. */
 export const abs = (x: NDArray) => unary('abs', x);
+/** -1, 0 or 1 by the sign of x (NaN stays NaN); no gradient. */
 export const sign = (x: NDArray) => unary('sign', x);
 /** 1 / (1 + exp(-x)); its gradient is stable far from 0 (JAX's logistic). */
 export const sigmoid = (x: NDArray) => unary('logistic', x);
@@ -247,6 +270,7 @@ export const powScalar = (x: NDArray, c: number) => (c === 1 ? x : c === 0 ? one
 /** The same values; gradients do not flow through it. */
 export const stopGradient = (x: NDArray) => unary('stop_gradient', x);
 
+/** x broadcast to `shape` (NumPy rules). */
 export function broadcastTo(x: ArrayOrScalar, shape: readonly number[]): NDArray {
   const a = asArray(x);
   const target = checkShape(shape, 'broadcastTo');
@@ -289,6 +313,7 @@ export function sum(x: NDArray, axes?: number | readonly number[], keepdims = fa
   return keepdims ? reshape(out, kept) : out;
 }
 
+/** The mean over `axes` (all by default). */
 export function mean(x: NDArray, axes?: number | readonly number[], keepdims = false): NDArray {
   need(x, 'mean');
   const ax = normAxes(axes, x.ndim, 'mean');
@@ -309,6 +334,7 @@ export const unbroadcast = sumTo;
 
 // ---------------------------------------------------------------- shapes
 
+/** The same values in a new shape (no copy). */
 export function reshape(x: NDArray, shape: readonly number[]): NDArray {
   need(x, 'reshape');
   const s = [...shape];
@@ -326,6 +352,7 @@ export function reshape(x: NDArray, shape: readonly number[]): NDArray {
   return bind('reshape', [x], {}, s);
 }
 
+/** Axes permuted (reversed by default). */
 export function transpose(x: NDArray, perm?: readonly number[]): NDArray {
   need(x, 'transpose');
   const p = perm ? [...perm] : [...x.shape.keys()].reverse();
@@ -372,6 +399,7 @@ export function pad(x: NDArray, starts: readonly number[], shape: readonly numbe
   return bind('pad', [x], { starts: [...starts] }, s);
 }
 
+/** Arrays joined along `axis`. */
 export function concatenate(xs: NDArray[], axis = 0): NDArray {
   if (!Array.isArray(xs)) throw new ValueError(`concatenate: expected an array of NDArrays; got ${xs === null ? 'null' : typeof xs}`);
   xs.forEach((x, i) => need(x, 'concatenate', `element ${i}`));

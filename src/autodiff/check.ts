@@ -9,6 +9,7 @@ import { add, array, mul, scale, sum } from '../array/ops';
 import { flatten, unflatten } from '../tree/tree';
 import { grad } from './grad';
 
+/** Options of checkGrads: order, finite-difference step, tolerances, seed. */
 export interface CheckGradsOptions {
   order?: 1 | 2;
   eps?: number;

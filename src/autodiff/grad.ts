@@ -16,6 +16,7 @@ import { flatten, unflatten, leaves as treeLeaves, type MapLeaves } from '../tre
 import { backward } from './backward';
 import { pinWhileAlive, sealScope } from '../array/lifetime';
 
+/** Options of grad and valueAndGrad: argnums and hasAux, as in JAX. */
 export interface GradOptions {
   /** Which positional argument(s) to differentiate: a number (default 0) or an array of numbers. */
   argnums?: number | readonly number[];
@@ -224,7 +225,7 @@ export function valueAndGrad(f: Fn, opts: GradOptions = {}) {
 }
 
 /**
- * [out, vjpFn]: out = f(...primals); vjpFn(cotangent shaped like out) returns
+ * `[out, vjpFn]`: out = f(...primals); vjpFn(cotangent shaped like out) returns
  * one gradient pytree per primal. The trace's intermediates stay alive while
  * vjpFn is reachable.
  */

@@ -4,6 +4,7 @@
 
 import { DeviceLostError, NoAdapterError } from '../errors';
 
+/** How init() chooses the device. */
 export interface InitOptions {
   /** Use this device instead of finding one (the library will not destroy it). */
   device?: GPUDevice;
@@ -15,6 +16,7 @@ export interface InitOptions {
   adapterMatch?: string;
 }
 
+/** What deviceInfo() reports about the adapter and device. */
 export interface DeviceInfo {
   vendor: string;
   architecture: string;
@@ -246,6 +248,7 @@ export function currentContext(): GpuContext | null {
   return current;
 }
 
+/** The adapter's description and limits (initialises the device on first use). */
 export async function deviceInfo(): Promise<DeviceInfo> {
   return (await init(defaultOptions)).info;
 }

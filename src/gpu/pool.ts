@@ -24,6 +24,7 @@ export interface Storage {
   pool: BufferPool;
 }
 
+/** What memoryStats() reports: GPU memory live and pooled, readback buffers, submissions. */
 export interface MemoryStats {
   /** Storage buffers holding values (arrays, or intermediates mid-evaluation). */
   liveBuffers: number;

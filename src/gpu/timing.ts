@@ -5,6 +5,7 @@
 // one pass per submission; profiling is for finding the slow kernel, not for
 // headline numbers). Adapters without the feature give no timings.
 
+/** The GPU time of one dispatch (profileKernels). */
 export interface KernelTiming {
   /** Shader family and entry point, e.g. "matmul_register:main8". */
   kernel: string;

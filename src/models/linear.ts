@@ -15,8 +15,10 @@ import { grad } from '../autodiff/grad';
 
 /** x as an NDArray, nested rows, or flat data with its shape. */
 export type MatrixInput = NDArray | number[][] | { data: Float32Array | ArrayLike<number>; shape: readonly [number, number] };
+/** A vector as an NDArray, a JS array or a Float32Array. */
 export type VectorInput = NDArray | ArrayLike<number>;
 
+/** The reference problem's loss: sum((x @ w + b)^2) with flatParams = [w; b]. */
 export function linearLoss(p: NDArray, x: NDArray): NDArray {
   const d = x.shape[1]!;
   const w = slice(p, [0], [d]);

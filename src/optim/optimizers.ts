@@ -19,10 +19,14 @@ import { assertSameStructure, flatten, leaves, leavesWithPath, map, unflatten, t
 import { DisposedArrayError, ShapeError, ValueError } from '../errors';
 
 export type Params = unknown;
+/** A learning rate as a function of the step count (from 0). */
 export type Schedule = (step: number) => number;
+/** A learning rate: a number, or a schedule of the step count. */
 export type LearningRate = number | Schedule;
 
+/** An Optax-style optimizer or transformation: init makes the state, update transforms grads. */
 export interface GradientTransformation<S = unknown> {
+  /** The initial state for these params (zeros shaped like them, a step count, ...). */
   init(params: Params): S;
   /**
    * [updates, newState]. Consumes grads and state. params is needed by some transformations
@@ -135,6 +139,7 @@ export function scaleByLearningRate(lr: LearningRate, flipSign = true): Gradient
   });
 }
 
+/** Adam's constants (Optax's names and defaults). */
 export interface AdamOptions {
   b1?: number;
   b2?: number;
@@ -142,6 +147,7 @@ export interface AdamOptions {
   epsRoot?: number;
 }
 
+/** Adam's state: the step count and the moment estimates. */
 export interface AdamState {
   count: number;
   mu: unknown;
@@ -293,6 +299,7 @@ function donateInputs(grads: unknown, updates: unknown): void {
   for (const g of leaves(grads)) if (g instanceof NDArray && !keep.has(g)) g.revoke(CONSUMED_BY_UPDATE);
 }
 
+/** Stochastic gradient descent, with optional (Nesterov) momentum. */
 export function sgd(lr: LearningRate, opts: { momentum?: number; nesterov?: boolean } = {}): GradientTransformation<unknown[]> {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each part has its own state type
   const parts: GradientTransformation<any>[] = [];
@@ -301,10 +308,12 @@ export function sgd(lr: LearningRate, opts: { momentum?: number; nesterov?: bool
   return chain(...parts);
 }
 
+/** Adam (Optax's adam): scaleByAdam then scaleByLearningRate. */
 export function adam(lr: LearningRate, opts: AdamOptions = {}): GradientTransformation<unknown[]> {
   return chain(scaleByAdam(opts), scaleByLearningRate(lr));
 }
 
+/** AdamW: Adam with decoupled weight decay (addDecayedWeights). */
 export function adamw(lr: LearningRate, opts: AdamOptions & { weightDecay?: number } = {}): GradientTransformation<unknown[]> {
   return chain(scaleByAdam(opts), addDecayedWeights(opts.weightDecay ?? 1e-4), scaleByLearningRate(lr));
 }

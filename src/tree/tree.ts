@@ -118,6 +118,7 @@ export class TreeDef<T = unknown> {
     readonly numLeaves: number,
   ) {}
 
+  /** Whether two structures are the same (keys, nesting, leaf positions). */
   equals(other: TreeDef<unknown>): boolean {
     return this === other || (this.numLeaves === other.numLeaves && nodesEqual(this.node, other.node));
   }
@@ -229,6 +230,7 @@ export function flatten<T>(t: T, isLeaf?: IsLeaf | FlattenOptions): [unknown[], 
   return flattenImpl(t, o.isLeaf, o.rootName ?? 'tree') as [unknown[], TreeDef<T>];
 }
 
+/** The pytree of this structure with these leaves (the inverse of flatten). */
 export function unflatten<T = unknown, L = unknown>(treedef: TreeDef<T>, leaves: readonly L[]): MapLeaves<T, L> {
   if (leaves.length !== treedef.numLeaves) {
     throw new TreeError(`unflatten: treedef expects ${treedef.numLeaves} leaves, got ${leaves.length}`);
@@ -257,10 +259,12 @@ export function unflatten<T = unknown, L = unknown>(treedef: TreeDef<T>, leaves:
   return go(treedef.node) as MapLeaves<T, L>;
 }
 
+/** The leaves of a pytree, in flatten order. */
 export function leaves(t: unknown, isLeaf?: IsLeaf | FlattenOptions): unknown[] {
   return flatten(t, isLeaf)[0];
 }
 
+/** The structure (treedef) of a pytree. */
 export function structure<T>(t: T, isLeaf?: IsLeaf | FlattenOptions): TreeDef<T> {
   return flatten(t, isLeaf)[1];
 }
