@@ -232,7 +232,8 @@ const f32 = (a: Float32Array) => a as Float32Array<ArrayBuffer>;
 /** Live storage buffers on jax-js's GPUDevice (shared by both jax-js rivals). */
 let jaxLiveBuffers = 0;
 
-export function makeJaxRival(useJit: boolean): Rival {
+/** jax-js as a rival: eager or jit, on its WebGPU backend or (the CPU-only comparison) its Wasm backend. */
+export function makeJaxRival(useJit: boolean, device: 'webgpu' | 'wasm' = 'webgpu'): Rival {
   let jax: Jax;
   const owned = new Set<() => void>();
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any function jax.jit accepts
@@ -313,16 +314,17 @@ export function makeJaxRival(useJit: boolean): Rival {
   }
 
   return {
-    name: useJit ? 'jax-js jit' : 'jax-js eager',
+    name: (useJit ? 'jax-js jit' : 'jax-js eager') + (device === 'wasm' ? ' (wasm)' : ''),
     notes: useJit
-      ? 'jax-js 0.1.25 webgpu; jit(grad), jit(vjp), jit(valueAndGrad + hand-rolled Adam) as one jitted step'
-      : 'jax-js 0.1.25 webgpu; grad / vjp / valueAndGrad + hand-rolled Adam, op by op (no jit)',
+      ? `jax-js 0.1.25 ${device}; jit(grad), jit(vjp), jit(valueAndGrad + hand-rolled Adam) as one jitted step`
+      : `jax-js 0.1.25 ${device}; grad / vjp / valueAndGrad + hand-rolled Adam, op by op (no jit)`,
 
     async init() {
       jax = await import('@jax-js/jax');
-      const devs = await jax.init('webgpu');
-      if (!devs.includes('webgpu')) throw new Error(`jax-js: webgpu backend unavailable (got ${devs.join(', ')})`);
-      jax.defaultDevice('webgpu');
+      const devs = await jax.init(device);
+      if (!devs.includes(device)) throw new Error(`jax-js: ${device} backend unavailable (got ${devs.join(', ')})`);
+      jax.defaultDevice(device);
+      if (device === 'wasm') return; // (the leak probe below counts WebGPU buffers)
       // Leak probe: count live storage buffers on jax-js's GPUDevice. jax-js
       // pools freed buffers instead of destroying them, so this only grows if
       // arrays are never released (readback staging buffers are excluded).
@@ -350,6 +352,7 @@ export function makeJaxRival(useJit: boolean): Rival {
     liveCount: () => jaxLiveBuffers,
 
     async prepareSeed(flatParams, x, n, d) {
+      jax.defaultDevice(device); // jax-js's default device is global: each variant selects its own
       const np = jax.numpy;
       const p = np.array(f32(flatParams));
       const xa = np.array(f32(x), { shape: [n, d] });
@@ -372,6 +375,7 @@ export function makeJaxRival(useJit: boolean): Rival {
     },
 
     async prepareMatmul(a, b, n, chain) {
+      jax.defaultDevice(device); // jax-js's default device is global: each variant selects its own
       const np = jax.numpy;
       const A = np.array(f32(a), { shape: [n, n] });
       const B = np.array(f32(b), { shape: [n, n] });
@@ -393,6 +397,7 @@ export function makeJaxRival(useJit: boolean): Rival {
     },
 
     async prepareMatmulVjp(a, b, n) {
+      jax.defaultDevice(device); // jax-js's default device is global: each variant selects its own
       const np = jax.numpy;
       const A = np.array(f32(a), { shape: [n, n] });
       const B = np.array(f32(b), { shape: [n, n] });
@@ -422,11 +427,13 @@ export function makeJaxRival(useJit: boolean): Rival {
     },
 
     async prepareMlp(init: MlpInit, xs, ys) {
+      jax.defaultDevice(device); // jax-js's default device is global: each variant selects its own
       const mlp = await jaxMlp(init, xs, ys);
       return runner(async () => (await mlp.step().data())[0], owned, mlp.free);
     },
 
     async prepareMlpLoop(init: MlpInit, xs, ys, readEvery, steps) {
+      jax.defaultDevice(device); // jax-js's default device is global: each variant selects its own
       const mlp = await jaxMlp(init, xs, ys);
       return runner(
         async () => {
@@ -445,6 +452,7 @@ export function makeJaxRival(useJit: boolean): Rival {
     },
 
     async prepareTinyChain(v) {
+      jax.defaultDevice(device); // jax-js's default device is global: each variant selects its own
       const np = jax.numpy;
       const V = np.array(f32(v));
       const f = maybeJit((x: JArray) => {
@@ -488,6 +496,8 @@ export function makeJaxRival(useJit: boolean): Rival {
 
 export const jaxjsEager: Rival = makeJaxRival(false);
 export const jaxjsJit: Rival = makeJaxRival(true);
+/** jax-js's default (CPU) backend: the comparison for a machine without a GPU. */
+export const jaxjsJitWasm: Rival = makeJaxRival(true, 'wasm');
 
 // ===========================================================================
 // TensorFlow.js 4.22 on @tensorflow/tfjs-backend-webgpu. Functional API
@@ -678,4 +688,4 @@ export const tfjs: Rival = makeTfjsRival();
 export const tfjsGpuOnly: Rival = makeTfjsRival({ cpuForward: false });
 
 /** The four rivals of the brief, plus the TF.js GPU-only variant. */
-export const rivals: Rival[] = [plainjs, jaxjsEager, jaxjsJit, tfjs, tfjsGpuOnly];
+export const rivals: Rival[] = [plainjs, jaxjsEager, jaxjsJit, jaxjsJitWasm, tfjs, tfjsGpuOnly];
