@@ -4,7 +4,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', 'dist-demo/', 'test-artifacts/', 'bench/results/', 'scratch/', '.vite/'] },
+  { ignores: ['node_modules/', 'dist/', 'dist-demo/', 'test-artifacts/', 'bench/results/', 'docs/api/', 'scratch/', '.vite/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -133,9 +133,14 @@ export const zeros = (shape: readonly number[]) => full(shape, 0);
 /** An array of ones of this shape. */
 export const ones = (shape: readonly number[]) => full(shape, 1);
 /** Zeros of the shape of x. */
-export const zerosLike = (x: NDArray) => full(need(x, 'zerosLike').use() && x.shape, 0);
+export const zerosLike = (x: NDArray) => full(likeShape(x, 'zerosLike'), 0);
 /** Ones of the shape of x. */
-export const onesLike = (x: NDArray) => full(need(x, 'onesLike').use() && x.shape, 1);
+export const onesLike = (x: NDArray) => full(likeShape(x, 'onesLike'), 1);
+/** The shape of a usable array (a disposed one throws, as any op on it would). */
+function likeShape(x: NDArray, op: string): number[] {
+  need(x, op).use();
+  return x.shape;
+}
 
 /** Like numpy.arange: [start, stop) by step. */
 export function arange(start: number, stop?: number, step = 1): NDArray {

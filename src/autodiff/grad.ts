@@ -12,7 +12,7 @@ import { GradError, TreeError } from '../errors';
 import { NDArray } from '../array/ndarray';
 import { isComputed, withNodeScope, type Node } from '../array/node';
 import { array, bind, full } from '../array/ops';
-import { flatten, unflatten, leaves as treeLeaves, type MapLeaves } from '../tree/tree';
+import { flatten, isContainer, unflatten, leaves as treeLeaves, type MapLeaves } from '../tree/tree';
 import { backward } from './backward';
 import { pinWhileAlive, sealScope } from '../array/lifetime';
 
@@ -177,11 +177,9 @@ function trace(f: Fn, opts: GradOptions, args: unknown[], name: string, withValu
     return { loss, aux, grads: typeof argnums === 'number' ? grads[0] : grads };
   });
   // aux may hold anything (as in JAX, an object that is not a container is a leaf): only its arrays matter here.
-  const container = (x: unknown) =>
-    Array.isArray(x) || (typeof x === 'object' && x !== null && [Object.prototype, null].includes(Object.getPrototypeOf(x)));
   let auxArrays: NDArray[];
   try {
-    auxArrays = treeLeaves(res.aux ?? null, { isLeaf: (x) => !container(x) }).filter((x): x is NDArray => x instanceof NDArray);
+    auxArrays = treeLeaves(res.aux ?? null, { isLeaf: (x) => !isContainer(x) }).filter((x): x is NDArray => x instanceof NDArray);
   } catch (e) {
     sealScope(created, []); // (a cyclic aux) drop the trace, so it pins no buffer
     throw e instanceof TreeError ? new GradError(`${name} with hasAux: ${e.message}`) : e;

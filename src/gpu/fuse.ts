@@ -7,6 +7,7 @@ import { config } from '../config';
 import { isComputed, type Node } from '../array/node';
 import { rulesOf, type LowerContext } from '../array/primitives';
 import { contiguousStrides } from '../array/shapes';
+import { MAX_RANK } from '../array/ops';
 import type { Plan } from '../exec/plan';
 import type { Lowering, ShaderSpec } from './kernels';
 
@@ -18,7 +19,6 @@ export type Step =
 const MAX_FUSED_INPUTS = 7; // + the output = 8 storage bindings, WebGPU's default limit
 const MAX_BROADCAST_INPUTS = 6; // stride slots in the params uniform
 const MAX_CONSTS = 64;
-const MAX_RANK = 8;
 
 /** The plan's nodes as steps, inputs before readers. */
 export function buildSteps(p: Plan, lctx: LowerContext): Step[] {

@@ -79,6 +79,11 @@ export function isDefaultLeaf(x: unknown): boolean {
   return false;
 }
 
+/** A pytree container (a JS array or a plain object), as opposed to a leaf or an unsupported object. */
+export function isContainer(x: unknown): boolean {
+  return Array.isArray(x) || isPlainObject(x);
+}
+
 function isPlainObject(x: unknown): x is Record<string, unknown> {
   if (typeof x !== 'object' || x === null) return false;
   const p = Object.getPrototypeOf(x);
