@@ -1,6 +1,6 @@
 // gradgpu itself, as one more `Rival` (see rivals/spec.ts for the contract),
 // driven through its natural public API:
-//   seed       gradOverFlatParams(p, x), then await g.data()
+//   seed       gradOverFlatParams(p, x), then await g.data('float32')
 //   matmul     matmul(...) chained, one data() of the final product
 //   vjp        vjp((a, b) => matmul(a, b), A, B) then vjpFn(G), both cotangents read
 //   mlp        valueAndGrad(mse) + adam(...).update + applyUpdates over
@@ -126,7 +126,7 @@ export const ours: Rival = {
     return track(
       async () => {
         const g = gradOverFlatParams(P, X);
-        const out = await g.data();
+        const out = await g.data('float32');
         g.dispose();
         return out;
       },
@@ -145,7 +145,7 @@ export const ours: Rival = {
       async () => {
         let c = A;
         for (let k = 0; k < chain; k++) c = matmul(c, B);
-        const out = await c.data();
+        const out = await c.data('float32');
         c.dispose();
         return out;
       },
@@ -167,7 +167,7 @@ export const ours: Rival = {
         const [out, back] = vjp(mm, A, B);
         // (vjpFn's declared return type is not a tuple, so destructuring needs a cast; see the report)
         const [dA, dB] = back(G) as unknown as [NDArray, NDArray];
-        const res = (await Promise.all([dA.data(), dB.data()])) as [Float32Array, Float32Array];
+        const res = (await Promise.all([dA.data('float32'), dB.data('float32')])) as [Float32Array, Float32Array];
         dA.dispose();
         dB.dispose();
         out.dispose();
@@ -229,7 +229,7 @@ export const ours: Rival = {
               break;
           }
         }
-        const out = await x.data();
+        const out = await x.data('float32');
         x.dispose();
         return out;
       },

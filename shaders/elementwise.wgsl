@@ -1,7 +1,7 @@
 // Fused elementwise map with NumPy broadcasting.
 // One thread per output element of a contiguous output, or per four of them
 // (vec4 loads and stores) when every input allows it. The TS side (fusedStep
-// in src/gpu/executor.ts) fills in the generated parts marked {{...}}: the
+// in src/gpu/fuse.ts) fills in the generated parts marked {{...}}: the
 // output and input bindings, one load per input, and the fused expression
 // of the chain.
 //
@@ -17,6 +17,7 @@ struct Params { w: array<vec4<u32>, 32> }
 fn p(i: u32) -> u32 { return P.w[i / 4u][i % 4u]; }
 fn cf(k: u32) -> f32 { return bitcast<f32>(p(64u + k)); }
 fn cu(k: u32) -> u32 { return p(64u + k); }
+fn ci(k: u32) -> i32 { return bitcast<i32>(p(64u + k)); }
 
 // Offset into a broadcast input for output element i.
 fn bcast(i: u32, base: u32) -> u32 {
@@ -158,4 +159,33 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let i = gid.x + gid.y * nwg.x * 256u;
   if (i >= p(0u)) { return; }
 {{BODY}}
+}
+
+// log(1 + x): its Taylor series for |x| < 0.25 (terms to x^12: relative error
+// below 1e-8, where log(1 + x) would lose digits to the rounding of 1 + x and
+// to log's 2^-21 absolute error near 1), else log(1 + x).
+fn log1p_s(x: f32) -> f32 {
+  if (abs(x) < 0.25) {
+    var s = 0.0;
+    for (var n = 12; n >= 2; n--) { s = x * (select(1.0, -1.0, n % 2 == 0) / f32(n) + s); }
+    return x + x * s;
+  }
+  return log_s(1.0 + x);
+}
+
+// erf(x): the odd Taylor series to x^13 for |x| < 0.5 (relative error below
+// 3e-8), else 1 - erfc(|x|) by Numerical Recipes' Chebyshev fit (relative
+// error of erfc below 1.2e-7), with the sign of x.
+fn erf_s(x: f32) -> f32 {
+  if (is_nan(x)) { return x; }
+  let z = abs(x);
+  if (z < 0.5) {
+    let s = x * x;
+    return x * 1.1283791671 * (1.0 + s * (-1.0 / 3.0 + s * (0.1 + s * (-1.0 / 42.0 + s * (1.0 / 216.0 + s * (-1.0 / 1320.0 + s / 9360.0))))));
+  }
+  if (z > 4.0) { return sign(x); }
+  let t = 1.0 / (1.0 + 0.5 * z);
+  let p = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 +
+    t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))));
+  return sign(x) * (1.0 - t * exp(-z * z + p));
 }

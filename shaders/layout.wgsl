@@ -1,5 +1,7 @@
 // Data movement without arithmetic: strided gather (slice, transpose,
 // materialised broadcast) and pad (the VJP of slice: scatter into zeros).
+// Elements move as u32 words, bit for bit, whatever their dtype (the zero
+// word is 0.0, 0 and false alike).
 //
 // Param words: 0: n  1: rank  2: input base offset
 //   4..11: output dims   12..19: input strides per output axis (gather)
@@ -7,8 +9,8 @@
 
 struct Params { w: array<vec4<u32>, 9> }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<storage, read> src: array<f32>;
+@group(0) @binding(1) var<storage, read_write> out: array<u32>;
+@group(0) @binding(2) var<storage, read> src: array<u32>;
 
 fn p(i: u32) -> u32 { return P.w[i / 4u][i % 4u]; }
 
@@ -44,7 +46,7 @@ fn pad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) n
     off += (c - start) * stride;
     stride *= len;
   }
-  var v = 0.0;
+  var v = 0u;
   if (inside) { v = src[off]; }
   out[i] = v;
 }

@@ -13,8 +13,10 @@ export class GradGpuError extends Error {
 export class ShapeError extends GradGpuError {}
 /** A bad argument value that is not about shapes: NaN sizes, wrong data length, bad axes. */
 export class ValueError extends GradGpuError {}
-/** A slice start/stop outside the array. */
+/** A slice start/stop or an index outside the array. */
 export class IndexError extends GradGpuError {}
+/** An operation on an element type it does not take: grad with respect to an int32 argument, subtracting bools. */
+export class DTypeError extends GradGpuError {}
 /** Reading or using an array after dispose(), after it was donated, or a traced intermediate. */
 export class DisposedArrayError extends GradGpuError {}
 /** No WebGPU adapter, or the device could not be created. */

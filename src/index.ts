@@ -1,6 +1,7 @@
 // Public API.
 export * from './errors';
 export { NDArray, type NestedArray } from './array/ndarray';
+export type { DType, ArrayData } from './array/dtype';
 export {
   array,
   asArray,
@@ -18,12 +19,28 @@ export {
   div,
   maximum,
   minimum,
+  equal,
+  notEqual,
+  less,
+  lessEqual,
+  greater,
   greaterEqual,
+  logicalAnd,
+  logicalOr,
+  logicalXor,
+  logicalNot,
+  isFinite,
+  where,
+  clip,
+  astype,
+  copy,
   neg,
   square,
   sqrt,
   exp,
   log,
+  log1p,
+  erf,
   sin,
   cos,
   tanh,
@@ -44,11 +61,17 @@ export {
   transpose,
   slice,
   pad,
-  concatenate,
-  matmul,
-  dot,
   type ArrayOrScalar,
+  type ArrayOptions,
 } from './array/ops';
+export { matmul, dot } from './array/linalg';
+export { concatenate, expandDims, squeeze, stack, split, swapaxes, moveaxis } from './array/shape-ops';
+export { max, min, argmax, argmin, logsumexp } from './array/reductions';
+export { take, takeAlongAxis } from './array/indexing';
+export { softmax, logSoftmax, oneHot, gelu, silu, softplus, logSigmoid, standardize, variance, leakyRelu } from './nn/nn';
+export { softmaxCrossEntropy, softmaxCrossEntropyWithIntegerLabels } from './nn/losses';
+/** jax.nn's functions (and Optax's classification losses) as one namespace: nn.softmax, nn.gelu, ... */
+export * as nn from './nn/index';
 export { memoryStats, flushPool } from './gpu/runtime';
 export { setKernelPolicy, logDispatches, profileKernels, timeSubmissions, setDebugNans, setHostEvaluation, type KernelPolicy } from './config';
 export { evaluateArrays as evaluate, MAX_IN_FLIGHT } from './exec/dispatch';

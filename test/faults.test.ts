@@ -42,7 +42,7 @@ describe('concurrency', () => {
         [0, 1],
       ],
     );
-    const [a, b] = await Promise.all([g2.data(), g1.data()]);
+    const [a, b] = await Promise.all([g2.data('float32'), g1.data('float32')]);
     expect(Array.from(b)).toEqual([8, 12, 4]);
     expect(Array.from(a)).toEqual([2, 2, 4]);
   });
@@ -53,14 +53,14 @@ describe('concurrency', () => {
     let y = x;
     for (let i = 0; i < 8; i++) {
       y = add(matmul(y, x), 1);
-      pending.push(sum(y).data()); // read while later work is still being built
+      pending.push(sum(y).data('float32')); // read while later work is still being built
     }
     const got = await Promise.all(pending);
     // Recompute sequentially and compare: same graph, same kernels, same numbers.
     let z = x;
     for (let i = 0; i < 8; i++) {
       z = add(matmul(z, x), 1);
-      expect((await sum(z).data())[0]).toBe(got[i]![0]);
+      expect((await sum(z).data('float32'))[0]).toBe(got[i]![0]);
     }
   });
 });
@@ -71,9 +71,9 @@ describe('too large for the device', () => {
     const n = Math.floor(limit / 4) + 1024;
     const before = memoryStats().liveBuffers;
     const big = zeros([n]);
-    await expect(big.data()).rejects.toThrow(OutOfMemoryError);
-    await expect(big.data()).rejects.toThrow(new RegExp(`${n * 4} bytes.*${limit}`));
-    await expect(big.data()).rejects.toThrow(/memoryStats: liveBuffers \d+, liveBytes \d+, pooledBuffers \d+, pooledBytes \d+/);
+    await expect(big.data('float32')).rejects.toThrow(OutOfMemoryError);
+    await expect(big.data('float32')).rejects.toThrow(new RegExp(`${n * 4} bytes.*${limit}`));
+    await expect(big.data('float32')).rejects.toThrow(/memoryStats: liveBuffers \d+, liveBytes \d+, pooledBuffers \d+, pooledBytes \d+/);
     expect(memoryStats().liveBuffers).toBeLessThanOrEqual(before); // a late finalizer may free others meanwhile
     expect(await sum(array([1, 2, 3])).item()).toBe(6);
   });
@@ -86,7 +86,7 @@ describe('device loss', () => {
     const x = array([[1, -1]]);
     const loss = (p: typeof params) => sum(square(add(matmul(x, p.w), p.b)));
     const [l] = valueAndGrad(loss)(params);
-    const onHost = await params.w.data();
+    const onHost = await params.w.data('float32');
     expect(await l.item()).toBeCloseTo(0.25, 6);
     ctx.device.destroy();
     await new Promise((r) => setTimeout(r, 50)); // device.lost resolves asynchronously
@@ -95,21 +95,21 @@ describe('device loss', () => {
     await reinit();
     // Arrays on the old device are gone; values read to the host are not.
     const w = array(onHost);
-    expect(Array.from(await mul(w, 2).data())).toEqual([2, 4]);
-    await expect(sum(params.b as NDArray).data()).rejects.toThrow(DeviceLostError);
+    expect(Array.from(await mul(w, 2).data('float32'))).toEqual([2, 4]);
+    await expect(sum(params.b as NDArray).data('float32')).rejects.toThrow(DeviceLostError);
   });
   it('reinit() does not leak: 20 calls keep resident memory within 80 MB (was 14 MB a call: 280 MB); an array from before reads as DeviceLostError', async () => {
     const before = array([1, 2, 3]);
-    await mul(before, 2).data(); // on the GPU
+    await mul(before, 2).data('float32'); // on the GPU
     const onGpu = mul(before, 3);
     await evaluate(onGpu);
     await reinit();
-    await expect(onGpu.data()).rejects.toThrow(DeviceLostError);
-    await expect(onGpu.data()).rejects.toThrow(/replaced by reinit|lost or replaced/);
+    await expect(onGpu.data('float32')).rejects.toThrow(DeviceLostError);
+    await expect(onGpu.data('float32')).rejects.toThrow(/replaced by reinit|lost or replaced/);
     const cycle = async (n: number) => {
       for (let i = 0; i < n; i++) {
         await reinit();
-        expect(Array.from(await mul(array([1, 2]), 2).data())).toEqual([2, 4]);
+        expect(Array.from(await mul(array([1, 2]), 2).data('float32'))).toEqual([2, 4]);
       }
       await settle();
       return process.memoryUsage().rss;
@@ -136,7 +136,7 @@ describe('grad of an async function', () => {
       );
       await new Promise((r) => setTimeout(r, 50));
       expect(unhandled).toEqual([]);
-      expect(Array.from(await w.data())).toEqual([1, 2]);
+      expect(Array.from(await w.data('float32'))).toEqual([1, 2]);
     } finally {
       process.off('unhandledRejection', onUnhandled);
     }
@@ -150,8 +150,8 @@ describe('debugNans', () => {
     const f = () => sum(mul(sqrt(add(x, 0)), 2)); // sqrt(-1) is the first NaN
     setDebugNans(true);
     try {
-      await expect(f().data()).rejects.toThrow(NanError);
-      await expect(f().data()).rejects.toThrow(/primitive 'sqrt' produced NaN/);
+      await expect(f().data('float32')).rejects.toThrow(NanError);
+      await expect(f().data('float32')).rejects.toThrow(/primitive 'sqrt' produced NaN/);
       expect(await sum(log(array([1, 2]))).item()).toBeCloseTo(Math.log(2), 6); // NaN-free work passes
     } finally {
       setDebugNans(false);
@@ -168,8 +168,8 @@ describe('vjp', () => {
     const [out, vjpFn] = vjp((p: NDArray, q: NDArray) => matmul(p, q), a, b);
     const [da, db] = vjpFn(ones(out.shape)) as [NDArray, NDArray];
     const before = stats().submissions;
-    await da.data();
-    await db.data();
+    await da.data('float32');
+    await db.data('float32');
     expect(stats().submissions - before).toBe(1);
   });
 });
@@ -197,7 +197,7 @@ describe('out of memory', () => {
   async function bystanders() {
     const host = array([1, 2, 3]);
     const gpu = randomNormal([2000], 7); // > 1024 elements: stays on the GPU after a read
-    const gpuValues = await gpu.data();
+    const gpuValues = await gpu.data('float32');
     const pending = mul(exp(host), 2);
     const pendingWant = [1, 2, 3].map((v) => Math.fround(Math.exp(v)) * 2);
     // Only these idle buffers in the pool: none left from earlier tests (or returned by their
@@ -206,14 +206,14 @@ describe('out of memory', () => {
     flushPool();
     for (const n of [5000, 70000]) {
       const t = ones([n]);
-      await t.data();
+      await t.data('float32');
       t.dispose();
     }
     expect(memoryStats().pooledBytes).toBeGreaterThan(0);
     const check = async () => {
-      expect(Array.from(await host.data())).toEqual([1, 2, 3]);
-      expect(Array.from(await gpu.data())).toEqual(Array.from(gpuValues));
-      const got = await pending.data();
+      expect(Array.from(await host.data('float32'))).toEqual([1, 2, 3]);
+      expect(Array.from(await gpu.data('float32'))).toEqual(Array.from(gpuValues));
+      const got = await pending.data('float32');
       pendingWant.forEach((w, i) => expect(Math.abs(got[i]! - w)).toBeLessThanOrEqual(4e-6 * w));
     };
     const dispose = () => [host, gpu, pending].forEach((a) => a.dispose());
@@ -222,7 +222,7 @@ describe('out of memory', () => {
 
   /** After a failure: a grad and a small op work, and no buffer leaked (the bystanders' are returned too). */
   async function stillWorks(liveBefore: number, b: { dispose: () => void }) {
-    expect(Array.from(await gradOverFlatParams([1, 0, 0], [[2, 3]]).data())).toEqual([8, 12, 4]);
+    expect(Array.from(await gradOverFlatParams([1, 0, 0], [[2, 3]]).data('float32'))).toEqual([8, 12, 4]);
     expect(await sum(add(array([1, 2, 3]), 1)).item()).toBe(9);
     b.dispose();
     await settle();
@@ -235,7 +235,7 @@ describe('out of memory', () => {
     const live = memoryStats().liveBuffers;
     failNextAllocations(1); // the next buffer the pool creates: y's
     const y = add(b.pending, 1);
-    const err = await y.data().then(
+    const err = await y.data('float32').then(
       () => null,
       (e: unknown) => e,
     );
@@ -246,8 +246,8 @@ describe('out of memory', () => {
     expect(memoryStats().pooledBytes).toBe(0);
     expect(memoryStats().liveBuffers).toBeLessThanOrEqual(live);
     // The value being computed is gone, and says why; everything else reads back.
-    await expect(y.data()).rejects.toThrow(DisposedArrayError);
-    await expect(y.data()).rejects.toThrow(/ran out of memory/);
+    await expect(y.data('float32')).rejects.toThrow(DisposedArrayError);
+    await expect(y.data('float32')).rejects.toThrow(/ran out of memory/);
     await b.check();
     await stillWorks(live, b);
   });
@@ -263,7 +263,7 @@ describe('out of memory', () => {
         const n = 4 * MiB; // 16 MiB: checked before it is submitted
         failNextAllocations(2, { how, minBytes: 16 * MiB });
         const big = add(zeros([n]), sum(b.pending));
-        const err = await big.data().then(
+        const err = await big.data('float32').then(
           () => null,
           (e: unknown) => e,
         );
@@ -330,7 +330,7 @@ describe('out of memory', () => {
       const n = 16 * MiB; // 64 MiB
       const big = add(zeros([n]), sum(b.pending));
       const total = sum(big);
-      const err = await total.data().then(
+      const err = await total.data('float32').then(
         () => null,
         (e: unknown) => e,
       );
@@ -352,10 +352,10 @@ describe('out of memory', () => {
 
   it('flushPool() frees idle buffers only', async () => {
     const x = randomNormal([3000], 3);
-    await x.data();
+    await x.data('float32');
     for (const n of [4000, 9000]) {
       const t = ones([n]);
-      await t.data();
+      await t.data('float32');
       t.dispose();
     }
     const before = memoryStats();
@@ -364,7 +364,7 @@ describe('out of memory', () => {
     expect(after.pooledBytes).toBe(0);
     expect(after.pooledBuffers).toBe(0);
     expect(after.liveBuffers).toBe(before.liveBuffers);
-    expect((await x.data()).length).toBe(3000);
+    expect((await x.data('float32')).length).toBe(3000);
     expect(await sum(ones([5000])).item()).toBe(5000);
   });
 });

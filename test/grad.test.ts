@@ -45,6 +45,16 @@ import {
   mean,
   matmul,
   concatenate,
+  where,
+  greater,
+  log1p,
+  erf,
+  max,
+  min,
+  logsumexp,
+  take,
+  takeAlongAxis,
+  nn,
   dot,
   stopGradient,
   randomNormal,
@@ -673,6 +683,18 @@ const binaryCase = (
   prepare,
 });
 
+/** A reduction over random axes (or all), with or without keepdims. */
+function axesCase(name: string, fn: (x: NDArray, axes?: number[], keepdims?: boolean) => NDArray): Case {
+  return {
+    name,
+    shapes: (r) => [dims(r, 1 + Math.floor(r() * 3))],
+    op: (r) => (x: NDArray) => {
+      const axes = r() < 0.25 ? undefined : [...x.shape.keys()].filter(() => r() < 0.5);
+      return fn(x, axes, r() < 0.5);
+    },
+  };
+}
+
 const cases: Case[] = [
   binaryCase('add', add, 'any', true),
   binaryCase('sub', sub, 'any', true),
@@ -822,6 +844,57 @@ const cases: Case[] = [
     },
     op: () => matmul,
   },
+  // a kept away from 0, where the condition switches.
+  binaryCase(
+    'where',
+    (a, b) => where(greater(a, 0), square(a), b),
+    'any',
+    false,
+    (xs, r) => {
+      xs[0] = awayFromZero(r, xs[0]!.length, 0.2, 1.5);
+    },
+  ),
+  unaryCase('log1p', log1p, 'positive'),
+  unaryCase('erf', erf),
+  { ...axesCase('max', max) },
+  { ...axesCase('min', min) },
+  axesCase('logsumexp', logsumexp),
+  {
+    name: 'take (repeated and negative indices)',
+    shapes: (r) => [dims(r, 1 + Math.floor(r() * 3))],
+    op: (r) => (x: NDArray) => {
+      const ax = Math.floor(r() * x.ndim);
+      const n = x.shape[ax]!;
+      const idx = Array.from({ length: 1 + Math.floor(r() * 5) }, () => Math.floor(r() * 2 * n) - n);
+      return take(x, idx, ax);
+    },
+  },
+  {
+    name: 'takeAlongAxis (repeated indices)',
+    shapes: (r) => [dims(r, 1 + Math.floor(r() * 3))],
+    op: (r) => (x: NDArray) => {
+      const ax = Math.floor(r() * x.ndim);
+      const shape = x.shape.map((d, i) => (i === ax ? 1 + Math.floor(r() * 4) : d));
+      const idx = Int32Array.from({ length: shape.reduce((p, q) => p * q, 1) }, () => Math.floor(r() * x.shape[ax]!));
+      return takeAlongAxis(x, array(idx, shape), ax);
+    },
+  },
+  unaryCase('softmax', (x) => nn.softmax(x)),
+  unaryCase('logSoftmax', (x) => nn.logSoftmax(x)),
+  unaryCase('gelu (tanh)', (x) => nn.gelu(x)),
+  unaryCase('gelu (exact)', (x) => nn.gelu(x, false)),
+  unaryCase('silu', nn.silu),
+  unaryCase('softplus', nn.softplus),
+  unaryCase('logSigmoid', nn.logSigmoid),
+  unaryCase('standardize', (x) => nn.standardize(x)),
+  {
+    name: 'softmaxCrossEntropyWithIntegerLabels',
+    shapes: (r) => [[1 + Math.floor(r() * 4), 2 + Math.floor(r() * 4)]],
+    op: (r) => (x: NDArray) => {
+      const labels = Int32Array.from({ length: x.shape[0]! }, () => Math.floor(r() * x.shape[1]!));
+      return nn.softmaxCrossEntropyWithIntegerLabels(x, array(labels));
+    },
+  },
   {
     name: 'concatenate',
     linear: true,
@@ -861,6 +934,10 @@ describe('checkGrads (order 1 and 2) on every differentiable primitive', () => {
       identity: 'grad',
       stop_gradient: 'grad',
       logistic: 'sigmoid',
+      select: 'where',
+      take_add: 'take', // order 2 differentiates take's VJP
+      take_along_axis: 'takeAlongAxis',
+      take_along_axis_add: 'takeAlongAxis',
     };
     const covered = new Set(cases.map((c) => c.name.split(' ')[0]!));
     covered.add('grad'); // identity and stop_gradient: the semantics tests above

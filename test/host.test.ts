@@ -13,6 +13,19 @@ import {
   div,
   maximum,
   greaterEqual,
+  astype,
+  equal,
+  notEqual,
+  less,
+  lessEqual,
+  greater,
+  logicalAnd,
+  logicalOr,
+  logicalNot,
+  isFinite,
+  where,
+  log1p,
+  erf,
   neg,
   square,
   sqrt,
@@ -45,9 +58,10 @@ import {
   setHostEvaluation,
   deviceInfo,
 } from '../src/index';
-import { matmulT } from '../src/array/ops';
+import { matmulT } from '../src/array/linalg';
 import { primitives } from '../src/array/primitives';
 import * as R from './helpers/reference';
+import { erf64 } from './helpers/fd64';
 import { expectClose, randomF32, sizeOf, EPS32 } from './helpers/reference';
 
 const FC_SEED = Number(process.env.FC_SEED ?? 7);
@@ -65,13 +79,13 @@ afterAll(() => setHostEvaluation(0));
 /** Values of `make()` computed on the host (and checked that it was), then on the GPU. */
 async function hostAndGpu(make: () => NDArray): Promise<[Float32Array, Float32Array]> {
   const s0 = memoryStats();
-  const onHost = await make().data();
+  const onHost = await make().data('float32');
   const s1 = memoryStats();
   expect(s1.hostEvaluations - s0.hostEvaluations).toBe(1);
   expect(s1.submissions).toBe(s0.submissions);
   setHostEvaluation(0);
   try {
-    return [onHost, await make().data()];
+    return [onHost, await make().data('float32')];
   } finally {
     setHostEvaluation(LIMIT);
   }
@@ -99,6 +113,11 @@ const UNARY: Array<[string, (x: NDArray) => NDArray, (v: number) => number, numb
   ['tanh', tanh, Math.tanh, -4, 4, 4096],
   ['pow 3', (x) => pow(x, 3), (v) => v ** 3, -3, 3, 16], // the GPU's pow goes through exp2(e * log2 x)
   ['pow 0.5', (x) => pow(x, 0.5), (v) => (v < 0 ? NaN : Math.sqrt(v)), -3, 3, 4],
+  ['log1p', log1p, Math.log1p, -0.9, 9, 64], // the GPU's log near 1 is 2^-21 absolute
+  ['erf', erf, erf64, -4, 4, 64],
+  ['isFinite', (x) => astype(isFinite(log(x)), 'float32'), (v) => (Number.isFinite(Math.log(v)) ? 1 : 0), -3, 3, 0],
+  ['astype int32', (x) => astype(astype(scale(x, 1000), 'int32'), 'float32'), (v) => Math.trunc(f(v * f(1000))), -4, 4, 0],
+  ['logicalNot', (x) => astype(logicalNot(greater(x, 0)), 'float32'), (v) => (v > 0 ? 0 : 1), -4, 4, 0],
 ];
 
 const BINARY: Array<[string, (a: NDArray, b: NDArray) => NDArray, (x: number, y: number) => number, number]> = [
@@ -107,7 +126,15 @@ const BINARY: Array<[string, (a: NDArray, b: NDArray) => NDArray, (x: number, y:
   ['mul', mul, (x, y) => x * y, 0],
   ['div', div, (x, y) => x / y, 3],
   ['maximum', maximum, Math.max, 0],
-  ['greaterEqual', greaterEqual, (x, y) => (x >= y ? 1 : 0), 0],
+  ['greaterEqual', (a: NDArray, b: NDArray) => astype(greaterEqual(a, b), 'float32'), (x, y) => (x >= y ? 1 : 0), 0],
+  ['equal', (a: NDArray, b: NDArray) => astype(equal(a, a), 'float32'), () => 1, 0],
+  ['notEqual', (a: NDArray, b: NDArray) => astype(notEqual(a, b), 'float32'), (x, y) => (x !== y ? 1 : 0), 0],
+  ['less', (a: NDArray, b: NDArray) => astype(less(a, b), 'float32'), (x, y) => (x < y ? 1 : 0), 0],
+  ['lessEqual', (a: NDArray, b: NDArray) => astype(lessEqual(a, b), 'float32'), (x, y) => (x <= y ? 1 : 0), 0],
+  ['greater', (a: NDArray, b: NDArray) => astype(greater(a, b), 'float32'), (x, y) => (x > y ? 1 : 0), 0],
+  ['logicalAnd', (a: NDArray, b: NDArray) => astype(logicalAnd(greater(a, 0), greater(b, 1)), 'float32'), (x, y) => (x > 0 && y > 1 ? 1 : 0), 0],
+  ['logicalOr', (a: NDArray, b: NDArray) => astype(logicalOr(greater(a, 0), greater(b, 1)), 'float32'), (x, y) => (x > 0 || y > 1 ? 1 : 0), 0],
+  ['where', (a: NDArray, b: NDArray) => where(greater(a, 0), a, b), (x, y) => (x > 0 ? x : y), 0],
 ];
 
 function expectGpuNearHost(gpu: Float32Array, host: Float32Array, k: number, label: string): void {
@@ -208,7 +235,7 @@ describe('host rules match a float64 reference and the GPU kernels', () => {
 describe('what runs on the host', () => {
   it('the reference problem: both worked examples, one host evaluation each, no GPU submission', async () => {
     const s0 = memoryStats();
-    expect(Array.from(await gradOverFlatParams(array([1, 0, 0]), array([[2, 3]])).data())).toEqual([8, 12, 4]);
+    expect(Array.from(await gradOverFlatParams(array([1, 0, 0]), array([[2, 3]])).data('float32'))).toEqual([8, 12, 4]);
     expect(
       Array.from(
         await gradOverFlatParams(
@@ -217,7 +244,7 @@ describe('what runs on the host', () => {
             [1, 0],
             [0, 1],
           ]),
-        ).data(),
+        ).data('float32'),
       ),
     ).toEqual([2, 2, 4]);
     const s1 = memoryStats();
@@ -237,17 +264,17 @@ describe('what runs on the host', () => {
   it('a graph reading a GPU-resident array, or over the work limit, runs on the GPU', async () => {
     const big = randomNormal([8], 1); // made by a kernel: no host copy
     const s0 = memoryStats();
-    await add(big, 1).data();
+    await add(big, 1).data('float32');
     const s1 = memoryStats();
     expect(s1.submissions - s0.submissions).toBe(1);
     expect(s1.hostEvaluations).toBe(s0.hostEvaluations);
     const x = array(randomF32(64 * 64, 3), [64, 64]); // > 1024 elements: uploaded, no host copy kept
     const small = array(randomF32(32 * 32, 4), [32, 32]); // 32^3 multiply-adds = the limit: host
     const s2 = memoryStats();
-    await matmul(small, small).data();
+    await matmul(small, small).data('float32');
     const s3 = memoryStats();
     expect(s3.hostEvaluations - s2.hostEvaluations).toBe(1);
-    await matmul(x, x).data();
+    await matmul(x, x).data('float32');
     expect(memoryStats().submissions - s3.submissions).toBe(1);
   });
 

@@ -2,7 +2,7 @@
 // would pick by itself: the policy is forced, then reset.
 import { afterAll, describe, expect, it } from 'vitest';
 import { logDispatches, matmul, randomNormal, setKernelPolicy, sum, transpose, type KernelPolicy } from '../src/index';
-import { matmulT } from '../src/array/ops';
+import { matmulT } from '../src/array/linalg';
 
 afterAll(() => setKernelPolicy({ matmul: 'auto', reduce: 'auto', matvec: 'auto' }));
 
@@ -47,12 +47,18 @@ describe.each(policies)('kernel policy %o', (p) => {
       const A = randomNormal([R, C], R * 7 + C);
       const v = randomNormal([C], 11);
       const u = randomNormal([R, 1], 12);
-      const [a, vv, uu, av, atu] = await Promise.all([A.data(), v.data(), u.data(), matmul(A, v).data(), matmulT(A, u, true, false).data()]);
+      const [a, vv, uu, av, atu] = await Promise.all([
+        A.data('float32'),
+        v.data('float32'),
+        u.data('float32'),
+        matmul(A, v).data('float32'),
+        matmulT(A, u, true, false).data('float32'),
+      ]);
       const absA = a.map(Math.abs);
       const want1 = refMatmul(a, vv, R, C, 1);
       const bound1 = refMatmul(absA, vv.map(Math.abs), R, C, 1);
       expectNear(av, want1, (i) => 2 * C * EPS * bound1[i]! + 1e-30);
-      const at = await transpose(A).data();
+      const at = await transpose(A).data('float32');
       const want2 = refMatmul(at, uu, C, R, 1);
       const bound2 = refMatmul(at.map(Math.abs), uu.map(Math.abs), C, R, 1);
       expectNear(atu, want2, (i) => 2 * Math.log2(R + 2) * 64 * EPS * bound2[i]! + 1e-30);
@@ -63,13 +69,13 @@ describe.each(policies)('kernel policy %o', (p) => {
     setKernelPolicy({ matmul: 'auto', reduce: 'auto', matvec: 'auto', ...p });
     const log = logDispatches(true);
     const x = randomNormal([3, 5000], 3);
-    const got = await sum(x, 1).data();
+    const got = await sum(x, 1).data('float32');
     logDispatches(false);
     const { deviceInfo } = await import('../src/index');
     const tree = p.reduce === 'tree' || (p.reduce === 'auto' && !(await deviceInfo()).isFallback);
-    const want = tree ? 'reduce:sum_rows' : 'reduce:sum_strided';
+    const want = tree ? 'reduce:reduce_rows' : 'reduce:reduce_strided';
     expect(log.some((l) => l.startsWith(want))).toBe(true);
-    const xs = await x.data();
+    const xs = await x.data('float32');
     for (let r = 0; r < 3; r++) {
       let s = 0,
         abs = 0;
@@ -96,7 +102,11 @@ describe.each(['register', 'shared'] as const)('tiled matmul (%s) with transpose
         for (const tb of [false, true]) {
           const A = randomNormal(ta ? [K, M] : [M, K], M + K);
           const B = randomNormal(tb ? [N, K] : [K, N], K + N);
-          const [a, b, c] = await Promise.all([(ta ? transpose(A) : A).data(), (tb ? transpose(B) : B).data(), matmulT(A, B, ta, tb).data()]);
+          const [a, b, c] = await Promise.all([
+            (ta ? transpose(A) : A).data('float32'),
+            (tb ? transpose(B) : B).data('float32'),
+            matmulT(A, B, ta, tb).data('float32'),
+          ]);
           const want = refMatmul(a, b, M, K, N);
           const bound = refMatmul(a.map(Math.abs), b.map(Math.abs), M, K, N);
           expectNear(c, want, (i) => 2 * K * EPS * bound[i]! + 1e-30);
@@ -112,9 +122,9 @@ describe('profileKernels', () => {
     const { deviceInfo, profileKernels } = await import('../src/index');
     const a = randomNormal([64, 64], 1);
     const b = randomNormal([64, 64], 2);
-    await Promise.all([a.data(), b.data()]);
+    await Promise.all([a.data('float32'), b.data('float32')]);
     const log = profileKernels(true);
-    await sum(matmul(a, b)).data();
+    await sum(matmul(a, b)).data('float32');
     await new Promise((r) => setTimeout(r, 50)); // timings arrive just after the results
     profileKernels(false);
     const hasTimestamps = (await deviceInfo()).hasTimestampQuery;
@@ -125,7 +135,7 @@ describe('profileKernels', () => {
       expect(t.grid.every((g) => g >= 1)).toBe(true);
     }
     const n = log.length;
-    await sum(matmul(a, b)).data();
+    await sum(matmul(a, b)).data('float32');
     await new Promise((r) => setTimeout(r, 50));
     expect(log.length).toBe(n);
   });
@@ -152,9 +162,9 @@ describe('fused elementwise kernel, one element or four (vec4) per thread', () =
         S = array([0.5]);
       const Mid = array(mid, [1, C, 1]); // (2, C, 2) broadcasts on both sides of C
       const log = logDispatches(true);
-      const got = await tanh(mul(sub(add(X, Row), Col), S)).data();
-      const idx = await add(reshape(arange(0, R * C), [R, C]), X).data(); // reads i inside each component's block
-      const bob = await add(reshape(arange(0, 4 * C), [2, C, 2]), Mid).data();
+      const got = await tanh(mul(sub(add(X, Row), Col), S)).data('float32');
+      const idx = await add(reshape(arange(0, R * C), [R, C]), X).data('float32'); // reads i inside each component's block
+      const bob = await add(reshape(arange(0, 4 * C), [2, C, 2]), Mid).data('float32');
       logDispatches(false);
       const vec = C % 4 === 0;
       expect(log.length).toBe(5); // the chain; arange and add; arange and add (arange feeds a reshape, so it is its own kernel)
@@ -188,10 +198,10 @@ describe('strided sums, one column or four (vec4) per thread', () => {
     ] as const) {
       const x = randomNormal([A, R, B], A * R + B);
       const log = logDispatches(true);
-      const got = await sum(x, 1).data();
+      const got = await sum(x, 1).data('float32');
       logDispatches(false);
-      expect(log.some((l) => l.startsWith(B % 4 === 0 ? 'reduce:sum_strided4' : 'reduce:sum_strided '))).toBe(true);
-      const xs = await x.data();
+      expect(log.some((l) => l.startsWith(B % 4 === 0 ? 'reduce:reduce_strided4' : 'reduce:reduce_strided '))).toBe(true);
+      const xs = await x.data('float32');
       for (let a = 0; a < A; a++)
         for (let b = 0; b < B; b++) {
           let s = 0,

@@ -33,6 +33,19 @@ import {
   maximum,
   minimum,
   greaterEqual,
+  astype,
+  equal,
+  notEqual,
+  less,
+  lessEqual,
+  greater,
+  logicalAnd,
+  logicalOr,
+  logicalNot,
+  isFinite,
+  where,
+  log1p,
+  erf,
   neg,
   square,
   sqrt,
@@ -71,7 +84,8 @@ import {
   GradGpuError,
 } from '../src/index';
 import { settle } from './helpers/settle';
-import { matmulT } from '../src/array/ops';
+import { erf64 } from './helpers/fd64';
+import { matmulT } from '../src/array/linalg';
 import { makeNode } from '../src/array/node';
 import { primitives } from '../src/array/primitives';
 import * as R from './helpers/reference';
@@ -228,7 +242,23 @@ const unaryCases: UnaryCase[] = [
   { name: 'div(1, x) (number)', op: (x) => div(1, x), ref: (x) => 1 / x, lo: 0.25, hi: 8, tol: ulps(2.5), signed: true },
   { name: 'maximum(x, 0) (number)', op: (x) => maximum(x, 0), ref: (x) => Math.max(x, 0), lo: -5, hi: 5, tol: exact },
   { name: 'minimum(0, x) (number)', op: (x) => minimum(0, x), ref: (x) => Math.min(0, x), lo: -5, hi: 5, tol: exact },
-  { name: 'greaterEqual(x, 0.25) (number)', op: (x) => greaterEqual(x, 0.25), ref: (x) => (x >= 0.25 ? 1 : 0), lo: -1, hi: 1, tol: exact },
+  {
+    name: 'greaterEqual(x, 0.25) (number)',
+    op: (x) => astype(greaterEqual(x, 0.25), 'float32'),
+    ref: (x) => (x >= 0.25 ? 1 : 0),
+    lo: -1,
+    hi: 1,
+    tol: exact,
+  },
+  // log1p: its own series below |x| = 0.25 (a few ulp), else WGSL's log (2^-21 absolute near 1).
+  { name: 'log1p', op: log1p, ref: Math.log1p, lo: -0.9, hi: 20, tol: (x, w) => (Math.abs(x) < 0.25 ? 4 * ulp(w) : 2 ** -21 + 3 * ulp(w)) },
+  { name: 'log1p (small)', op: log1p, ref: Math.log1p, lo: 1e-9, hi: 0.2, tol: (_x, w) => 4 * ulp(w), signed: true },
+  // erf: the fit's 1.2e-7 relative error of erfc, and exp's 3 + 2|x| ulp, on erfc <= 0.48.
+  { name: 'erf', op: erf, ref: erf64, lo: -5, hi: 5, tol: (x, w) => (Math.abs(x) < 0.5 ? 4 * ulp(w) : 2e-6) },
+  { name: 'isFinite', op: (x) => astype(isFinite(div(x, x)), 'float32'), ref: (x) => (x === 0 ? 0 : 1), lo: -3, hi: 3, tol: exact },
+  { name: 'astype int32', op: (x) => astype(astype(x, 'int32'), 'float32'), ref: Math.trunc, lo: -1e6, hi: 1e6, tol: exact },
+  { name: 'astype bool', op: (x) => astype(astype(x, 'bool'), 'float32'), ref: (x) => (x !== 0 ? 1 : 0), lo: -1, hi: 1, tol: exact },
+  { name: 'logicalNot', op: (x) => astype(logicalNot(greater(x, 0)), 'float32'), ref: (x) => (x > 0 ? 0 : 1), lo: -1, hi: 1, tol: exact },
   { name: 'pow(x, 2)', op: (x) => pow(x, 2), ref: (x) => x * x, lo: -10, hi: 10, tol: ulps(1) },
   { name: 'pow(x, 1)', op: (x) => pow(x, 1), ref: (x) => x, lo: -10, hi: 10, tol: exact },
   { name: 'pow(x, 0)', op: (x) => pow(x, 0), ref: () => 1, lo: -10, hi: 10, tol: exact },
@@ -257,6 +287,42 @@ interface BinaryCase {
   divisor?: boolean;
 }
 
+/** Comparisons, logic and where, as float32 0 / 1 (or the selected value), each against its float64 reference. */
+const compareCases: BinaryCase[] = [
+  {
+    name: 'equal (rounded inputs, so ties occur)',
+    op: (a, b) => astype(equal(round(a), round(b)), 'float32'),
+    ref: (a, b) => (rounded(a) === rounded(b) ? 1 : 0),
+    tol: () => 0,
+  },
+  {
+    name: 'notEqual',
+    op: (a, b) => astype(notEqual(round(a), round(b)), 'float32'),
+    ref: (a, b) => (rounded(a) !== rounded(b) ? 1 : 0),
+    tol: () => 0,
+  },
+  { name: 'less', op: (a, b) => astype(less(a, b), 'float32'), ref: (a, b) => (a < b ? 1 : 0), tol: () => 0 },
+  { name: 'lessEqual', op: (a, b) => astype(lessEqual(a, b), 'float32'), ref: (a, b) => (a <= b ? 1 : 0), tol: () => 0 },
+  { name: 'greater', op: (a, b) => astype(greater(a, b), 'float32'), ref: (a, b) => (a > b ? 1 : 0), tol: () => 0 },
+  {
+    name: 'logicalAnd',
+    op: (a, b) => astype(logicalAnd(greater(a, 0), greater(b, 0)), 'float32'),
+    ref: (a, b) => (a > 0 && b > 0 ? 1 : 0),
+    tol: () => 0,
+  },
+  {
+    name: 'logicalOr',
+    op: (a, b) => astype(logicalOr(greater(a, 0), greater(b, 0)), 'float32'),
+    ref: (a, b) => (a > 0 || b > 0 ? 1 : 0),
+    tol: () => 0,
+  },
+  { name: 'where(a > b, a, b)', op: (a, b) => where(greater(a, b), a, b), ref: (a, b) => (a > b ? a : b), tol: () => 0 },
+  { name: 'where(a > 0, a, 2b)', op: (a, b) => where(greater(a, 0), a, scale(b, 2)), ref: (a, b) => (a > 0 ? a : 2 * b), tol: () => 0 },
+];
+/** x + 0.5 truncated toward zero (through int32), so comparisons see equal values; `rounded` is the same in float64. */
+const rounded = (v: number) => Math.trunc(Math.fround(v + 0.5));
+const round = (x: NDArray) => astype(astype(addScalar(x, 0.5), 'int32'), 'float32');
+
 const binaryCases: BinaryCase[] = [
   { name: 'add', op: add, ref: (a, b) => a + b, tol: (_a, _b, w) => ulp(w) },
   { name: 'sub', op: sub, ref: (a, b) => a - b, tol: (_a, _b, w) => ulp(w) },
@@ -264,7 +330,8 @@ const binaryCases: BinaryCase[] = [
   { name: 'div', op: div, ref: (a, b) => a / b, tol: (_a, _b, w) => 2.5 * ulp(w), divisor: true },
   { name: 'maximum', op: maximum, ref: Math.max, tol: () => 0 },
   { name: 'minimum', op: minimum, ref: Math.min, tol: () => 0 },
-  { name: 'greaterEqual', op: greaterEqual, ref: (a, b) => (a >= b ? 1 : 0), tol: () => 0 },
+  { name: 'greaterEqual', op: (a, b) => astype(greaterEqual(a, b), 'float32'), ref: (a, b) => (a >= b ? 1 : 0), tol: () => 0 },
+  ...compareCases,
 ];
 
 describe('elementwise: unary ops vs float64 reference', () => {
@@ -276,7 +343,7 @@ describe('elementwise: unary ops vs float64 reference', () => {
           const y = c.op(x);
           expect(y.shape).toEqual(shape);
           const want = Float64Array.from(d, c.ref);
-          expectClose(await y.data(), want, { at: (i, w) => c.tol(d[i]!, w) }, `${c.name} shape [${shape}]`);
+          expectClose(await y.data('float32'), want, { at: (i, w) => c.tol(d[i]!, w) }, `${c.name} shape [${shape}]`);
         }),
         8,
       );
@@ -297,7 +364,7 @@ describe('elementwise: binary ops with NumPy broadcasting', () => {
           // Index the inputs for the tolerance through the broadcast references.
           const ab = R.broadcastTo(a.r, want.shape).data;
           const bb = R.broadcastTo(b.r, want.shape).data;
-          expectClose(await y.data(), want, { at: (i, w) => c.tol(ab[i]!, bb[i]!, w) }, `${c.name} [${sa}] with [${sb}]`);
+          expectClose(await y.data('float32'), want, { at: (i, w) => c.tol(ab[i]!, bb[i]!, w) }, `${c.name} [${sa}] with [${sb}]`);
         }),
         15,
       );
@@ -307,23 +374,23 @@ describe('elementwise: binary ops with NumPy broadcasting', () => {
   it('binary ops accept the same array on both sides and 0-d arrays', async () => {
     const { x, d } = input([3, 65], 11, -4, 4);
     expectClose(
-      await add(x, x).data(),
+      await add(x, x).data('float32'),
       Float64Array.from(d, (v) => 2 * v),
       0,
     );
     expectClose(
-      await mul(x, x).data(),
+      await mul(x, x).data('float32'),
       Float64Array.from(d, (v) => v * v),
       { at: (_i, w) => ulp(w) },
     );
     const s = array(2.5);
     expect(s.shape).toEqual([]);
     expectClose(
-      await sub(x, s).data(),
+      await sub(x, s).data('float32'),
       Float64Array.from(d, (v) => v - 2.5),
       { at: (_i, w) => ulp(w) },
     );
-    expectClose(await div(s, array(4)).data(), new Float64Array([0.625]), 0);
+    expectClose(await div(s, array(4)).data('float32'), new Float64Array([0.625]), 0);
     expect(await add(array(1), array(2)).item()).toBe(3);
   });
 
@@ -349,7 +416,7 @@ describe('elementwise: binary ops with NumPy broadcasting', () => {
           const cB = R.broadcastTo(c.r, shape).data;
           const aB = R.broadcastTo(a.r, shape).data;
           const bound = abAbs.data.map((v, i) => 0.5 * 2 * U32 * (2 * v + 2 * Math.abs(cB[i]!) + Math.abs(aB[i]!)));
-          expectClose(await y.data(), want, { bound }, `[${sa}] [${sb}] [${sc}] -> [${out}]`);
+          expectClose(await y.data('float32'), want, { bound }, `[${sa}] [${sb}] [${sc}] -> [${out}]`);
         },
       ),
       15,
@@ -377,7 +444,7 @@ describe('elementwise: special values', () => {
     ['minimum', minimum, (a: number, b: number) => (Number.isNaN(a) || Number.isNaN(b) ? NaN : Math.min(a, b))],
   ] as const) {
     it(`${name} propagates NaN and handles infinities`, async () => {
-      const got = await op(array(A), array(B)).data();
+      const got = await op(array(A), array(B)).data('float32');
       const want = Float64Array.from(A, (a, i) => ref(a, B[i]!));
       // Signed zeros of max/min are unspecified; compare them as values (-0 == 0).
       expectClose(got, want, 0, name);
@@ -385,7 +452,7 @@ describe('elementwise: special values', () => {
   }
 
   it('relu keeps NaN, maps -Inf to 0 and keeps +Inf', async () => {
-    const got = await relu(array([NaN, -Infinity, Infinity, -2, 0, 2])).data();
+    const got = await relu(array([NaN, -Infinity, Infinity, -2, 0, 2])).data('float32');
     expectClose(got, new Float64Array([NaN, 0, Infinity, 0, 0, 2]), 0);
   });
 
@@ -395,23 +462,23 @@ describe('elementwise: special values', () => {
       [2, Infinity],
     ]);
     const y = relu(addScalar(mul(x, array([2, 0])), 1)); // Inf * 0 = NaN
-    expectClose(await y.data(), new Float64Array([NaN, 1, 5, NaN]), 0);
+    expectClose(await y.data('float32'), new Float64Array([NaN, 1, 5, NaN]), 0);
   });
 
   it('tanh saturates to +-1 and keeps NaN; sigmoid saturates; sign of 0 is 0', async () => {
-    expectClose(await tanh(array([-100, 100, NaN, 0])).data(), new Float64Array([-1, 1, NaN, 0]), { abs: 2 ** -22 });
-    expectClose(await sigmoid(array([-200, 200, 0])).data(), new Float64Array([0, 1, 0.5]), { abs: 1e-7 });
-    expectClose(await sign(array([0, -3, 4])).data(), new Float64Array([0, -1, 1]), 0);
+    expectClose(await tanh(array([-100, 100, NaN, 0])).data('float32'), new Float64Array([-1, 1, NaN, 0]), { abs: 2 ** -22 });
+    expectClose(await sigmoid(array([-200, 200, 0])).data('float32'), new Float64Array([0, 1, 0.5]), { abs: 1e-7 });
+    expectClose(await sign(array([0, -3, 4])).data('float32'), new Float64Array([0, -1, 1]), 0);
   });
 });
 
 describe('elementwise: empty arrays', () => {
   it('ops on size-0 arrays give size-0 results of the broadcast shape', async () => {
     const e = zeros([3, 0, 2]);
-    expect((await exp(e).data()).length).toBe(0);
+    expect((await exp(e).data('float32')).length).toBe(0);
     const y = add(e, ones([1, 1, 2]));
     expect(y.shape).toEqual([3, 0, 2]);
-    expect((await y.data()).length).toBe(0);
+    expect((await y.data('float32')).length).toBe(0);
     expect(await mul(array(new Float32Array(0), [0]), 2).toNested()).toEqual([]);
     expect(await zeros([2, 0]).toNested()).toEqual([[], []]);
     expect(add(zeros([0]), zeros([1])).shape).toEqual([0]);
@@ -445,7 +512,7 @@ describe('sum and mean', () => {
             const want = R.sum(r, useAll ? undefined : ax, keepdims);
             expect(y.shape).toEqual(want.value.shape);
             const bound = want.abs.map((t) => (want.count + 1) * U32 * t);
-            expectClose(await y.data(), want.value, { bound }, `sum [${shape}] axes ${useAll ? 'all' : `[${ax}]`} keepdims=${keepdims}`);
+            expectClose(await y.data('float32'), want.value, { bound }, `sum [${shape}] axes ${useAll ? 'all' : `[${ax}]`} keepdims=${keepdims}`);
           },
         ),
         25,
@@ -468,7 +535,7 @@ describe('sum and mean', () => {
           // The sum's bound, scaled, plus the rounding of 1/count and of the product.
           const bound = want.abs.map((t, i) => ((want.count + 1) * U32 * t) / want.count + 2 * ulp(m[i]!));
           expect(y.shape).toEqual(want.value.shape);
-          expectClose(await y.data(), m, { bound }, `mean [${shape}] axes [${axes}]`);
+          expectClose(await y.data('float32'), m, { bound }, `mean [${shape}] axes [${axes}]`);
         },
       ),
       15,
@@ -491,7 +558,7 @@ describe('sum and mean', () => {
         const { x, r } = input(shape, sizeOf(shape), -1, 1);
         const want = R.sum(r, axes);
         expectClose(
-          await sum(x, axes).data(),
+          await sum(x, axes).data('float32'),
           want.value,
           { bound: want.abs.map((t) => (want.count + 1) * U32 * t) },
           `${reduce}: [${shape}] axes [${axes}]`,
@@ -533,12 +600,12 @@ describe('sum and mean', () => {
   });
 
   it('sums over empty axes are 0; sums with no axes return the input', async () => {
-    expectClose(await sum(zeros([3, 0]), 1).data(), new Float64Array(3), 0);
-    expectClose(await sum(ones([0, 4]), 0).data(), new Float64Array(4), 0);
-    expectClose(await sum(ones([2, 0, 3]), [0, 1], true).data(), new Float64Array(3), 0);
+    expectClose(await sum(zeros([3, 0]), 1).data('float32'), new Float64Array(3), 0);
+    expectClose(await sum(ones([0, 4]), 0).data('float32'), new Float64Array(4), 0);
+    expectClose(await sum(ones([2, 0, 3]), [0, 1], true).data('float32'), new Float64Array(3), 0);
     expect(sum(ones([2, 0, 3]), [0, 1], true).shape).toEqual([1, 1, 3]);
     expect(await sum(zeros([0])).item()).toBe(0);
-    expect((await sum(ones([0, 3]), 1).data()).length).toBe(0);
+    expect((await sum(ones([0, 3]), 1).data('float32')).length).toBe(0);
     const x = array([
       [1, 2],
       [3, 4],
@@ -568,7 +635,7 @@ async function checkMatmul(got: NDArray, a: Ref, b: Ref, ta: boolean, tb: boolea
   const want = R.matmul(a, b, ta, tb);
   expect(got.shape).toEqual(outShape ?? want.value.shape);
   const bound = want.abs.map((t) => (want.K + 2) * U32 * t);
-  expectClose(await got.data(), want.value, { bound }, label);
+  expectClose(await got.data('float32'), want.value, { bound }, label);
 }
 
 describe('matmul', () => {
@@ -658,7 +725,7 @@ describe('matmul', () => {
     for (const v of ['register', 'shared', 'auto'] as const) {
       setKernelPolicy({ matmul: v });
       await checkMatmul(matmul(a.x, b.x), a.r, b.r, false, false, v);
-      got.push(await matmul(a.x, b.x).data());
+      got.push(await matmul(a.x, b.x).data('float32'));
     }
     // Same summation order within a tile? Not required; both are within the bound of each other.
     const want = R.matmul(a.r, b.r);
@@ -676,11 +743,11 @@ describe('matmul', () => {
   });
 
   it('K = 0 gives zeros; M = 0 or N = 0 gives empty results', async () => {
-    expectClose(await matmul(ones([2, 0]), ones([0, 3])).data(), new Float64Array(6), 0);
+    expectClose(await matmul(ones([2, 0]), ones([0, 3])).data('float32'), new Float64Array(6), 0);
     expect(matmul(ones([0, 4]), ones([4, 3])).shape).toEqual([0, 3]);
-    expect((await matmul(ones([0, 4]), ones([4, 3])).data()).length).toBe(0);
-    expect((await matmul(ones([2, 4]), ones([4, 0])).data()).length).toBe(0);
-    expect((await matmul(ones([3, 2, 4]), ones([3, 4, 0])).data()).length).toBe(0);
+    expect((await matmul(ones([0, 4]), ones([4, 3])).data('float32')).length).toBe(0);
+    expect((await matmul(ones([2, 4]), ones([4, 0])).data('float32')).length).toBe(0);
+    expect((await matmul(ones([3, 2, 4]), ones([3, 4, 0])).data('float32')).length).toBe(0);
   });
 
   it('shape errors: inner dims (message names both shapes), batch mismatch, rank', () => {
@@ -689,7 +756,7 @@ describe('matmul', () => {
     expect(() => matmul(zeros([3]), zeros([4]))).toThrow(ShapeError);
     expect(() => matmul(zeros([2, 2, 3]), zeros([3, 3, 4]))).toThrow(ShapeError);
     expect(() => matmul(zeros([]), zeros([3]))).toThrow(ShapeError);
-    expect(() => matmul(zeros([1, 1, 2, 3]), zeros([3, 2]))).toThrow(ShapeError);
+    expect(() => matmul(zeros([2, 2, 2, 3]), zeros([3, 3, 2]))).toThrow(ShapeError); // batch axes [2, 2] vs [3]
   });
 });
 
@@ -757,7 +824,13 @@ function ieeeOutcome(got: number, want: number, tol: number): string | null {
 /** tol(x, w) evaluated at a representable w (overflowing results are judged at the maximum). */
 const clampW = (w: number) => (Number.isNaN(w) ? w : Math.max(-F32_MAX, Math.min(F32_MAX, w)));
 
-function expectIeee(got: Float32Array, want: ArrayLike<number>, tol: (i: number, w: number) => number, label: string, inputs: (i: number) => string) {
+function expectIeee(
+  got: ArrayLike<number>,
+  want: ArrayLike<number>,
+  tol: (i: number, w: number) => number,
+  label: string,
+  inputs: (i: number) => string,
+) {
   expect(got.length).toBe(want.length);
   for (let i = 0; i < want.length; i++) {
     const w = want[i]!;
@@ -863,6 +936,31 @@ const overflowUnary: OverflowUnary[] = [
     tol: (x, w) => (x === 0 ? 0 : powTol(e)(x, w)),
   })),
   { name: 'broadcastTo', op: (x) => reshape(broadcastTo(x, [2, x.size]), [2 * x.size]), ref: (x) => x, tol: exact },
+  {
+    name: 'log1p',
+    op: log1p,
+    ref: Math.log1p,
+    tol: (x, w) => (Math.abs(x) < 0.25 ? 4 * ulp(w) : 2 ** -21 + 3 * ulp(w)),
+    limitFrom: 1e30,
+    limit: (x, got) => (x > 0 ? (got > 69 && got < 89 ? null : 'want log(x)') : Number.isNaN(got) ? null : 'want NaN'),
+  },
+  {
+    name: 'erf',
+    op: erf,
+    ref: erf64,
+    tol: (x, w) => (Math.abs(x) < 0.5 ? 4 * ulp(w) : 2e-6),
+    limitFrom: 5,
+    limit: (x, got) => (got === Math.sign(x) ? null : `want ${Math.sign(x)}`),
+  },
+  { name: 'isFinite', op: (x) => astype(isFinite(x), 'float32'), ref: () => 1, tol: exact },
+  {
+    name: 'astype int32 (saturating)',
+    op: (x) => astype(x, 'int32'),
+    ref: (x) => Math.max(-2147483648, Math.min(2147483647, Math.trunc(x))),
+    tol: exact,
+  },
+  { name: 'astype bool', op: (x) => astype(astype(x, 'bool'), 'float32'), ref: (x) => (x !== 0 ? 1 : 0), tol: exact },
+  { name: 'logicalNot', op: (x) => astype(logicalNot(x), 'float32'), ref: (x) => (x !== 0 ? 0 : 1), tol: exact },
 ];
 
 interface OverflowBinary {
@@ -879,7 +977,15 @@ const overflowBinary: OverflowBinary[] = [
   { name: 'div', op: div, ref: (a, b) => a / b, tol: (w) => 2.5 * ulp(w) },
   { name: 'maximum', op: maximum, ref: Math.max, tol: () => 0 },
   { name: 'minimum (neg, maximum)', op: minimum, ref: Math.min, tol: () => 0 },
-  { name: 'greaterEqual', op: greaterEqual, ref: (a, b) => (a >= b ? 1 : 0), tol: () => 0 },
+  { name: 'greaterEqual', op: (a, b) => astype(greaterEqual(a, b), 'float32'), ref: (a, b) => (a >= b ? 1 : 0), tol: () => 0 },
+  { name: 'equal', op: (a, b) => astype(equal(a, b), 'float32'), ref: (a, b) => (a === b ? 1 : 0), tol: () => 0 },
+  { name: 'notEqual', op: (a, b) => astype(notEqual(a, b), 'float32'), ref: (a, b) => (a !== b ? 1 : 0), tol: () => 0 },
+  { name: 'less', op: (a, b) => astype(less(a, b), 'float32'), ref: (a, b) => (a < b ? 1 : 0), tol: () => 0 },
+  { name: 'lessEqual', op: (a, b) => astype(lessEqual(a, b), 'float32'), ref: (a, b) => (a <= b ? 1 : 0), tol: () => 0 },
+  { name: 'greater', op: (a, b) => astype(greater(a, b), 'float32'), ref: (a, b) => (a > b ? 1 : 0), tol: () => 0 },
+  { name: 'logicalAnd', op: (a, b) => astype(logicalAnd(a, b), 'float32'), ref: (a, b) => (a !== 0 && b !== 0 ? 1 : 0), tol: () => 0 },
+  { name: 'logicalOr', op: (a, b) => astype(logicalOr(a, b), 'float32'), ref: (a, b) => (a !== 0 || b !== 0 ? 1 : 0), tol: () => 0 },
+  { name: 'where', op: (a, b) => where(greater(a, b), b, a), ref: (a, b) => Math.min(a, b), tol: () => 0 },
 ];
 
 /** Primitives each case below runs (the composite ones list what they are made of). */
@@ -905,7 +1011,28 @@ const overflowCoverage: Record<string, string> = {
   mul: 'mul',
   div: 'div',
   maximum: 'maximum',
+  equal: 'equal',
+  not_equal: 'notEqual',
+  less: 'less',
+  less_equal: 'lessEqual',
+  greater: 'greater',
   greater_equal: 'greaterEqual',
+  logical_and: 'logicalAnd',
+  logical_or: 'logicalOr',
+  logical_not: 'logicalNot',
+  select: 'where',
+  is_finite: 'isFinite',
+  convert: 'astype int32 (saturating), astype bool',
+  log1p: 'log1p',
+  erf: 'erf',
+  max: 'max, min near ±3e38 (test/dtypes.test.ts)',
+  min: 'max, min near ±3e38 (test/dtypes.test.ts)',
+  argmax: 'argmax, argmin near ±3e38 (test/dtypes.test.ts)',
+  argmin: 'argmax, argmin near ±3e38 (test/dtypes.test.ts)',
+  take: 'take moves words bit for bit (test/dtypes.test.ts)',
+  take_along_axis: 'take moves words bit for bit (test/dtypes.test.ts)',
+  take_add: 'scatter-add near ±3e38 (test/dtypes.test.ts)',
+  take_along_axis_add: 'scatter-add near ±3e38 (test/dtypes.test.ts)',
   fill: 'fill',
   arange: 'arange',
   random_uniform: 'randomUniform',
@@ -981,7 +1108,7 @@ describe('values near float32 overflow, every primitive', () => {
     await check(
       fc.asyncProperty(nearMaxArb, async (v) => {
         expectIeee(
-          await full([5], v).data(),
+          await full([5], v).data('float32'),
           [v, v, v, v, v],
           () => 0,
           `full(${v})`,
@@ -995,7 +1122,7 @@ describe('values near float32 overflow, every primitive', () => {
       [3e38, F32_MAX, 1e37],
       [F32_MAX, -F32_MAX, -5e37],
     ]) {
-      const got = await arange(start!, stop!, step!).data();
+      const got = await arange(start!, stop!, step!).data('float32');
       const want = Array.from(got, (_, i) => f(start!) + i * f(step!));
       expect(got.length).toBe(Math.ceil((stop! - start!) / step!));
       // start + f32(i) * step: two roundings.
@@ -1017,8 +1144,8 @@ describe('values near float32 overflow, every primitive', () => {
         seedArb,
         async ([lo, hi], seed) => {
           const n = 500;
-          const got = await randomUniform([n], seed, lo, hi).data();
-          const u = await randomUniform([n], seed, 0, 1).data(); // the same draws in [0, 1)
+          const got = await randomUniform([n], seed, lo, hi).data('float32');
+          const u = await randomUniform([n], seed, 0, 1).data('float32'); // the same draws in [0, 1)
           const scaleOf = Math.max(Math.abs(f(lo!)), Math.abs(f(hi!)));
           const want = Array.from(u, (ui) => f(lo!) + (f(hi!) - f(lo!)) * ui);
           expectIeee(
@@ -1039,8 +1166,8 @@ describe('values near float32 overflow, every primitive', () => {
     await check(
       fc.asyncProperty(fc.constantFrom([0, 3e38], [0, -2e38], [-1e38, 1e37], [3e38, 1e38]), seedArb, async ([m, s], seed) => {
         const n = 500;
-        const got = await randomNormal([n], seed, m, s).data();
-        const z = await randomNormal([n], seed, 0, 1).data();
+        const got = await randomNormal([n], seed, m, s).data('float32');
+        const z = await randomNormal([n], seed, 0, 1).data('float32');
         const want = Array.from(z, (zi) => f(m!) + f(s!) * zi);
         expectIeee(
           got,
@@ -1067,14 +1194,14 @@ describe('values near float32 overflow, every primitive', () => {
             label,
             () => '',
           );
-        same(await reshape(x, [d.length]).data(), d, 'reshape');
-        same(await stopGradient(x).data(), d, 'stopGradient');
+        same(await reshape(x, [d.length]).data('float32'), d, 'reshape');
+        same(await stopGradient(x).data('float32'), d, 'stopGradient');
         const [out] = vjp((p: NDArray) => p, x);
-        same(await out.data(), d, 'identity (vjp)');
-        same(await transpose(x).data(), d, 'transpose');
-        same(await slice(x, [0, 0], [1, d.length]).data(), d, 'slice');
-        same(await pad(x, [1, 0], [2, d.length]).data(), [...new Array(d.length).fill(0), ...d], 'pad');
-        same(await concatenate([x, x], 1).data(), [...d, ...d], 'concatenate');
+        same(await out.data('float32'), d, 'identity (vjp)');
+        same(await transpose(x).data('float32'), d, 'transpose');
+        same(await slice(x, [0, 0], [1, d.length]).data('float32'), d, 'slice');
+        same(await pad(x, [1, 0], [2, d.length]).data('float32'), [...new Array(d.length).fill(0), ...d], 'pad');
+        same(await concatenate([x, x], 1).data('float32'), [...d, ...d], 'concatenate');
       }),
       10,
     );
@@ -1104,10 +1231,10 @@ describe('values near float32 overflow, every primitive', () => {
                 if (why) throw new Error(`${label}[${k}] of [${terms}]: got ${got[k]}: ${why}`);
               }
             };
-            checkAll(await sum(x).data(), () => Array.from(d), 'sum');
-            checkAll(await sum(x, 0).data(), col, 'sum axis 0');
-            checkAll(await sum(x, 1).data(), (i) => Array.from(d.subarray(i * cols, (i + 1) * cols)), 'sum axis 1');
-            checkAll(await mean(x, 0).data(), col, 'mean axis 0', rows);
+            checkAll(await sum(x).data('float32'), () => Array.from(d), 'sum');
+            checkAll(await sum(x, 0).data('float32'), col, 'sum axis 0');
+            checkAll(await sum(x, 1).data('float32'), (i) => Array.from(d.subarray(i * cols, (i + 1) * cols)), 'sum axis 1');
+            checkAll(await mean(x, 0).data('float32'), col, 'mean axis 0', rows);
           },
         ),
         20,
@@ -1123,7 +1250,7 @@ describe('values near float32 overflow, every primitive', () => {
         fc.asyncProperty(dim, dim, dim, fc.infiniteStream(nearMaxOrInfArb), async (M, K, N, stream) => {
           const a = Float32Array.from({ length: M * K }, () => stream.next().value);
           const b = Float32Array.from({ length: K * N }, () => stream.next().value);
-          const got = await matmul(array(a, [M, K]), array(b, [K, N])).data();
+          const got = await matmul(array(a, [M, K]), array(b, [K, N])).data('float32');
           for (let i = 0; i < M; i++) {
             for (let j = 0; j < N; j++) {
               // Products of two float32 values are exact in float64 (0 * Inf is NaN, as in IEEE).
@@ -1158,7 +1285,7 @@ describe('values near float32 overflow, every primitive', () => {
           const v = Float32Array.from(vs, Math.abs);
           const [u, state] = scaleByAdam().update(array(g), { count: t - 1, mu: array(m), nu: array(v) });
           const st = state as { mu: NDArray; nu: NDArray };
-          const [m1, v1, u1] = [await st.mu.data(), await st.nu.data(), await (u as NDArray).data()];
+          const [m1, v1, u1] = [await st.mu.data('float32'), await st.nu.data('float32'), await (u as NDArray).data('float32')];
           // The kernel's float32 constants and operation order: b1 m + (1 - b1) g, b2 v + ((1 - b2) g) g.
           const [b1, b2, ob1, ob2] = [f(B1), f(B2), f(1 - f(B1)), f(1 - f(B2))];
           const [bc1, bc2] = [f(1 - B1 ** t), f(1 - B2 ** t)];
@@ -1193,12 +1320,12 @@ describe('reshape, transpose, slice, pad, concatenate, broadcastTo', () => {
         async (shape, how, seed) => {
           const { x: c, d } = input(shape, seed);
           const x = addScalar(c, 0); // computed on the GPU (constants keep a host copy; > 1024 elements stay on the GPU)
-          await x.data();
+          await x.data('float32');
           const n = sizeOf(shape);
           const target = how === 0 ? [n] : how === 1 ? [...shape].reverse() : how === 2 ? [1, ...shape, 1] : [-1, shape[shape.length - 1]!];
           const s = await stats(async () => {
             const y = reshape(x, target);
-            return [y.shape, await y.data()] as const;
+            return [y.shape, await y.data('float32')] as const;
           });
           expect(s.value[0]).toEqual(how === 3 ? [n / shape[shape.length - 1]!, shape[shape.length - 1]] : target);
           expectClose(s.value[1], Float64Array.from(d), 0);
@@ -1225,7 +1352,7 @@ describe('reshape, transpose, slice, pad, concatenate, broadcastTo', () => {
           const y = useDefault ? transpose(x) : transpose(x, perm);
           const want = R.transpose(r, useDefault ? undefined : perm);
           expect(y.shape).toEqual(want.shape);
-          expectClose(await y.data(), want, 0, `transpose [${shape}] by [${useDefault ? 'default' : perm}]`);
+          expectClose(await y.data('float32'), want, 0, `transpose [${shape}] by [${useDefault ? 'default' : perm}]`);
         },
       ),
       30,
@@ -1251,7 +1378,7 @@ describe('reshape, transpose, slice, pad, concatenate, broadcastTo', () => {
           const y = slice(x, starts, stops);
           const want = R.slice(r, starts, stops);
           expect(y.shape).toEqual(want.shape);
-          expectClose(await y.data(), want, 0, `slice [${shape}] [${starts}]:[${stops}]`);
+          expectClose(await y.data('float32'), want, 0, `slice [${shape}] [${starts}]:[${stops}]`);
         },
       ),
       30,
@@ -1279,7 +1406,7 @@ describe('reshape, transpose, slice, pad, concatenate, broadcastTo', () => {
           const outShape = shape.map((dim, i) => dim + pads[i]![0] + pads[i]![1]);
           const y = pad(x, starts, outShape);
           expect(y.shape).toEqual(outShape);
-          expectClose(await y.data(), R.pad(r, starts, outShape), 0, `pad [${shape}] at [${starts}] into [${outShape}]`);
+          expectClose(await y.data('float32'), R.pad(r, starts, outShape), 0, `pad [${shape}] at [${starts}] into [${outShape}]`);
         },
       ),
       25,
@@ -1321,14 +1448,14 @@ describe('reshape, transpose, slice, pad, concatenate, broadcastTo', () => {
           axis,
         );
         expect(y.shape).toEqual(want.shape);
-        expectClose(await y.data(), want, 0, `concatenate axis ${axis} of ${parts.map((p) => `[${p.r.shape}]`).join(' ')}`);
+        expectClose(await y.data('float32'), want, 0, `concatenate axis ${axis} of ${parts.map((p) => `[${p.r.shape}]`).join(' ')}`);
       }),
       20,
     );
     expect(() => concatenate([zeros([2, 3]), zeros([3, 3])], 1)).toThrow(ShapeError);
     expect(() => concatenate([])).toThrow(ValueError);
     // Special values are copied, not added to zeros.
-    const s = await concatenate([array([NaN, -Infinity]), array([Infinity])]).data();
+    const s = await concatenate([array([NaN, -Infinity]), array([Infinity])]).data('float32');
     expectClose(s, new Float64Array([NaN, -Infinity, Infinity]), 0);
   });
 
@@ -1341,7 +1468,7 @@ describe('reshape, transpose, slice, pad, concatenate, broadcastTo', () => {
           const { x, r } = input(from, seed);
           const y = broadcastTo(x, out);
           expect(y.shape).toEqual(out);
-          expectClose(await y.data(), R.broadcastTo(r, out), 0, `broadcastTo [${from}] -> [${out}]`);
+          expectClose(await y.data('float32'), R.broadcastTo(r, out), 0, `broadcastTo [${from}] -> [${out}]`);
         },
       ),
       25,
@@ -1398,7 +1525,7 @@ describe('arrays beyond one dispatch (> 65535 * 256 elements)', () => {
       [2 ** 24 - 2, 2 ** 24 + 4],
       [N - 6, N],
     ];
-    const parts = await Promise.all(picks.map(([s, e]) => slice(y, [s!], [e!]).data()));
+    const parts = await Promise.all(picks.map(([s, e]) => slice(y, [s!], [e!]).data('float32')));
     picks.forEach(([s, e], k) => {
       for (let i = s!; i < e!; i++) {
         const xi = i < 2 ** 24 || i % 2 === 0 ? i : NaN; // odd i above 2^24 may round either way (WGSL u32 -> f32)
@@ -1412,10 +1539,10 @@ describe('arrays beyond one dispatch (> 65535 * 256 elements)', () => {
     // Rows path with more than 65535 workgroups (70000 rows of 243), and a sum over a long strided axis.
     const big = reshape(full([70_000 * 243], 0.5), [70_000, 243]);
     const rows = sum(big, 1);
-    const rowParts = await Promise.all([slice(rows, [0], [3]).data(), slice(rows, [69_997], [70_000]).data()]);
+    const rowParts = await Promise.all([slice(rows, [0], [3]).data('float32'), slice(rows, [69_997], [70_000]).data('float32')]);
     for (const p of rowParts) expect(Array.from(p)).toEqual([121.5, 121.5, 121.5]);
     const cols = sum(big, 0);
-    const colParts = await slice(cols, [240], [243]).data();
+    const colParts = await slice(cols, [240], [243]).data('float32');
     expect(Array.from(colParts)).toEqual([35_000, 35_000, 35_000]);
   });
 });
@@ -1425,12 +1552,12 @@ describe('arrays beyond one dispatch (> 65535 * 256 elements)', () => {
 describe('laziness: one submit per evaluation, fused elementwise chains', () => {
   it('a chain of 20 elementwise ops on one array is one submit and one dispatch', async () => {
     const { x, d } = input([1000, 3], 31, -1, 1);
-    await x.data();
+    await x.data('float32');
     const s = await stats(async () => {
       let y = x;
       // 20 ops; the intermediates' handles are unreachable but not yet garbage-collected.
       for (let i = 0; i < 10; i++) y = addScalar(scale(y, 0.5), 0.25);
-      return y.data();
+      return y.data('float32');
     });
     expect(s.submissions).toBe(1);
     expect(s.dispatches).toBe(1);
@@ -1445,8 +1572,8 @@ describe('laziness: one submit per evaluation, fused elementwise chains', () => 
   it('an outer product (K = 1) is a broadcast multiply that fuses with what reads it', async () => {
     const a = input([65, 1], 41);
     const b = input([1, 7], 42);
-    await Promise.all([a.x.data(), b.x.data()]);
-    const s = await stats(async () => addScalar(matmulT(reshape(a.x, [1, 65]), reshape(b.x, [7, 1]), true, true), 1).data());
+    await Promise.all([a.x.data('float32'), b.x.data('float32')]);
+    const s = await stats(async () => addScalar(matmulT(reshape(a.x, [1, 65]), reshape(b.x, [7, 1]), true, true), 1).data('float32'));
     expect(s.dispatches).toBe(1);
     const want = new Float64Array(65 * 7);
     for (let i = 0; i < 65; i++) for (let j = 0; j < 7; j++) want[i * 7 + j] = f(f(a.d[i]! * b.d[j]!) + 1);
@@ -1456,11 +1583,11 @@ describe('laziness: one submit per evaluation, fused elementwise chains', () => 
   it('a chain of 20 mixed unary/binary ops with a second input is one dispatch', async () => {
     const a = input([65, 7], 1, 0.5, 1.5);
     const b = input([7], 2, 0.5, 1.5);
-    await Promise.all([a.x.data(), b.x.data()]);
+    await Promise.all([a.x.data('float32'), b.x.data('float32')]);
     const s = await stats(async () => {
       let y = a.x;
       for (let i = 0; i < 5; i++) y = sqrt(add(mul(abs(y), b.x), 0.125));
-      return y.data();
+      return y.data('float32');
     });
     expect(s.submissions).toBe(1);
     expect(s.dispatches).toBe(1);
@@ -1477,7 +1604,7 @@ describe('laziness: one submit per evaluation, fused elementwise chains', () => 
     const a = input([16, 33], 3);
     const b = input([33, 8], 4);
     const c = input([8], 5);
-    await Promise.all([a.x.data(), b.x.data(), c.x.data()]);
+    await Promise.all([a.x.data('float32'), b.x.data('float32'), c.x.data('float32')]);
     const s = await stats(() => sum(add(matmul(a.x, b.x), c.x)).item());
     expect(s.submissions).toBe(1);
     const mm = R.matmul(a.r, b.r);
@@ -1501,11 +1628,11 @@ describe('laziness: one submit per evaluation, fused elementwise chains', () => 
     const y = exp(x);
     const z = addScalar(y, 1);
     expectClose(
-      await z.data(),
+      await z.data('float32'),
       Float64Array.from(d, (v) => Math.exp(v) + 1),
       { at: (i, w) => (3 + 2) * ulp(Math.exp(d[i]!)) + ulp(w) },
     );
-    expectClose(await y.data(), Float64Array.from(d, Math.exp), { at: (i, w) => (3 + 2 * Math.abs(d[i]!)) * ulp(w) });
+    expectClose(await y.data('float32'), Float64Array.from(d, Math.exp), { at: (i, w) => (3 + 2 * Math.abs(d[i]!)) * ulp(w) });
   });
 
   // Regressions: an elementwise node nobody holds used to be fused into one reader's kernel although
@@ -1519,8 +1646,8 @@ describe('laziness: one submit per evaluation, fused elementwise chains', () => 
     const z1 = sin(y);
     const z2 = cos(y);
     y.dispose();
-    expectClose(await z1.data(), Float64Array.from(want1, Math.sin), { abs: 1e-3 });
-    expectClose(await z2.data(), Float64Array.from(want1, Math.cos), { abs: 1e-3 });
+    expectClose(await z1.data('float32'), Float64Array.from(want1, Math.sin), { abs: 1e-3 });
+    expectClose(await z2.data('float32'), Float64Array.from(want1, Math.cos), { abs: 1e-3 });
   });
 
   it('a node read by two pending arrays survives evaluating one of them (garbage-collected)', async () => {
@@ -1530,8 +1657,8 @@ describe('laziness: one submit per evaluation, fused elementwise chains', () => 
     };
     const [z1, z2] = twoReaders(array([1, 2, 3]));
     await settle();
-    expectClose(await z1.data(), Float64Array.from(want1, Math.sin), { abs: 1e-3 });
-    expectClose(await z2.data(), Float64Array.from(want1, Math.cos), { abs: 1e-3 });
+    expectClose(await z1.data('float32'), Float64Array.from(want1, Math.sin), { abs: 1e-3 });
+    expectClose(await z2.data('float32'), Float64Array.from(want1, Math.cos), { abs: 1e-3 });
   });
 
   it('a value read after a later evaluation that used its intermediates (logged losses)', async () => {
@@ -1543,7 +1670,7 @@ describe('laziness: one submit per evaluation, fused elementwise chains', () => 
     const x = array([0.5, -1, 2]);
     const [loss, next] = step(x);
     await settle();
-    await next.data(); // d is fused into next's kernel
+    await next.data('float32'); // d is fused into next's kernel
     expect(await loss.item()).toBeCloseTo(0.25 + 16 + 25, 4);
   });
 });
@@ -1558,7 +1685,7 @@ describe('errors leave earlier arrays intact', () => {
     ]);
     const keep2 = add(keep, 10); // pending
     const bigKeep = addScalar(zeros([3000]), 1);
-    await bigKeep.data();
+    await bigKeep.data('float32');
     const intact = async () => {
       expect(await keep.toNested()).toEqual([
         [1, 2],
@@ -1602,15 +1729,15 @@ describe('errors leave earlier arrays intact', () => {
     const bigSum = await sum(big).item();
     const c = exp(big); // pending reader of big
     big.dispose();
-    await expect(big.data()).rejects.toThrow(DisposedArrayError);
+    await expect(big.data('float32')).rejects.toThrow(DisposedArrayError);
     expect(() => add(big, 1)).toThrow(DisposedArrayError);
     expect(big.isDisposed).toBe(true);
     b.dispose();
     b.dispose(); // idempotent
-    await expect(b.data()).rejects.toThrow(DisposedArrayError);
+    await expect(b.data('float32')).rejects.toThrow(DisposedArrayError);
     expect(() => neg(b)).toThrow(DisposedArrayError);
     expect(await a.toNested()).toEqual([1, 2, 3]);
-    expect((await c.data()).length).toBe(5000); // still computable from the disposed input
+    expect((await c.data('float32')).length).toBe(5000); // still computable from the disposed input
     expect(Math.abs((await sum(log(c)).item()) - bigSum)).toBeLessThan(1e-2);
   });
 });
@@ -1623,7 +1750,7 @@ describe('memory', () => {
       const x = array(randomF32(3000, i), [3000]);
       const y = exp(x);
       const z = sum(y);
-      await y.data();
+      await y.data('float32');
       await z.item();
       x.dispose();
       y.dispose();
@@ -1647,7 +1774,7 @@ describe('memory', () => {
 
   it('disposing an input and then its pending reader frees both buffers (regression)', async () => {
     const x = randomUniform([5000], 1);
-    await x.data();
+    await x.data('float32');
     const s = await stats(async () => {
       const y = exp(x);
       x.dispose();
@@ -1658,27 +1785,27 @@ describe('memory', () => {
 
   it('a fused-away intermediate that is disposed later releases its inputs', async () => {
     const x = randomUniform([5000], 2);
-    await x.data();
+    await x.data('float32');
     const s = await stats(async () => {
       const y = exp(x);
       const z = addScalar(y, 1);
-      await z.data();
+      await z.data('float32');
       x.dispose();
       y.dispose();
       return z; // z's buffer is the only one left of the three
     });
     expect(s.liveBuffers).toBe(0);
-    expect((await s.value.data()).length).toBe(5000);
+    expect((await s.value.data('float32')).length).toBe(5000);
   });
 
   it('a view re-uploaded after a host round trip reads from offset 0 (regression)', async () => {
     const base = arange(2048);
-    await base.data();
+    await base.data('float32');
     // A view of the upper half (how optimizer state shares one packed buffer).
-    const view = new NDArray(makeNode('view', [base.node], { offset: 1024 * 4 }, [1024]));
-    const first = await view.data(); // small: moved to the host
+    const view = new NDArray(makeNode('view', [base.node], { offset: 1024 * 4 }, [1024], 'float32'));
+    const first = await view.data('float32'); // small: moved to the host
     expect(first[0]).toBe(1024);
-    const again = await addScalar(view, 0).data(); // re-uploaded to a fresh buffer
+    const again = await addScalar(view, 0).data('float32'); // re-uploaded to a fresh buffer
     expect(again[0]).toBe(1024);
     expect(again[1023]).toBe(2047);
   });
@@ -1689,9 +1816,9 @@ describe('memory', () => {
 describe('random', () => {
   it('randomUniform: reproducible, seed-dependent, in range, right moments', async () => {
     const n = 100_000;
-    const a = await randomUniform([n], 7, -2, 4).data();
-    const b = await randomUniform([n], 7, -2, 4).data();
-    const c = await randomUniform([n], 8, -2, 4).data();
+    const a = await randomUniform([n], 7, -2, 4).data('float32');
+    const b = await randomUniform([n], 7, -2, 4).data('float32');
+    const c = await randomUniform([n], 8, -2, 4).data('float32');
     expect(a).toEqual(b);
     let same = 0;
     for (let i = 0; i < n; i++) if (a[i] === c[i]) same++;
@@ -1726,17 +1853,17 @@ describe('random', () => {
   });
 
   it('randomUniform in [0, 1) never returns 1 (regression: seed 264849, index 61)', async () => {
-    const d = await randomUniform([62], 264849).data();
+    const d = await randomUniform([62], 264849).data('float32');
     expect(d[61]).toBeLessThan(1);
-    const e = await randomUniform([71], 328364).data();
+    const e = await randomUniform([71], 328364).data('float32');
     expect(e[70]).toBeLessThan(1);
   });
 
   it('randomNormal: reproducible, seed-dependent, right mean/std and tails', async () => {
     const n = 100_000;
-    const a = await randomNormal([n], 11, 3, 2).data();
-    const b = await randomNormal([n], 11, 3, 2).data();
-    const c = await randomNormal([n], 12, 3, 2).data();
+    const a = await randomNormal([n], 11, 3, 2).data('float32');
+    const b = await randomNormal([n], 11, 3, 2).data('float32');
+    const c = await randomNormal([n], 12, 3, 2).data('float32');
     expect(a).toEqual(b);
     let same = 0;
     for (let i = 0; i < n; i++) if (a[i] === c[i]) same++;

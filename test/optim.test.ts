@@ -51,7 +51,7 @@ async function runGpu(opt: GradientTransformation<any>, p0: { a: number[]; b: nu
     const [u, s] = opt.update(toTree(g), state, params);
     state = s;
     params = applyUpdates(params, u) as Tree;
-    out.push({ a: await params.a.data(), b: await params.nested.b.data() });
+    out.push({ a: await params.a.data('float32'), b: await params.nested.b.data('float32') });
   }
   return out;
 }
@@ -162,11 +162,11 @@ describe('optimizer contracts', () => {
     const state = opt.init(params);
     const g = toTree(grads[0]!);
     const [u, s2] = opt.update(g, state, params);
-    await expect(g.a.data()).rejects.toThrow(DisposedArrayError);
-    await expect(g.a.data()).rejects.toThrow(/consumed by optimizer.update/);
+    await expect(g.a.data('float32')).rejects.toThrow(DisposedArrayError);
+    await expect(g.a.data('float32')).rejects.toThrow(/consumed by optimizer.update/);
     const next = applyUpdates(params, u) as Tree;
-    await expect(params.a.data()).rejects.toThrow(/consumed by applyUpdates/);
-    expect((await next.a.data()).length).toBe(7);
+    await expect(params.a.data('float32')).rejects.toThrow(/consumed by applyUpdates/);
+    expect((await next.a.data('float32')).length).toBe(7);
     expect(Array.isArray(s2)).toBe(true);
   });
 
@@ -179,8 +179,8 @@ describe('optimizer contracts', () => {
     expect(() => opt.update(bad, state, params)).toThrow(/grads\.nested/);
     expect(() => applyUpdates(params, { a: params.a })).toThrow(/nested/);
     // Nothing was consumed: params and grads still read back.
-    expect(Array.from(await params.a.data())).toEqual(Array.from(new Float32Array(p0.a)));
-    expect((await bad.a.data()).length).toBe(7);
+    expect(Array.from(await params.a.data('float32'))).toEqual(Array.from(new Float32Array(p0.a)));
+    expect((await bad.a.data('float32')).length).toBe(7);
   });
 });
 

@@ -4,10 +4,11 @@
 // and the runtime may import array/ freely: no import cycle.
 
 import type { Node } from './node';
+import type { HostArray } from './dtype';
 
 export interface Evaluator {
   /** Compute these nodes (and what they need) and read their values back: the only thing that waits. */
-  read(nodes: Node[]): Promise<Float32Array[]>;
+  read(nodes: Node[]): Promise<HostArray[]>;
   /** Dispatch everything pending, without waiting for it. */
   flush(): void;
 }

@@ -7,16 +7,26 @@
 // backend forwards small CPU-resident ops to its CPU kernels the same way.
 //
 // Each primitive's host rule sits in the rules table next to its WGSL
-// (primitives.ts, field `host`); this file has the shared helpers. Values are
-// float32 (each rule's output is a Float32Array, so every op rounds as the
-// GPU's do); arithmetic inside one op is float64, so sums and products are
-// at least as accurate as the kernels'. Random numbers and Adam stay on the
+// (primitives.ts, field `host`); this file has the shared helpers. A float32
+// value is a Float32Array (so every op rounds as the GPU's do), an int32 or
+// bool one an Int32Array (so int32 arithmetic wraps as WGSL's does);
+// arithmetic inside one op is float64, so sums and products are at least as
+// accurate as the kernels'. Random numbers and Adam stay on the
 // GPU (their kernels define the values).
 
 import type { Node } from './node';
-import { contiguousStrides as strides, matmulDims } from './shapes';
+import { aroundAxis, contiguousStrides as strides, matmulDims } from './shapes';
+import { hostArray, type DType, type HostArray } from './dtype';
 
-export type HostRule = (n: Node, inputs: Float32Array[]) => Float32Array;
+export type HostRule = (n: Node, inputs: HostArray[]) => HostArray;
+
+/** float32 to int32 as the convert kernel does it: toward zero, saturating, NaN to 0. */
+export function toInt32(x: number): number {
+  if (isNan(x)) return 0;
+  if (x >= 2147483648) return 2147483647;
+  if (x <= -2147483648) return -2147483648;
+  return Math.trunc(x);
+}
 
 export function isNan(x: number): boolean {
   return x !== x;
@@ -56,33 +66,33 @@ function broadcastOffsets(out: readonly number[], inp: readonly number[]): Int32
 
 /** An elementwise rule from a scalar function of the (broadcast) inputs and the node's params. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a node's params, typed by its primitive's entry
-export function hostMap(fn: (args: number[], params: Record<string, any>, i: number) => number): HostRule {
+export function hostMap(fn: (args: number[], params: Record<string, any>, i: number, n: Node) => number): HostRule {
   return (n, inputs) => {
-    const out = new Float32Array(n.size);
+    const out = hostArray(n.dtype, n.size);
     const offsets = n.inputs.map((q) => broadcastOffsets(n.shape, q.shape));
     const args = new Array<number>(inputs.length);
     for (let i = 0; i < n.size; i++) {
       for (let k = 0; k < inputs.length; k++) args[k] = inputs[k]![offsets[k] ? offsets[k]![i]! : i]!;
-      out[i] = fn(args, n.params, i);
+      out[i] = fn(args, n.params, i, n);
     }
     return out;
   };
 }
 
 /** The value's own data, reshaped or viewed (no copy). */
-export function hostAlias(n: Node, [x]: Float32Array[]): Float32Array {
+export function hostAlias(n: Node, [x]: HostArray[]): HostArray {
   const at = ((n.params.offset as number | undefined) ?? 0) / 4;
   return x!.subarray(at, at + n.size);
 }
 
 /** out[i] = x[base + sum_d pos_d(i) * st[d]]: transposes and slices. */
-export function hostGather(n: Node, x: Float32Array, base: number, st: readonly number[]): Float32Array {
-  const out = new Float32Array(n.size);
+export function hostGather(n: Node, x: HostArray, base: number, st: readonly number[]): HostArray {
+  const out = hostArray(n.dtype, n.size);
   walk(n.shape, st, base, (k, o) => (out[k] = x[o]!));
   return out;
 }
 
-export function hostTranspose(n: Node, [x]: Float32Array[]): Float32Array {
+export function hostTranspose(n: Node, [x]: HostArray[]): HostArray {
   const st = strides(n.inputs[0]!.shape);
   return hostGather(
     n,
@@ -92,14 +102,14 @@ export function hostTranspose(n: Node, [x]: Float32Array[]): Float32Array {
   );
 }
 
-export function hostSlice(n: Node, [x]: Float32Array[]): Float32Array {
+export function hostSlice(n: Node, [x]: HostArray[]): HostArray {
   const st = strides(n.inputs[0]!.shape);
   const base = (n.params.starts as number[]).reduce((o, s, d) => o + s * st[d]!, 0);
   return hostGather(n, x!, base, st);
 }
 
-export function hostPad(n: Node, [x]: Float32Array[]): Float32Array {
-  const out = new Float32Array(n.size);
+export function hostPad(n: Node, [x]: HostArray[]): HostArray {
+  const out = hostArray(n.dtype, n.size);
   const starts = n.params.starts as number[];
   const ost = strides(n.shape);
   // Walk the input in order; the offset is where each element lands in the output.
@@ -112,29 +122,37 @@ export function hostPad(n: Node, [x]: Float32Array[]): Float32Array {
   return out;
 }
 
-/** Sum over a contiguous run of axes, as (A, R, B) -> (A, B), accumulated in float64. */
-export function hostSum(n: Node, [x]: Float32Array[]): Float32Array {
-  const shape = n.inputs[0]!.shape;
-  const axes = n.params.axes as number[];
+/** A contiguous run of axes of a node's input as (A, R, B). */
+export function runDims(shape: readonly number[], axes: readonly number[]): [number, number, number] {
   const lo = axes.length ? axes[0]! : 0;
   const hi = axes.length ? axes[axes.length - 1]! + 1 : 0;
   const prod = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
-  const A = prod(shape.slice(0, lo));
-  const R = axes.length ? prod(shape.slice(lo, hi)) : 1;
-  const B = prod(shape.slice(hi));
-  const out = new Float32Array(A * B);
-  for (let a = 0; a < A; a++) {
-    for (let b = 0; b < B; b++) {
-      let s = 0;
-      for (let r = 0; r < R; r++) s += x![(a * R + r) * B + b]!;
-      out[a * B + b] = s;
-    }
-  }
-  return out;
+  return [prod(shape.slice(0, lo)), axes.length ? prod(shape.slice(lo, hi)) : 1, prod(shape.slice(hi))];
 }
 
+/** Reduce (A, R, B) -> (A, B) over a contiguous run of axes with `combine` from `init` (sums accumulate in float64). */
+export function hostReduce(combine: (acc: number, v: number) => number, init: (n: Node) => number): HostRule {
+  return (n, [x]) => {
+    const [A, R, B] = runDims(n.inputs[0]!.shape, n.params.axes as number[]);
+    const out = hostArray(n.dtype, A * B);
+    for (let a = 0; a < A; a++) {
+      for (let b = 0; b < B; b++) {
+        let s = init(n);
+        for (let r = 0; r < R; r++) s = combine(s, x![(a * R + r) * B + b]!);
+        out[a * B + b] = s;
+      }
+    }
+    return out;
+  };
+}
+
+export const hostSum = hostReduce(
+  (s, v) => s + v,
+  () => 0,
+);
+
 /** C[b] = op(A[b]) @ op(B[b]) with transpose flags and a broadcast batch, accumulated in float64. */
-export function hostMatmul(n: Node, [A, B]: Float32Array[]): Float32Array {
+export function hostMatmul(n: Node, [A, B]: HostArray[]): HostArray {
   const { ta, tb, M, N, K, batch, aBatch, bBatch } = matmulDims(n);
   const out = new Float32Array(n.size);
   for (let z = 0; z < batch; z++) {
@@ -167,4 +185,91 @@ export function powScalar(x: number, e: number): number {
 /** A node's host cost in element-operations (a matmul counts its multiply-adds). */
 export function hostWork(n: Node): number {
   return n.prim === 'matmul' ? n.size * Math.max(1, matmulDims(n).K) : n.size;
+}
+
+// ---- max, min, argmax, argmin ----
+
+export function maxOf(s: number, v: number): number {
+  return isNan(s) || isNan(v) ? NaN : Math.max(s, v);
+}
+export function lowest(d: DType): number {
+  return d === 'float32' ? -Infinity : d === 'int32' ? -2147483648 : 0;
+}
+export function highest(d: DType): number {
+  return d === 'float32' ? Infinity : d === 'int32' ? 2147483647 : 1;
+}
+
+/** argmax/argmin on the host: the first best index, or the first NaN. */
+export function hostArg(better: (v: number, best: number) => boolean): HostRule {
+  return (n, [x]) => {
+    const [A, R, B] = runDims(n.inputs[0]!.shape, [n.params.axis as number]);
+    const out = new Int32Array(A * B);
+    for (let a = 0; a < A; a++)
+      for (let b = 0; b < B; b++) {
+        let at = 0;
+        let best = x![a * R * B + b]!;
+        for (let r = 1; r < R && !isNan(best); r++) {
+          const v = x![(a * R + r) * B + b]!;
+          if (isNan(v) || better(v, best)) [best, at] = [v, r];
+        }
+        out[a * B + b] = at;
+      }
+    return out;
+  };
+}
+
+// ---- indexing ----
+
+/** An index as the kernels read it: i mod N for i in [-N, N), else clamped to [0, N - 1]. */
+const rowOf = (i: number, N: number) => Math.min(Math.max(i < 0 ? i + N : i, 0), N - 1);
+
+export function hostTake(along: boolean): HostRule {
+  return (n, [x, idx]) => {
+    const [, N, B] = aroundAxis(n.inputs[0]!.shape, n.params.axis as number);
+    const K = along ? n.shape[n.params.axis as number]! : idx!.length;
+    const out = hostArray(n.dtype, n.size);
+    for (let o = 0; o < n.size; o++) {
+      const b = o % B;
+      const a = Math.floor(o / (B * K));
+      const i = along ? idx![o]! : idx![Math.floor(o / B) % K]!;
+      out[o] = x![(a * N + rowOf(i, N)) * B + b]!;
+    }
+    return out;
+  };
+}
+
+export function hostTakeAdd(along: boolean): HostRule {
+  return (n, [g, idx]) => {
+    const [A, N, B] = aroundAxis(n.shape, n.params.axis as number);
+    const K = along ? n.inputs[1]!.shape[n.params.axis as number]! : idx!.length;
+    const acc = new Float64Array(n.size);
+    for (let a = 0; a < A; a++)
+      for (let k = 0; k < K; k++)
+        for (let b = 0; b < B; b++) {
+          const at = (a * K + k) * B + b;
+          acc[(a * N + rowOf(along ? idx![at]! : idx![k]!, N)) * B + b]! += g![at]!;
+        }
+    return Float32Array.from(acc);
+  };
+}
+
+// ---- special functions ----
+
+/** erf in float64 (more accurate than the kernel's erf_s): its Taylor series below 2.5, else 1 - erfc by a continued fraction. */
+export function erfHost(x: number): number {
+  if (isNan(x)) return x;
+  const z = Math.abs(x);
+  if (z < 2.5) {
+    let term = z;
+    let sum = z;
+    for (let n = 1; n < 100 && Math.abs(term) > 1e-17 * sum; n++) {
+      term *= (-z * z) / n;
+      sum += term / (2 * n + 1);
+    }
+    return Math.sign(x) * sum * (2 / Math.sqrt(Math.PI));
+  }
+  // erfc(z) = exp(-z^2) / sqrt(pi) / (z + (1/2) / (z + 1 / (z + (3/2) / (z + ...))))
+  let cf = z;
+  for (let k = 60; k >= 1; k--) cf = z + k / 2 / cf;
+  return Math.sign(x) * (1 - Math.exp(-z * z) / Math.sqrt(Math.PI) / cf);
 }

@@ -1,12 +1,13 @@
-// NDArray: the user's handle to a node of the lazy graph (float32, n-d).
+// NDArray: the user's handle to a node of the lazy graph (n-d; float32, int32 or bool).
 
-import { ConcretizationError, DisposedArrayError, ValueError } from '../errors';
+import { ConcretizationError, DisposedArrayError, DTypeError, ValueError } from '../errors';
 import { evaluator } from './evaluator';
 import { forgetHandle, registerHandle, releaseIfUnused } from './lifetime';
 import { isTracing, type Node, type Shape } from './node';
 import { registerLeafClass } from '../tree/tree';
+import { userData, type ArrayData, type DType } from './dtype';
 
-/** An n-dimensional float32 array: the user's handle to a value of the lazy graph (read it with data(), item(), toNested()). */
+/** An n-dimensional array (float32, int32 or bool): the user's handle to a value of the lazy graph (read it with data(), item(), toNested()). */
 export class NDArray {
   /** Why this handle may no longer be used (disposed / donated), or null. */
   private revoked: string | null = null;
@@ -30,8 +31,9 @@ export class NDArray {
   get size(): number {
     return this.node.size;
   }
-  get dtype(): 'float32' {
-    return 'float32';
+  /** The element type: 'float32', 'int32' or 'bool'. */
+  get dtype(): DType {
+    return this.node.dtype;
   }
 
   /** @internal The node, after checking the handle is still usable. */
@@ -41,8 +43,20 @@ export class NDArray {
     return this.node;
   }
 
-  /** Compute (if pending) and copy the values to the host. */
-  async data(): Promise<Float32Array> {
+  /**
+   * Compute (if pending) and copy the values to the host: a Float32Array, an
+   * Int32Array, or for bool a Uint8Array of 0 and 1. Name the dtype you
+   * expect (`await x.data('float32')`) for the precise typed array: a
+   * different dtype is then a DTypeError, not a silently wrong type.
+   */
+  data(): Promise<ArrayData>;
+  data(dtype: 'float32'): Promise<Float32Array>;
+  data(dtype: 'int32'): Promise<Int32Array>;
+  data(dtype: 'bool'): Promise<Uint8Array>;
+  async data(dtype?: DType): Promise<ArrayData> {
+    if (dtype !== undefined && dtype !== this.node.dtype) {
+      throw new DTypeError(`data('${dtype}'): this array (shape [${this.shape.join(', ')}]) is ${this.node.dtype}`);
+    }
     const node = this.use();
     if (isTracing()) {
       throw new ConcretizationError(
@@ -50,14 +64,15 @@ export class NDArray {
           'while grad/valueAndGrad/vjp trace it, arrays stand for values not yet computed. Return it as aux (hasAux) and read it afterwards',
       );
     }
-    if (node.cpu) return node.cpu.slice();
+    if (node.cpu) return userData(node.dtype, node.cpu);
     const [host] = await evaluator().read([node]);
-    return host!;
+    return userData(node.dtype, host!);
   }
 
-  /** Values as nested JS arrays (a number for a 0-d array). */
+  /** Values as nested JS arrays (a number for a 0-d array; bool as true and false). */
   async toNested(): Promise<NestedArray> {
-    const flat = Array.from(await this.data());
+    const d = await this.data();
+    const flat: Array<number | boolean> = this.dtype === 'bool' ? Array.from(d, (v) => v !== 0) : Array.from(d);
     const build = (dim: number, at: number): NestedArray => {
       if (dim === this.ndim) return flat[at]!;
       const stride = this.node.shape.slice(dim + 1).reduce((a, b) => a * b, 1);
@@ -66,7 +81,7 @@ export class NDArray {
     return build(0, 0);
   }
 
-  /** The value of a 0-d or one-element array. */
+  /** The value of a 0-d or one-element array (bool as 0 or 1). */
   async item(): Promise<number> {
     const d = await this.data();
     if (d.length !== 1) throw new ValueError(`item() needs exactly one element; shape is [${this.shape.join(', ')}]`);
@@ -95,14 +110,14 @@ export class NDArray {
     return this.revoked !== null || this.node.dead !== null;
   }
 
-  /** `NDArray(shape=[2, 3], float32)`: the shape, not the values (reading them is asynchronous). */
+  /** `NDArray(shape=[2, 3], float32)`: the shape and dtype, not the values (reading them is asynchronous). */
   toString(): string {
-    return `NDArray(shape=[${this.shape.join(', ')}], float32)`;
+    return `NDArray(shape=[${this.shape.join(', ')}], ${this.dtype})`;
   }
 }
 
-/** A number, or nested JS arrays of numbers (the shape of toNested()). */
-export type NestedArray = number | NestedArray[];
+/** A number (or boolean), or nested JS arrays of them (the shape of toNested()). */
+export type NestedArray = number | boolean | NestedArray[];
 
 /** @internal A handle for rules and transformations that must not count as a user holder. */
 export function wrap(node: Node): NDArray {

@@ -11,6 +11,7 @@
 import type { Storage } from '../gpu/pool';
 import type { Prim, PrimParams } from './prims';
 import { evaluator } from './evaluator';
+import type { DType, HostArray } from './dtype';
 
 export type Shape = readonly number[];
 
@@ -24,12 +25,14 @@ export interface Node {
   readonly params: Record<string, any>;
   readonly shape: Shape;
   readonly size: number;
+  /** The element type (every dtype is 4 bytes per element on the GPU). */
+  readonly dtype: DType;
   /** The GPU buffer holding the value, once computed. */
   storage: Storage | null;
   /** Byte offset of the value inside storage (views of a packed multi-output kernel, small-value slots). */
   offset: number;
   /** A host copy: the data of a constant not yet uploaded, or a value read back. */
-  cpu: Float32Array | null;
+  cpu: HostArray | null;
   /** Why the value can no longer be read (disposed, donated, freed intermediate), or null. */
   dead: string | null;
   /** No user handle will read this node: created inside a transformation and not returned, donated, or disposed. */
@@ -66,7 +69,14 @@ export function sizeOf(shape: Shape): number {
   return n;
 }
 
-export function makeNode<P extends Prim>(prim: P, inputs: Node[], params: PrimParams[P], shape: Shape, cpu: Float32Array | null = null): Node {
+export function makeNode<P extends Prim>(
+  prim: P,
+  inputs: Node[],
+  params: PrimParams[P],
+  shape: Shape,
+  dtype: DType,
+  cpu: HostArray | null = null,
+): Node {
   // The size bound: dispatch before this node exists (so nothing half-made is in the graph). Never
   // inside a transformation: a trace's nodes must stay pending until its VJP has been recorded.
   if (unsent.length >= PENDING_BOUND && scopes.length === 0) evaluator().flush();
@@ -77,6 +87,7 @@ export function makeNode<P extends Prim>(prim: P, inputs: Node[], params: PrimPa
     params,
     shape: Object.freeze([...shape]),
     size: sizeOf(shape),
+    dtype,
     storage: null,
     offset: 0,
     cpu,

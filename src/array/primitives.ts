@@ -6,21 +6,52 @@
 
 import type { Node } from './node';
 import type { Prim, PrimParams } from './prims';
-import type { KernelPolicy } from '../config';
 import type { NDArray } from './ndarray';
-import { grid1d, Words, type KernelCall, type Lowering, type Slot } from '../gpu/kernels';
+import type { DType } from './dtype';
+import { Words, type Lowering } from '../gpu/kernels';
 import * as ops from './ops';
-import { contiguousStrides, matmulDims } from './shapes';
-import { hostAlias, hostMap, hostMatmul, hostPad, hostSlice, hostSum, hostTranspose, isNan, powScalar, type HostRule } from './host';
+import { matmulT } from './linalg';
+import { contiguousStrides } from './shapes';
+import {
+  erfHost,
+  highest,
+  hostAlias,
+  hostArg,
+  hostMap,
+  hostMatmul,
+  hostPad,
+  hostReduce,
+  hostSlice,
+  hostSum,
+  hostTake,
+  hostTakeAdd,
+  hostTranspose,
+  isNan,
+  lowest,
+  maxOf,
+  powScalar,
+  toInt32,
+  type HostRule,
+} from './host';
+import { gather, lowerArg, lowerIndexing, lowerMatmul, lowerReduce, rankWords, single, transposeStrides, type LowerContext } from './lowering';
+import * as indexing from './indexing';
 
 /** Cotangents for each input, in input order; null where the input gets no gradient. */
 export type Vjp<Q> = (g: NDArray, inputs: NDArray[], out: NDArray, params: Q) => (NDArray | null)[];
 
+/** The dtypes a fused expression computes with: its output's and its inputs'. */
+export interface Types {
+  out: DType;
+  ins: DType[];
+}
+
+export type { LowerContext } from './lowering';
+
 export interface ElementwiseRule<Q> {
-  /** WGSL expression from argument expressions and constant accessors. */
-  expr: (a: string[], c: (k: number) => string, cu: (k: number) => string) => string;
-  /** Constants passed through the params uniform (so new values need no new pipeline). */
-  consts?: (params: Q) => Array<['f' | 'u', number]>;
+  /** WGSL expression from argument expressions (each of its input's WGSL type), constant accessors and the dtypes. */
+  expr: (a: string[], c: (k: number) => string, t: Types) => string;
+  /** Constants passed through the params uniform (so new values need no new pipeline): f32, u32 or i32 words. */
+  consts?: (params: Q, dtype: DType) => Array<['f' | 'u' | 'i', number]>;
 }
 
 /** One primitive's rules; Q is its params (PrimParams[name]). */
@@ -35,29 +66,48 @@ export interface Primitive<Q> {
   nonDifferentiable?: true;
 }
 
-export interface LowerContext {
-  isFallback: boolean;
-  maxWorkgroups: number;
-  policy: KernelPolicy;
-}
-
-const useTree = (ctx: LowerContext) => (ctx.policy.reduce === 'auto' ? !ctx.isFallback : ctx.policy.reduce === 'tree');
-
 const f = <Q>(e: ElementwiseRule<Q>['expr'], consts?: ElementwiseRule<Q>['consts']): ElementwiseRule<Q> => ({ expr: e, consts });
 const h = hostMap;
 const f32 = Math.fround;
 const ub = ops.unbroadcast;
+/** Is the op computed on floats (else int32 or bool words)? */
+const fl = (t: Types) => t.ins[0] === 'float32';
+/** A constant's word type for a node of dtype d. */
+const word = (d: DType): 'f' | 'u' | 'i' => (d === 'float32' ? 'f' : d === 'int32' ? 'i' : 'u');
+const asFloat = (x: NDArray) => ops.astype(x, 'float32');
+/** A WGSL bool as the u32 0 or 1 a bool element is stored as. */
+const b01 = (cond: string) => `select(0u, 1u, ${cond})`;
+
+/** A comparison: on floats false where either side is NaN (not_equal: true), tested on the bits. */
+function compare(op: string, js: (a: number, b: number) => boolean): Primitive<PrimParams['less']> & { nonDifferentiable: true } {
+  return {
+    host: h(([a, b]) => (js(a!, b!) ? 1 : 0)),
+    elementwise: f(([a, b], _, t) =>
+      !fl(t)
+        ? b01(`${a} ${op} ${b}`)
+        : op === '!='
+          ? b01(`is_nan(${a}) || is_nan(${b}) || ${a} != ${b}`)
+          : b01(`!(is_nan(${a}) || is_nan(${b})) && ${a} ${op} ${b}`),
+    ),
+    nonDifferentiable: true,
+  };
+}
 
 /** Every primitive has rules (a missing one is a compile error); differentiable ones a VJP. */
 type Rules = { readonly [P in Prim]: Primitive<PrimParams[P]> & ({ vjp: Vjp<PrimParams[P]> } | { nonDifferentiable: true }) };
 
 export const primitives: Rules = {
-  // ---- elementwise, binary (inputs broadcast to the output shape) ----
-  add: { host: h(([a, b]) => a! + b!), elementwise: f(([a, b]) => `(${a} + ${b})`), vjp: (g, [a, b]) => [ub(g, a!.shape), ub(g, b!.shape)] },
+  // ---- elementwise, binary (inputs broadcast to the output shape, of one dtype: ops.ts promotes) ----
+  // For bool, add is or and mul is and (JAX's); int32 arithmetic wraps, as WGSL's does (Math.imul on the host).
+  add: {
+    host: h(([a, b], _, __, n) => (n.dtype === 'bool' ? a! | b! : a! + b!)),
+    elementwise: f(([a, b], _, t) => (t.out === 'bool' ? `(${a} | ${b})` : `(${a} + ${b})`)),
+    vjp: (g, [a, b]) => [ub(g, a!.shape), ub(g, b!.shape)],
+  },
   sub: { host: h(([a, b]) => a! - b!), elementwise: f(([a, b]) => `(${a} - ${b})`), vjp: (g, [a, b]) => [ub(g, a!.shape), ub(ops.neg(g), b!.shape)] },
   mul: {
-    host: h(([a, b]) => a! * b!),
-    elementwise: f(([a, b]) => `(${a} * ${b})`),
+    host: h(([a, b], _, __, n) => (n.dtype === 'float32' ? a! * b! : Math.imul(a!, b!))),
+    elementwise: f(([a, b], _, t) => (t.out === 'bool' ? `(${a} & ${b})` : `(${a} * ${b})`)),
     vjp: (g, [a, b]) => [ub(ops.mul(g, b!), a!.shape), ub(ops.mul(g, a!), b!.shape)],
   },
   div: {
@@ -69,17 +119,37 @@ export const primitives: Rules = {
   maximum: {
     host: h(([a, b]) => (isNan(b!) ? b! : a! >= b! || isNan(a!) ? a! : b!)),
     // NaN if either is NaN. is_nan tests bits: a != a is an ordered compare on Vulkan, false for NaN.
-    elementwise: f(([a, b]) => `select(select(${b}, ${a}, ${a} >= ${b} || is_nan(${a})), ${b}, is_nan(${b}))`),
+    elementwise: f(([a, b], _, t) => (fl(t) ? `select(select(${b}, ${a}, ${a} >= ${b} || is_nan(${a})), ${b}, is_nan(${b}))` : `max(${a}, ${b})`)),
     // As JAX: a tie (a == b) gives each side half the cotangent. wa = (a >= b + (1 - (b >= a))) / 2.
     vjp: (g, [a, b]) => {
-      const wa = ops.scale(ops.add(ops.greaterEqual(a!, b!), ops.addScalar(ops.neg(ops.greaterEqual(b!, a!)), 1)), 0.5);
+      const wa = ops.scale(ops.add(asFloat(ops.greaterEqual(a!, b!)), ops.addScalar(ops.neg(asFloat(ops.greaterEqual(b!, a!))), 1)), 0.5);
       return [ub(ops.mul(g, wa), a!.shape), ub(ops.mul(g, ops.addScalar(ops.neg(wa), 1)), b!.shape)];
     },
   },
-  greater_equal: { host: h(([a, b]) => (a! >= b! ? 1 : 0)), elementwise: f(([a, b]) => `select(0.0, 1.0, ${a} >= ${b})`), nonDifferentiable: true },
+  equal: compare('==', (a, b) => a === b),
+  not_equal: compare('!=', (a, b) => a !== b),
+  less: compare('<', (a, b) => a < b),
+  less_equal: compare('<=', (a, b) => a <= b),
+  greater: compare('>', (a, b) => a > b),
+  greater_equal: compare('>=', (a, b) => a >= b),
+  logical_and: { host: h(([a, b]) => a! & b!), elementwise: f(([a, b]) => `(${a} & ${b})`), nonDifferentiable: true },
+  logical_or: { host: h(([a, b]) => a! | b!), elementwise: f(([a, b]) => `(${a} | ${b})`), nonDifferentiable: true },
+  // ---- elementwise, ternary ----
+  select: {
+    host: h(([c, x, y]) => (c ? x! : y!)),
+    elementwise: f(([c, x, y]) => `select(${y}, ${x}, ${c} != 0u)`),
+    vjp: (g, [c, x, y]) => {
+      const z = ops.zerosLike(g);
+      return [null, ub(ops.where(c!, g, z), x!.shape), ub(ops.where(c!, z, g), y!.shape)];
+    },
+  },
   // ---- elementwise, unary ----
   neg: { host: h(([a]) => -a!), elementwise: f(([a]) => `(-${a})`), vjp: (g) => [ops.neg(g)] },
-  square: { host: h(([a]) => a! * a!), elementwise: f(([a]) => `(${a} * ${a})`), vjp: (g, [x]) => [ops.mul(g, ops.scale(x!, 2))] },
+  square: {
+    host: h(([a], _, __, n) => (n.dtype === 'float32' ? a! * a! : Math.imul(a!, a!))),
+    elementwise: f(([a]) => `(${a} * ${a})`),
+    vjp: (g, [x]) => [ops.mul(g, ops.scale(x!, 2))],
+  },
   sqrt: {
     host: h(([a]) => Math.sqrt(a!)),
     elementwise: f(([a]) => `keep_nan(${a}, sqrt(${a}))`),
@@ -88,6 +158,13 @@ export const primitives: Rules = {
   exp: { host: h(([a]) => Math.exp(a!)), elementwise: f(([a]) => `keep_nan(${a}, exp(${a}))`), vjp: (g, _, out) => [ops.mul(g, out)] },
   // log_s: WGSL's log is undefined at and below 0 (see shaders/elementwise.wgsl).
   log: { host: h(([a]) => Math.log(a!)), elementwise: f(([a]) => `log_s(${a})`), vjp: (g, [x]) => [ops.div(g, x!)] },
+  // log1p_s, erf_s: WGSL has neither (shaders/elementwise.wgsl).
+  log1p: { host: h(([a]) => Math.log1p(a!)), elementwise: f(([a]) => `log1p_s(${a})`), vjp: (g, [x]) => [ops.div(g, ops.addScalar(x!, 1))] },
+  erf: {
+    host: h(([a]) => erfHost(a!)),
+    elementwise: f(([a]) => `erf_s(${a})`),
+    vjp: (g, [x]) => [ops.mul(g, ops.scale(ops.exp(ops.neg(ops.square(x!))), 2 / Math.sqrt(Math.PI)))],
+  },
   // sin_s, cos_s: own argument reduction and polynomials (shaders/elementwise.wgsl).
   sin: { host: h(([a]) => Math.sin(a!)), elementwise: f(([a]) => `sin_s(${a})`), vjp: (g, [x]) => [ops.mul(g, ops.cos(x!))] },
   cos: { host: h(([a]) => Math.cos(a!)), elementwise: f(([a]) => `cos_s(${a})`), vjp: (g, [x]) => [ops.neg(ops.mul(g, ops.sin(x!)))] },
@@ -101,9 +178,9 @@ export const primitives: Rules = {
     host: h(([a]) => (a! < 0 ? 0 : a!)),
     // NaN stays NaN. Not by select(a, 0, a < 0) alone: NVIDIA's compiler turns that into max(a, 0),
     // which gives 0 for NaN; is_nan tests the bits.
-    elementwise: f(([a]) => `select(select(${a}, 0.0, ${a} < 0.0), ${a}, is_nan(${a}))`),
-    // As JAX: relu'(0) = 0 (x > 0 is 1 - (0 >= x)).
-    vjp: (g, [x]) => [ops.mul(g, ops.addScalar(ops.neg(ops.greaterEqual(0, x!)), 1))],
+    elementwise: f(([a], _, t) => (fl(t) ? `select(select(${a}, 0.0, ${a} < 0.0), ${a}, is_nan(${a}))` : `max(${a}, 0i)`)),
+    // As JAX: relu'(0) = 0.
+    vjp: (g, [x]) => [ops.mul(g, asFloat(ops.greater(x!, 0)))],
   },
   /** 1 / (1 + exp(-x)), with JAX's VJP g out (1 - out): no exp(-x) in the backward pass, so no 0 * Inf far left. */
   logistic: {
@@ -111,30 +188,50 @@ export const primitives: Rules = {
     elementwise: f(([a]) => `keep_nan(${a}, 1.0 / (1.0 + exp(-${a})))`),
     vjp: (g, _, out) => [ops.mul(g, ops.mul(out, ops.addScalar(ops.neg(out), 1)))],
   },
-  // As JAX: abs'(0) = 1 (the slope of x >= 0), so abs' = 2 (x >= 0) - 1.
+  // As JAX: abs'(0) = 1 (the slope of x >= 0).
   abs: {
     host: h(([a]) => Math.abs(a!)),
-    elementwise: f(([a]) => `keep_nan(${a}, abs(${a}))`),
-    vjp: (g, [x]) => [ops.mul(g, ops.addScalar(ops.scale(ops.greaterEqual(x!, 0), 2), -1))],
+    elementwise: f(([a], _, t) => (fl(t) ? `keep_nan(${a}, abs(${a}))` : `abs(${a})`)),
+    vjp: (g, [x]) => [ops.mul(g, ops.where(ops.greaterEqual(x!, 0), 1, -1))],
   },
   sign: {
     host: h(([a]) => (isNan(a!) ? a! : a! > 0 ? 1 : a! < 0 ? -1 : 0)),
-    elementwise: f(([a]) => `keep_nan(${a}, sign(${a}))`),
+    elementwise: f(([a], _, t) => (fl(t) ? `keep_nan(${a}, sign(${a}))` : `sign(${a})`)),
+    nonDifferentiable: true,
+  },
+  logical_not: { host: h(([a]) => 1 - a!), elementwise: f(([a]) => `(1u - ${a})`), nonDifferentiable: true },
+  is_finite: {
+    host: h(([a]) => (Number.isFinite(a!) ? 1 : 0)),
+    elementwise: f(([a], _, t) => (fl(t) ? b01(`(bitcast<u32>(${a}) & 0x7f800000u) != 0x7f800000u`) : '1u')),
+    nonDifferentiable: true,
+  },
+  // Between dtypes (never to the same one: ops.astype returns x). Float to int32 truncates and saturates,
+  // NaN gives 0 (explicit: WGSL leaves out-of-range conversions to the implementation); to bool is x != 0.
+  convert: {
+    host: h(([a], _, __, n) => (n.dtype === 'bool' ? (a !== 0 ? 1 : 0) : n.dtype === 'int32' ? toInt32(a!) : a!)),
+    elementwise: f(([a], _, t) => {
+      const from = t.ins[0];
+      if (t.out === 'float32') return `f32(${a})`;
+      if (t.out === 'bool') return from === 'float32' ? b01(`(bitcast<u32>(${a}) & 0x7fffffffu) != 0u`) : b01(`${a} != 0i`);
+      if (from === 'bool') return `i32(${a})`;
+      return `select(select(i32(max(${a}, -2147483648.0)), 2147483647i, ${a} >= 2147483648.0), 0i, is_nan(${a}))`;
+    }),
+    // Float to float never happens, and nothing else carries a gradient.
     nonDifferentiable: true,
   },
   scale: {
-    host: h(([a], p) => a! * f32(p.c)),
+    host: h(([a], p, _, n) => (n.dtype === 'float32' ? a! * f32(p.c) : Math.imul(a!, p.c | 0))),
     elementwise: f(
       ([a], c) => `(${a} * ${c(0)})`,
-      (p) => [['f', p.c]],
+      (p, d) => [[word(d), p.c]],
     ),
     vjp: (g, _, __, p) => [ops.scale(g, p.c)],
   },
   add_scalar: {
-    host: h(([a], p) => a! + f32(p.c)),
+    host: h(([a], p, _, n) => (n.dtype === 'float32' ? a! + f32(p.c) : a! + (p.c | 0))),
     elementwise: f(
       ([a], c) => `(${a} + ${c(0)})`,
-      (p) => [['f', p.c]],
+      (p, d) => [[word(d), p.c]],
     ),
     vjp: (g) => [g],
   },
@@ -146,29 +243,30 @@ export const primitives: Rules = {
     ),
     vjp: (g, [x], _, p) => [ops.mul(g, ops.scale(ops.powScalar(x!, p.c - 1), p.c))],
   },
-  /** Materialised broadcast: identity with a broadcast input. */
+  /** Materialised broadcast: identity with a broadcast input (and copy()). */
   broadcast_to: { host: h(([a]) => a!), elementwise: f(([a]) => a!), vjp: (g, [x]) => [ub(g, x!.shape)] },
   // ---- elementwise, no inputs ----
   fill: {
     host: h((_, p) => p.value),
     elementwise: f(
       (_, c) => c(0),
-      (p) => [['f', p.value]],
+      (p, d) => [[word(d), p.value]],
     ),
     nonDifferentiable: true,
   },
   // arange_at: start + i * step, without overflow where only i * step overflows (halved, then doubled).
   arange: {
-    host: h((_, p, i) => {
+    host: h((_, p, i, n) => {
+      if (n.dtype === 'int32') return (p.start | 0) + Math.imul(i, p.step | 0);
       const [s, d] = [f32(p.start), f32(p.step)];
       const v = f32(s + f32(f32(i) * d));
       return Number.isFinite(v) ? v : (s * 0.5 + f32(f32(i) * (d * 0.5))) * 2;
     }),
     elementwise: f(
-      (_, c) => `arange_at(${c(0)}, ${c(1)}, i)`,
-      (p) => [
-        ['f', p.start],
-        ['f', p.step],
+      (_, c, t) => (t.out === 'int32' ? `(${c(0)} + i32(i) * ${c(1)})` : `arange_at(${c(0)}, ${c(1)}, i)`),
+      (p, d) => [
+        [word(d), p.start],
+        [word(d), p.step],
       ],
     ),
     nonDifferentiable: true,
@@ -176,7 +274,7 @@ export const primitives: Rules = {
   random_uniform: {
     // lerp_u: low + (high - low) u, without overflow when high - low exceeds the float32 maximum.
     elementwise: f(
-      (_, c, cu) => `lerp_u(${c(1)}, ${c(2)}, uniform01(i, ${cu(0)}, 0u))`,
+      (_, c) => `lerp_u(${c(1)}, ${c(2)}, uniform01(i, ${c(0)}, 0u))`,
       (p) => [
         ['u', p.seed],
         ['f', p.low],
@@ -187,7 +285,7 @@ export const primitives: Rules = {
   },
   random_normal: {
     elementwise: f(
-      (_, c, cu) => `(${c(1)} + ${c(2)} * normal01(i, ${cu(0)}))`,
+      (_, c) => `(${c(1)} + ${c(2)} * normal01(i, ${c(0)}))`,
       (p) => [
         ['u', p.seed],
         ['f', p.mean],
@@ -249,24 +347,44 @@ export const primitives: Rules = {
   },
 
   // ---- reductions and contractions ----
+  // params.axes is a contiguous run of axes (ops transposes otherwise).
   sum: {
     host: hostSum,
-    // params.axes is a contiguous run of axes (ops.sum transposes otherwise).
-    lower: (n, ctx) => {
-      const shape = n.inputs[0]!.shape;
-      const axes = n.params.axes as number[];
-      const lo = axes.length ? axes[0]! : 0;
-      const hi = axes.length ? axes[axes.length - 1]! + 1 : 0;
-      const A = prod(shape.slice(0, lo));
-      const R = axes.length ? prod(shape.slice(lo, hi)) : 1;
-      const B = prod(shape.slice(hi));
-      const scratch: number[] = [];
-      return { calls: sumPasses(A, R, B, { input: 0 }, scratch, useTree(ctx)), scratch };
-    },
-    vjp: (g, [x], _, p) => {
-      const kept = x!.shape.map((d, i) => ((p.axes as number[]).includes(i) ? 1 : d));
-      return [ops.broadcastTo(ops.reshape(g, kept), x!.shape)];
-    },
+    lower: (n, ctx) => lowerReduce(n, ctx, 'sum'),
+    vjp: (g, [x], _, p) => [ops.broadcastTo(ops.reshape(g, keptShape(x!.shape, p.axes)), x!.shape)],
+  },
+  max: { host: hostReduce(maxOf, (n) => lowest(n.dtype)), lower: (n, ctx) => lowerReduce(n, ctx, 'max'), vjp: chooserVjp },
+  min: {
+    host: hostReduce(
+      (s, v) => -maxOf(-s, -v),
+      (n) => highest(n.dtype),
+    ),
+    lower: (n, ctx) => lowerReduce(n, ctx, 'min'),
+    vjp: chooserVjp,
+  },
+  argmax: { host: hostArg((v, best) => v > best), lower: (n) => lowerArg(n, '>'), nonDifferentiable: true },
+  argmin: { host: hostArg((v, best) => v < best), lower: (n) => lowerArg(n, '<'), nonDifferentiable: true },
+  // ---- indexing (shaders/indexing.wgsl) ----
+  take: {
+    host: hostTake(false),
+    lower: (n) => lowerIndexing(n, 'take', n.inputs[0]!.shape, n.inputs[1]!.size),
+    vjp: (g, [a, idx], _, p) => [indexing.takeAdd(g, idx!, p.axis, a!.shape), null],
+  },
+  take_along_axis: {
+    host: hostTake(true),
+    lower: (n) => lowerIndexing(n, 'take_along', n.inputs[0]!.shape, n.shape[n.params.axis as number]!),
+    vjp: (g, [a, idx], _, p) => [indexing.takeAlongAxisAdd(g, idx!, p.axis, a!.shape), null],
+  },
+  take_add: {
+    host: hostTakeAdd(false),
+    lower: (n) => lowerIndexing(n, 'take_add', n.shape, n.inputs[1]!.size),
+    // Linear in g: its VJP gathers the rows back.
+    vjp: (gg, [g, idx], _, p) => [ops.bind('take', [gg, idx!], { axis: p.axis }, g!.shape), null],
+  },
+  take_along_axis_add: {
+    host: hostTakeAdd(true),
+    lower: (n) => lowerIndexing(n, 'take_along_add', n.shape, n.inputs[1]!.shape[n.params.axis as number]!),
+    vjp: (gg, [g, idx], _, p) => [ops.bind('take_along_axis', [gg, idx!], { axis: p.axis }, g!.shape), null],
   },
   matmul: {
     host: hostMatmul,
@@ -276,8 +394,8 @@ export const primitives: Rules = {
       // A's / B's stored layout by choosing transpose flags, never transposing.
       const ta = p.transA as boolean;
       const tb = p.transB as boolean;
-      const da = ta ? ops.matmulT(b!, g, tb, true) : ops.matmulT(g, b!, false, !tb);
-      const db = tb ? ops.matmulT(g, a!, true, ta) : ops.matmulT(a!, g, !ta, false);
+      const da = ta ? matmulT(b!, g, tb, true) : matmulT(g, b!, false, !tb);
+      const db = tb ? matmulT(g, a!, true, ta) : matmulT(a!, g, !ta, false);
       return [ops.sumTo(da, a!.shape), ops.sumTo(db, b!.shape)];
     },
   },
@@ -307,16 +425,7 @@ export function rulesOf(n: Node): Primitive<any> {
   return primitives[n.prim];
 }
 
-// ---- lowering helpers ----
-
-function prod(xs: readonly number[]): number {
-  return xs.reduce((a, b) => a * b, 1);
-}
-
-function transposeStrides(inShape: readonly number[], perm: number[]): number[] {
-  const st = contiguousStrides(inShape);
-  return perm.map((p) => st[p]!);
-}
+// ---- VJP helpers ----
 
 function inversePerm(perm: number[]): number[] {
   const inv = new Array<number>(perm.length);
@@ -324,122 +433,15 @@ function inversePerm(perm: number[]): number[] {
   return inv;
 }
 
-/** Params words 0..11 shared by the index-mapping kernels: n, rank, output dims. */
-function rankWords(n: Node, words: number): Words {
-  const w = new Words(words).u32(0, n.size).u32(1, n.shape.length);
-  n.shape.forEach((d, i) => w.u32(4 + i, d));
-  return w;
+/** x's shape with the reduced axes kept as 1 (to broadcast a reduction's output back). */
+function keptShape(shape: readonly number[], axes: readonly number[]): number[] {
+  return shape.map((d, i) => (axes.includes(i) ? 1 : d));
 }
 
-function single(shader: KernelCall['shader'], w: Words, inputs: Slot[], threads: number): Lowering {
-  return { calls: [{ shader, params: w.buffer, slots: [{ out: true }, ...inputs], grid: grid1d(threads) }] };
-}
-
-function gather(n: Node, base: number, strides: number[]): Lowering {
-  const w = rankWords(n, 36).u32(2, base);
-  strides.forEach((s, d) => w.u32(12 + d, s));
-  return single({ template: 'layout', entry: 'gather' }, w, [{ input: 0 }], n.size);
-}
-
-const ROWS_CHUNK = 1024; // elements a sum_rows workgroup reduces
-const STRIDED_CHUNK = 64; // elements one sum_strided thread adds
-
-/** Sum over the middle axis of (A, R, B) in passes; the last pass writes the output. Appends scratch sizes. */
-export function sumPasses(A: number, R: number, B: number, src: Slot, scratch: number[], workgroupTree = true): KernelCall[] {
-  const calls: KernelCall[] = [];
-  let from = src;
-  let r = R;
-  do {
-    // Workgroup-memory trees pay off on GPUs; on CPU adapters barriers cost more than they save.
-    const rows = workgroupTree && B === 1 && r > 1;
-    const chunk = rows ? ROWS_CHUNK : STRIDED_CHUNK;
-    const rOut = Math.max(1, Math.ceil(r / chunk));
-    let to: Slot = { out: true };
-    if (rOut > 1) {
-      scratch.push(A * rOut * B * 4);
-      to = { scratch: scratch.length - 1 };
-    }
-    const w = new Words(8).u32(0, A).u32(1, r).u32(2, B).u32(3, rOut).u32(4, chunk);
-    const vec4 = !rows && A * r * B > 0 && B % 4 === 0; // (vec4 bindings need 16 bytes or more)
-    const grid = rows ? grid1d(A * rOut, 1) : grid1d((A * rOut * B) / (vec4 ? 4 : 1));
-    const entry = rows ? 'sum_rows' : vec4 ? 'sum_strided4' : 'sum_strided';
-    calls.push({ shader: { template: 'reduce', entry }, params: w.buffer, slots: [to, from], grid });
-    from = to;
-    r = rOut;
-  } while (r > 1);
-  return calls;
-}
-
-function lowerMatmul(n: Node, ctx: LowerContext): Lowering {
-  const { ta, tb, M, N, K, batch, aBatch, bBatch } = matmulDims(n);
-  if (batch === 1 && (N === 1 || M === 1) && K > 0 && ctx.policy.matmul === 'auto') {
-    // A matrix-vector product. With N = 1, C = op(A) v; with M = 1, C^T = op(B)^T a^T.
-    // A stored row-major (R, C) either gives out = A v ("rows") or out = A^T v ("cols").
-    const [mat, vec, transposed] = N === 1 ? [0, 1, ta] : [1, 0, !tb];
-    const R = transposed ? K : N === 1 ? M : N;
-    const C = transposed ? (N === 1 ? M : N) : K;
-    return lowerMatvec(mat, vec, transposed, R, C, ctx);
-  }
-  const variant = ctx.policy.matmul !== 'auto' ? ctx.policy.matmul : ctx.isFallback ? 'register' : 'shared';
-  const tiles = Math.ceil(M / 64) * Math.ceil(N / 64) * batch;
-  // Split-K when the output is too small to occupy the GPU but K is long
-  // (the seed's x^T g: 512 outputs, K = 65536 rows).
-  // A CPU adapter (SwiftShader) runs workgroups on a few cores: a handful of tiles already fills
-  // them, and the extra reduction pass would cost more than it saves.
-  const [fewTiles, targetGroups] = ctx.isFallback ? [4, 8] : [64, 256];
-  let splits = 1;
-  if (tiles < fewTiles && K >= 256 && batch * M * N > 0)
-    splits = Math.min(Math.ceil(K / 128), Math.max(1, Math.floor(targetGroups / tiles)), ctx.maxWorkgroups);
-  const kChunk = Math.max(16, Math.ceil(Math.ceil(K / splits) / 16) * 16);
-  splits = Math.max(1, Math.ceil(K / kChunk));
-  // Grid z runs over (batch, split) pairs; past maxWorkgroups of them, dispatch in parts (word 8: first z).
-  const params = (zBase: number) =>
-    new Words(12).u32(0, M).u32(1, N).u32(2, K).u32(3, batch).u32(4, aBatch).u32(5, bBatch).u32(6, kChunk).u32(7, splits).u32(8, zBase).buffer;
-  // vec4 loads need every dimension (and so every row start and k chunk) a multiple of 4.
-  const aligned = M % 4 === 0 && N % 4 === 0 && K % 4 === 0;
-  const shader = {
-    template: variant === 'shared' ? 'matmul_shared' : 'matmul_register',
-    entry: variant === 'register' && aligned ? 'main8' : 'main',
-    fill: { TRANS_A: String(ta), TRANS_B: String(tb) },
-  } as const;
-  const mm = (out: Slot): KernelCall[] => {
-    const calls: KernelCall[] = [];
-    for (let z0 = 0; z0 < batch * splits; z0 += ctx.maxWorkgroups) {
-      const grid: [number, number, number] = [Math.ceil(N / 64), Math.ceil(M / 64), Math.min(ctx.maxWorkgroups, batch * splits - z0)];
-      calls.push({ shader, params: params(z0), slots: [out, { input: 0 }, { input: 1 }], grid });
-    }
-    return calls;
-  };
-  if (splits === 1) return { calls: mm({ out: true }) };
-  const scratch = [splits * batch * M * N * 4];
-  const reduce = sumPasses(1, splits, batch * M * N, { scratch: 0 }, scratch, useTree(ctx));
-  return { calls: [...mm({ scratch: 0 }), ...reduce], scratch };
-}
-
-function lowerMatvec(mat: number, vec: number, transposed: boolean, R: number, C: number, ctx: LowerContext): Lowering {
-  const w = (chunk: number) => new Words(4).u32(0, R).u32(1, C).u32(2, chunk).buffer;
-  const slots: Slot[] = [{ out: true }, { input: mat }, { input: vec }];
-  if (!transposed) {
-    const perThread = ctx.policy.matvec === 'auto' ? ctx.isFallback : ctx.policy.matvec === 'thread';
-    // On CPU adapters, four rows per thread (rows_block4); a forced 'thread' policy keeps one.
-    const block = ctx.policy.matvec === 'auto' && ctx.isFallback && C % 4 === 0;
-    const entry = block ? 'rows_block4' : perThread ? (C % 4 === 0 ? 'rows_thread4' : 'rows_thread') : 'rows_group';
-    const grid = perThread ? grid1d(block ? Math.ceil(R / 4) : R, 64) : grid1d(R, 1);
-    return { calls: [{ shader: { template: 'matvec', entry }, params: w(0), slots, grid }] };
-  }
-  // Columns, split over chunks of rows so there is enough parallelism, then summed.
-  const vec4 = C % 4 === 0;
-  const wide = vec4 && C % 16 === 0 && ctx.isFallback && ctx.policy.matvec === 'auto'; // sixteen columns per thread on CPU adapters
-  const entry = wide ? 'cols16' : vec4 ? 'cols4' : 'cols';
-  const colGroups = Math.ceil((wide ? C / 16 : vec4 ? C / 4 : C) / 64);
-  // A CPU adapter needs far fewer splits to fill its cores, and each split's partial sums cost a
-  // pass over splits x C floats afterwards (3.5 ms of the (65536, 512) gradient with 1024 splits).
-  const splits = Math.max(1, Math.min(Math.ceil(R / 64), Math.ceil((ctx.isFallback ? 256 : 2048) / colGroups)));
-  const chunk = Math.ceil(R / splits);
-  const realSplits = Math.ceil(R / chunk);
-  const grid: [number, number, number] = [colGroups, Math.min(realSplits, 65535), Math.ceil(realSplits / 65535)];
-  if (realSplits === 1) return { calls: [{ shader: { template: 'matvec', entry }, params: w(chunk), slots, grid }] };
-  const scratch = [realSplits * C * 4];
-  const first: KernelCall = { shader: { template: 'matvec', entry }, params: w(chunk), slots: [{ scratch: 0 }, slots[1]!, slots[2]!], grid };
-  return { calls: [first, ...sumPasses(1, realSplits, C, { scratch: 0 }, scratch, useTree(ctx))], scratch };
+/** JAX's VJP for max and min: the cotangent shared equally among the elements equal to the result. */
+function chooserVjp(g: NDArray, [x]: NDArray[], out: NDArray, p: { axes: number[] }): NDArray[] {
+  const kept = keptShape(x!.shape, p.axes);
+  const mask = ops.astype(ops.equal(x!, ops.reshape(out, kept)), 'float32');
+  const count = ops.sum(mask, p.axes, true);
+  return [ops.div(ops.mul(mask, ops.reshape(g, kept)), count)];
 }

@@ -12,13 +12,25 @@ export interface PrimParams {
   mul: None;
   div: None;
   maximum: None;
+  // comparisons and logic (bool results; bool inputs of the logical ones)
+  equal: None;
+  not_equal: None;
+  less: None;
+  less_equal: None;
+  greater: None;
   greater_equal: None;
+  logical_and: None;
+  logical_or: None;
+  // elementwise, ternary: cond ? x : y
+  select: None;
   // elementwise, unary
   neg: None;
   square: None;
   sqrt: None;
   exp: None;
   log: None;
+  log1p: None;
+  erf: None;
   sin: None;
   cos: None;
   tanh: None;
@@ -26,6 +38,10 @@ export interface PrimParams {
   logistic: None;
   abs: None;
   sign: None;
+  logical_not: None;
+  is_finite: None;
+  /** To the node's dtype from its input's. */
+  convert: None;
   scale: { c: number };
   add_scalar: { c: number };
   pow_scalar: { c: number };
@@ -49,6 +65,16 @@ export interface PrimParams {
   // reductions and contractions
   /** A contiguous run of axes. */
   sum: { axes: number[] };
+  max: { axes: number[] };
+  min: { axes: number[] };
+  /** The first index of the largest (smallest) element along one axis, int32. */
+  argmax: { axis: number };
+  argmin: { axis: number };
+  // indexing along one axis; the _add forms are their VJPs (scatter-add), `size` the axis' length
+  take: { axis: number };
+  take_along_axis: { axis: number };
+  take_add: { axis: number; size: number };
+  take_along_axis_add: { axis: number; size: number };
   matmul: { transA: boolean; transB: boolean };
   // optimizers
   adam: { b1: number; b2: number; eps: number; epsRoot: number; bc1: number; bc2: number; scale: number; n: number; seg: number };

@@ -29,3 +29,8 @@ export function matmulDims(n: Node) {
   const bBatch = b.shape.length === 3 && b.shape[0] !== 1 ? K * N : 0;
   return { ta, tb, M, N, K, batch, aBatch, bBatch };
 }
+
+/** The (A, N, B) view of `shape` around `axis`. */
+export function aroundAxis(shape: readonly number[], axis: number): [number, number, number] {
+  return [shape.slice(0, axis).reduce((a, b) => a * b, 1), shape[axis]!, shape.slice(axis + 1).reduce((a, b) => a * b, 1)];
+}

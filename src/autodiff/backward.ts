@@ -77,7 +77,8 @@ export function backward(
     const cts = rule(g, ins.map(wrap), wrap(n), n.params);
     ins.forEach((input, i) => {
       const c = cts[i];
-      if (c && depends.get(input)) accumulate(input, c);
+      // Only float32 values carry cotangents (JAX's float0 for the rest).
+      if (c && depends.get(input) && input.dtype === 'float32') accumulate(input, c);
     });
   }
   return result;

@@ -8,7 +8,7 @@
 // marked internal: nobody outside can read it, so its buffer is recycled as
 // soon as its last reader is encoded.
 
-import { GradError, TreeError } from '../errors';
+import { DTypeError, GradError, TreeError } from '../errors';
 import { NDArray } from '../array/ndarray';
 import { isComputed, withNodeScope, type Node } from '../array/node';
 import { array, bind, full } from '../array/ops';
@@ -73,6 +73,15 @@ function makeTargets(args: unknown[], argnums: number[], name: string) {
       throw e;
     }
     if (leaves.length === 0) throw new GradError(`${name}: argument ${i} (argnums) contains no arrays to differentiate`);
+    leaves.forEach((l, k) => {
+      if (l instanceof NDArray && l.dtype !== 'float32') {
+        const path = def.paths()[k];
+        throw new DTypeError(
+          `${name}: argument ${i}${path ? ` at ${path}` : ''} is ${l.dtype}; gradients are defined for float32 inputs only (as in JAX). ` +
+            'Leave integer data out of argnums, or astype it to float32',
+        );
+      }
+    });
     const ids = leaves.map((l) => bind('identity', [l instanceof NDArray ? l : array(l as number)], {}, l instanceof NDArray ? l.shape : []));
     targets.push(ids.map((a) => a.node));
     newArgs[i] = unflatten(def, ids);
@@ -105,6 +114,7 @@ function splitOutput(out: unknown, hasAux: boolean, name: string): [NDArray, unk
       `${name} requires f to return a scalar NDArray${hasAux ? ' as the first element' : ''}; got ${loss === null ? 'null' : typeof loss}`,
     );
   }
+  if (loss.dtype !== 'float32') throw new DTypeError(`${name} requires a float32 output; got ${loss.dtype} (astype it to float32)`);
   if (loss.ndim !== 0) {
     throw new GradError(
       `${name} requires a scalar output; got shape [${loss.shape.join(', ')}] (reduce it with sum or mean; shape [1] is not a scalar, as in JAX)`,

@@ -55,8 +55,8 @@ async function showTrees(p: Mlp, g: Mlp): Promise<void> {
   const gl = new Map(leavesWithPath(g));
   const rows: HTMLElement[] = [];
   for (const [path, leaf] of leavesWithPath(p)) {
-    const pv = await (leaf as NDArray).data();
-    const gv = await (gl.get(path) as NDArray).data();
+    const pv = await (leaf as NDArray).data('float32');
+    const gv = await (gl.get(path) as NDArray).data('float32');
     const few = (v: Float32Array) => `[${Array.from(v.subarray(0, 4), (x) => fmt(x, 3)).join(', ')}${v.length > 4 ? ', …' : ''}]`;
     rows.push(
       h(
@@ -123,7 +123,7 @@ async function trainLoop(): Promise<void> {
       optState = r.state;
       const loss = await r.loss.item(); // one readback; the step ran as one submission
       if (performance.now() - lastFit > 150) {
-        fit = await r.pred.data();
+        fit = await r.pred.data('float32');
         lastFit = performance.now();
       }
       r.pred.dispose(); // unread predictions: give the buffer back (after the read above)

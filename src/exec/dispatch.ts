@@ -28,6 +28,7 @@ import { fitsHost, runOnHost } from './host-backend';
 import { attemptOnGpu, checkFits, compile, type Outcome } from '../gpu/backend';
 import { countHostEvaluation, markFinished, runtime, runtimeNow, type Runtime } from '../gpu/runtime';
 import { internalError, MAX_CHECKS, outOfMemory } from '../gpu/failure';
+import type { HostArray } from '../array/dtype';
 
 /** Submissions that may be unfinished before a step's dispatch waits for the queue. */
 export const MAX_IN_FLIGHT = 4;
@@ -99,7 +100,7 @@ function planIsolating(targets: Node[], read: Node[], also: Node[], r: Runtime):
 }
 
 /** Keep trying until submitted: compile what is missing, wait out checked evaluations and settling scopes. */
-async function evaluateAsync(read: Node[], also: Node[], first?: Outcome, all = false): Promise<Float32Array[]> {
+async function evaluateAsync(read: Node[], also: Node[], first?: Outcome, all = false): Promise<HostArray[]> {
   const tries: Tries = { checks: 0, failures: 0 };
   for (let out = first; ; out = undefined) {
     const r = await runtime();
@@ -127,7 +128,7 @@ async function evaluateAsync(read: Node[], also: Node[], first?: Outcome, all = 
  * `compileNow`: compile them blocking), else asynchronously. (flush() is the
  * one that takes everything pending.)
  */
-function evaluate(read: Node[], also: Node[] = [], compileNow = false): Promise<Float32Array[]> {
+function evaluate(read: Node[], also: Node[] = [], compileNow = false): Promise<HostArray[]> {
   const r = runtimeNow();
   if (r && !r.settling) {
     const out = attempt(r, read, { checks: 0, failures: 0 }, also, compileNow);
@@ -191,7 +192,7 @@ function waitForQueue(r: Runtime): void {
 }
 
 /** Compute these nodes (with what they need, and their groups) and read them back: the only thing that waits. */
-async function read(nodes: Node[]): Promise<Float32Array[]> {
+async function read(nodes: Node[]): Promise<HostArray[]> {
   if (isTracing()) throw new Error('internal error: read during a trace'); // NDArray.data() says why first
   const values = await evaluate(nodes);
   pruneUnsent();

@@ -10,6 +10,7 @@ import { letGoOfInputs } from '../array/lifetime';
 import type { Node } from '../array/node';
 import { rulesOf } from '../array/primitives';
 import type { Plan } from './plan';
+import type { HostArray } from '../array/dtype';
 
 /** Can this plan run on the host? Every input has a host copy, every primitive a host rule, and the work is small. */
 export function fitsHost(p: Plan, read: Node[]): boolean {
@@ -25,7 +26,7 @@ export function fitsHost(p: Plan, read: Node[]): boolean {
 }
 
 /** Run the plan on the host; returns copies of `read`. Counted in memoryStats().hostEvaluations by the caller. */
-export function runOnHost(p: Plan, read: Node[]): Float32Array[] {
+export function runOnHost(p: Plan, read: Node[]): HostArray[] {
   for (const n of p.order)
     n.cpu = rulesOf(n).host!(
       n,

@@ -16,9 +16,10 @@ import { describeStats } from './pool';
 import { shaderKey, type ShaderSpec } from './kernels';
 import type { Runtime } from './runtime';
 import type { Failure } from './failure';
+import type { HostArray } from '../array/dtype';
 
 export type Outcome =
-  | { kind: 'submitted'; values: Promise<Float32Array[]> }
+  | { kind: 'submitted'; values: Promise<HostArray[]> }
   | { kind: 'compile'; shaders: ShaderSpec[] }
   | { kind: 'checked'; failure: Promise<Failure | null> };
 
@@ -76,7 +77,7 @@ export async function compile(r: Runtime, shaders: ShaderSpec[]): Promise<void> 
   if (r.ctx.lostError) throw r.ctx.lostError;
 }
 
-function findFirstNan(p: Plan, nodes: Node[], values: Float32Array[]): void {
+function findFirstNan(p: Plan, nodes: Node[], values: HostArray[]): void {
   const hasNan = new Map<Node, boolean>();
   nodes.forEach((n, i) => hasNan.set(n, values[i]!.some(Number.isNaN)));
   // Release what was kept only to be checked.

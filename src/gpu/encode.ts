@@ -7,6 +7,7 @@
 import { config } from '../config';
 import { letGoOfInputs } from '../array/lifetime';
 import { isHeld, type Node } from '../array/node';
+import { hostArray, hostView } from '../array/dtype';
 import type { Plan } from '../exec/plan';
 import { AllocationFailed, type Storage } from './pool';
 import { grid1d, type ShaderSpec, type Slot } from './kernels';
@@ -289,10 +290,10 @@ function afterSubmit(
         // In a slot: its batch was retired by this submission (or an earlier one).
         await Promise.all(batches);
         await r.small.whenRead(n);
-        return n.cpu ? n.cpu.slice() : new Float32Array(0);
+        return n.cpu ? n.cpu.slice() : hostArray(n.dtype, 0);
       }
       try {
-        const data = new Float32Array(await r.staging.read(b, n.size * 4));
+        const data = hostView(n.dtype, await r.staging.read(b, n.size * 4), 0, n.size);
         markFinished(r, serial);
         return data;
       } catch (e) {

@@ -22,6 +22,7 @@ import type { Node } from '../array/node';
 import type { Plan } from '../exec/plan';
 import { bucketSize, describeStats, type BufferPool, type Storage } from './pool';
 import type { Step } from './fuse';
+import type { HostArray } from '../array/dtype';
 
 /** New buffers an evaluation may create before it is checked (undone, then run once they are known good). */
 export const CHECKED_BYTES = 8 << 20;
@@ -41,12 +42,12 @@ export interface Failure {
 
 export type Executed =
   /** Submitted: the values of `read` (or the error), resolved once they are mapped. */
-  | { values: Promise<Float32Array[]> }
+  | { values: Promise<HostArray[]> }
   /** Undone before submitting because it created buffers: resolves with the scopes' verdict on them. */
   | { failure: Promise<Failure | null> };
 
 /** Node fields execute() changes: saved before encoding, put back if the evaluation is undone. */
-type Saved = [Node, Storage | null, number, number, Node[], string | null, boolean, Float32Array | null];
+type Saved = [Node, Storage | null, number, number, Node[], string | null, boolean, HostArray | null];
 
 export function save(p: Plan): Saved[] {
   const out: Saved[] = [];

@@ -10,6 +10,7 @@ import { contiguousStrides } from '../array/shapes';
 import { MAX_RANK } from '../array/ops';
 import type { Plan } from '../exec/plan';
 import type { Lowering, ShaderSpec } from './kernels';
+import { wgslType } from '../array/dtype';
 
 export type Step =
   | { kind: 'fused'; node: Node; members: Node[]; leaves: Node[]; shader: ShaderSpec; params: ArrayBuffer; threads: number }
@@ -29,7 +30,7 @@ export function buildSteps(p: Plan, lctx: LowerContext): Step[] {
   const leavesOf = new Map<Node, Set<Node>>();
   const constsOf = new Map<Node, number>();
   const isEw = (n: Node) => !!rulesOf(n).elementwise;
-  const nConsts = (n: Node) => rulesOf(n).elementwise!.consts?.(n.params).length ?? 0;
+  const nConsts = (n: Node) => rulesOf(n).elementwise!.consts?.(n.params, n.dtype).length ?? 0;
   for (let k = order.length - 1; k >= 0; k--) {
     const n = order[k]!;
     if (!isEw(n)) continue;
@@ -108,9 +109,11 @@ function fusedStep(root: Node, members: Node[], memberSet: Set<Node>): Step {
   // leaf is read either as four consecutive, aligned elements or as one element for all four.
   const vec4 = root.size > 0 && root.size % 4 === 0 && access.every((a) => a.lanes !== null);
   words.setUint32(0, vec4 ? root.size / 4 : root.size, true);
-  const bindings = [`@group(0) @binding(1) var<storage, read_write> ${vec4 ? 'out4: array<vec4<f32>>' : 'out: array<f32>'};`];
-  leaves.forEach((_, k) => {
-    const type = vec4 && access[k]!.lanes === 'vec' ? 'vec4<f32>' : 'f32';
+  const T = wgslType(root.dtype);
+  const bindings = [`@group(0) @binding(1) var<storage, read_write> ${vec4 ? `out4: array<vec4<${T}>>` : `out: array<${T}>`};`];
+  leaves.forEach((q, k) => {
+    const e = wgslType(q.dtype);
+    const type = vec4 && access[k]!.lanes === 'vec' ? `vec4<${e}>` : e;
     bindings.push(`@group(0) @binding(${k + 2}) var<storage, read> in${k}: array<${type}>;`);
   });
   // The chain, as statements for one element i whose inputs are v0, v1, ...
@@ -120,19 +123,20 @@ function fusedStep(root: Node, members: Node[], memberSet: Set<Node>): Step {
   for (const m of members) {
     const rule = rulesOf(m).elementwise!;
     const args = m.inputs.map((q) => (memberSet.has(q) ? names.get(q)! : `v${leaves.indexOf(q)}`));
-    const cs = rule.consts?.(m.params) ?? [];
+    const cs = rule.consts?.(m.params, m.dtype) ?? [];
     const base = nConst;
     cs.forEach(([t, v], j) => {
       const at = (64 + base + j) * 4;
       if (t === 'f') words.setFloat32(at, v, true);
+      else if (t === 'i') words.setInt32(at, v | 0, true);
       else words.setUint32(at, v >>> 0, true);
     });
     nConst += cs.length;
-    const expr = rule.expr(
-      args,
-      (k) => `cf(${base + k}u)`,
-      (k) => `cu(${base + k}u)`,
-    );
+    // Constant k as its declared type: cf (f32), ci (i32) or cu (u32) reads word 64 + base + k.
+    const expr = rule.expr(args, (k) => `c${cs[k]![0]}(${base + k}u)`, {
+      out: m.dtype,
+      ins: m.inputs.map((q) => q.dtype),
+    });
     const name = `t${names.size}`;
     names.set(m, name);
     chain.push(`let ${name} = ${expr};`);
@@ -148,7 +152,7 @@ function fusedStep(root: Node, members: Node[], memberSet: Set<Node>): Step {
     access.forEach((a, k) =>
       lines.push(a.lanes === 'vec' ? `  let q${k} = in${k}[${a.expr('i4')} / 4u];` : `  let s${k} = in${k}[${a.expr('i4')}];`),
     );
-    lines.push('  var r: vec4<f32>;');
+    lines.push(`  var r: vec4<${T}>;`);
     ['x', 'y', 'z', 'w'].forEach((c, lane) => {
       const loads = access.map((a, k) => `let v${k} = ${a.lanes === 'vec' ? `q${k}.${c}` : `s${k}`};`);
       lines.push(`  { let i = i4 + ${lane}u; ${[...loads, ...chain].join(' ')} r.${c} = ${result}; _ = i; }`);

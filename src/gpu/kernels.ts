@@ -9,6 +9,8 @@ import matmulRegisterSrc from '../../shaders/matmul_register.wgsl?raw';
 import matmulSharedSrc from '../../shaders/matmul_shared.wgsl?raw';
 import optimSrc from '../../shaders/optim.wgsl?raw';
 import matvecSrc from '../../shaders/matvec.wgsl?raw';
+import argreduceSrc from '../../shaders/argreduce.wgsl?raw';
+import indexingSrc from '../../shaders/indexing.wgsl?raw';
 
 const templates: Record<string, string> = {
   elementwise: elementwiseSrc,
@@ -18,6 +20,8 @@ const templates: Record<string, string> = {
   matmul_shared: matmulSharedSrc,
   optim: optimSrc,
   matvec: matvecSrc,
+  argreduce: argreduceSrc,
+  indexing: indexingSrc,
 };
 
 /** A shader: which template, with what substitutions. `key` identifies the specialisation. */

@@ -16,6 +16,7 @@
 // 256-byte aligned so a value in a batch can still be bound as a kernel input.
 
 import type { Node } from '../array/node';
+import { hostView } from '../array/dtype';
 import type { BufferPool, Storage } from './pool';
 
 const STAGING_SMALL = 64 * 1024;
@@ -162,7 +163,7 @@ export class SmallValues {
           .then((data) => {
             for (const n of a.nodes) {
               if (n.storage !== a.storage) continue; // lost or released meanwhile
-              n.cpu = new Float32Array(data, n.offset, n.size).slice();
+              n.cpu = hostView(n.dtype, data, n.offset, n.size).slice();
               n.storage = null;
               n.offset = 0;
               this.pool.release(a.storage);

@@ -10,7 +10,8 @@
 
 import { ShapeError, ValueError } from '../errors';
 import { NDArray } from '../array/ndarray';
-import { add, array, matmul, slice, square, sum } from '../array/ops';
+import { add, array, slice, square, sum } from '../array/ops';
+import { matmul } from '../array/linalg';
 import { grad } from '../autodiff/grad';
 
 /** x as an NDArray, nested rows, or flat data with its shape. */

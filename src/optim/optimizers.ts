@@ -197,7 +197,7 @@ function fusedAdam(g: NDArray, m: NDArray, v: NDArray, p: Omit<PrimParams['adam'
   const seg = Math.ceil(n / 64) * 64; // 256-byte aligned segments
   const packed = bind('adam', [g, m, v], { ...p, n, seg }, [3 * seg]);
   packed.node.internal = true;
-  const view = (k: number) => new NDArray(makeNode('view', [packed.node], { offset: k * seg * 4 }, g.shape));
+  const view = (k: number) => new NDArray(makeNode('view', [packed.node], { offset: k * seg * 4 }, g.shape, 'float32'));
   const out: [NDArray, NDArray, NDArray] = [view(0), view(1), view(2)];
   return out;
 }

@@ -232,7 +232,7 @@ function fmtNum(v: number): string {
  * tolerance. On failure the message names the worst element (index, values,
  * error, allowance) and how many elements failed.
  */
-export function expectClose(got: Float32Array, want: Float64Array | Ref, tol: Tolerance | number, label = ''): void {
+export function expectClose(got: ArrayLike<number>, want: Float64Array | Ref, tol: Tolerance | number, label = ''): void {
   const w = 'data' in want ? want.data : want;
   const t: Tolerance = typeof tol === 'number' ? { rel: tol } : tol;
   const where = label ? `${label}: ` : '';

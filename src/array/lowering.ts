@@ -1,0 +1,204 @@
+// How primitives become kernel calls (the rules table's `lower` fields call
+// these): the parameter words each WGSL kernel reads, its grid, and the
+// multi-pass plans (tree reductions, split-K matmul, matrix-vector forms)
+// chosen per adapter.
+
+import type { Node } from './node';
+import type { KernelPolicy } from '../config';
+import { grid1d, Words, type KernelCall, type Lowering, type Slot } from '../gpu/kernels';
+import { aroundAxis, contiguousStrides, matmulDims } from './shapes';
+import { runDims } from './host';
+import { wgslType, type DType } from './dtype';
+
+/** What a lowering may depend on besides the node: the adapter and the kernel policy. */
+export interface LowerContext {
+  isFallback: boolean;
+  maxWorkgroups: number;
+  policy: KernelPolicy;
+}
+
+export const useTree = (ctx: LowerContext) => (ctx.policy.reduce === 'auto' ? !ctx.isFallback : ctx.policy.reduce === 'tree');
+
+export function prod(xs: readonly number[]): number {
+  return xs.reduce((a, b) => a * b, 1);
+}
+
+export function transposeStrides(inShape: readonly number[], perm: number[]): number[] {
+  const st = contiguousStrides(inShape);
+  return perm.map((p) => st[p]!);
+}
+
+/** Params words 0..11 shared by the index-mapping kernels: n, rank, output dims. */
+export function rankWords(n: Node, words: number): Words {
+  const w = new Words(words).u32(0, n.size).u32(1, n.shape.length);
+  n.shape.forEach((d, i) => w.u32(4 + i, d));
+  return w;
+}
+
+export function single(shader: KernelCall['shader'], w: Words, inputs: Slot[], threads: number): Lowering {
+  return { calls: [{ shader, params: w.buffer, slots: [{ out: true }, ...inputs], grid: grid1d(threads) }] };
+}
+
+export function gather(n: Node, base: number, strides: number[]): Lowering {
+  const w = rankWords(n, 36).u32(2, base);
+  strides.forEach((s, d) => w.u32(12 + d, s));
+  return single({ template: 'layout', entry: 'gather' }, w, [{ input: 0 }], n.size);
+}
+
+const ROWS_CHUNK = 1024; // elements a reduce_rows workgroup reduces
+const STRIDED_CHUNK = 64; // elements one reduce_strided thread combines
+
+/**
+ * Reduce the middle axis of (A, R, B) in passes (a float32 sum unless `fill`
+ * says otherwise, see reduceFill); the last pass writes the output. Appends scratch sizes.
+ */
+export function sumPasses(
+  A: number,
+  R: number,
+  B: number,
+  src: Slot,
+  scratch: number[],
+  workgroupTree = true,
+  fill: Record<string, string> = reduceFill('sum', 'float32'),
+): KernelCall[] {
+  const calls: KernelCall[] = [];
+  let from = src;
+  let r = R;
+  do {
+    // Workgroup-memory trees pay off on GPUs; on CPU adapters barriers cost more than they save.
+    const rows = workgroupTree && B === 1 && r > 1;
+    const chunk = rows ? ROWS_CHUNK : STRIDED_CHUNK;
+    const rOut = Math.max(1, Math.ceil(r / chunk));
+    let to: Slot = { out: true };
+    if (rOut > 1) {
+      scratch.push(A * rOut * B * 4);
+      to = { scratch: scratch.length - 1 };
+    }
+    const w = new Words(8).u32(0, A).u32(1, r).u32(2, B).u32(3, rOut).u32(4, chunk);
+    const vec4 = !rows && A * r * B > 0 && B % 4 === 0; // (vec4 bindings need 16 bytes or more)
+    const grid = rows ? grid1d(A * rOut, 1) : grid1d((A * rOut * B) / (vec4 ? 4 : 1));
+    const entry = rows ? 'reduce_rows' : vec4 ? 'reduce_strided4' : 'reduce_strided';
+    calls.push({ shader: { template: 'reduce', entry, fill }, params: w.buffer, slots: [to, from], grid });
+    from = to;
+    r = rOut;
+  } while (r > 1);
+  return calls;
+}
+
+export function lowerMatmul(n: Node, ctx: LowerContext): Lowering {
+  const { ta, tb, M, N, K, batch, aBatch, bBatch } = matmulDims(n);
+  if (batch === 1 && (N === 1 || M === 1) && K > 0 && ctx.policy.matmul === 'auto') {
+    // A matrix-vector product. With N = 1, C = op(A) v; with M = 1, C^T = op(B)^T a^T.
+    // A stored row-major (R, C) either gives out = A v ("rows") or out = A^T v ("cols").
+    const [mat, vec, transposed] = N === 1 ? [0, 1, ta] : [1, 0, !tb];
+    const R = transposed ? K : N === 1 ? M : N;
+    const C = transposed ? (N === 1 ? M : N) : K;
+    return lowerMatvec(mat, vec, transposed, R, C, ctx);
+  }
+  const variant = ctx.policy.matmul !== 'auto' ? ctx.policy.matmul : ctx.isFallback ? 'register' : 'shared';
+  const tiles = Math.ceil(M / 64) * Math.ceil(N / 64) * batch;
+  // Split-K when the output is too small to occupy the GPU but K is long
+  // (the seed's x^T g: 512 outputs, K = 65536 rows).
+  // A CPU adapter (SwiftShader) runs workgroups on a few cores: a handful of tiles already fills
+  // them, and the extra reduction pass would cost more than it saves.
+  const [fewTiles, targetGroups] = ctx.isFallback ? [4, 8] : [64, 256];
+  let splits = 1;
+  if (tiles < fewTiles && K >= 256 && batch * M * N > 0)
+    splits = Math.min(Math.ceil(K / 128), Math.max(1, Math.floor(targetGroups / tiles)), ctx.maxWorkgroups);
+  const kChunk = Math.max(16, Math.ceil(Math.ceil(K / splits) / 16) * 16);
+  splits = Math.max(1, Math.ceil(K / kChunk));
+  // Grid z runs over (batch, split) pairs; past maxWorkgroups of them, dispatch in parts (word 8: first z).
+  const params = (zBase: number) =>
+    new Words(12).u32(0, M).u32(1, N).u32(2, K).u32(3, batch).u32(4, aBatch).u32(5, bBatch).u32(6, kChunk).u32(7, splits).u32(8, zBase).buffer;
+  // vec4 loads need every dimension (and so every row start and k chunk) a multiple of 4.
+  const aligned = M % 4 === 0 && N % 4 === 0 && K % 4 === 0;
+  const shader = {
+    template: variant === 'shared' ? 'matmul_shared' : 'matmul_register',
+    entry: variant === 'register' && aligned ? 'main8' : 'main',
+    fill: { TRANS_A: String(ta), TRANS_B: String(tb) },
+  } as const;
+  const mm = (out: Slot): KernelCall[] => {
+    const calls: KernelCall[] = [];
+    for (let z0 = 0; z0 < batch * splits; z0 += ctx.maxWorkgroups) {
+      const grid: [number, number, number] = [Math.ceil(N / 64), Math.ceil(M / 64), Math.min(ctx.maxWorkgroups, batch * splits - z0)];
+      calls.push({ shader, params: params(z0), slots: [out, { input: 0 }, { input: 1 }], grid });
+    }
+    return calls;
+  };
+  if (splits === 1) return { calls: mm({ out: true }) };
+  const scratch = [splits * batch * M * N * 4];
+  const reduce = sumPasses(1, splits, batch * M * N, { scratch: 0 }, scratch, useTree(ctx));
+  return { calls: [...mm({ scratch: 0 }), ...reduce], scratch };
+}
+
+export function lowerMatvec(mat: number, vec: number, transposed: boolean, R: number, C: number, ctx: LowerContext): Lowering {
+  const w = (chunk: number) => new Words(4).u32(0, R).u32(1, C).u32(2, chunk).buffer;
+  const slots: Slot[] = [{ out: true }, { input: mat }, { input: vec }];
+  if (!transposed) {
+    const perThread = ctx.policy.matvec === 'auto' ? ctx.isFallback : ctx.policy.matvec === 'thread';
+    // On CPU adapters, four rows per thread (rows_block4); a forced 'thread' policy keeps one.
+    const block = ctx.policy.matvec === 'auto' && ctx.isFallback && C % 4 === 0;
+    const entry = block ? 'rows_block4' : perThread ? (C % 4 === 0 ? 'rows_thread4' : 'rows_thread') : 'rows_group';
+    const grid = perThread ? grid1d(block ? Math.ceil(R / 4) : R, 64) : grid1d(R, 1);
+    return { calls: [{ shader: { template: 'matvec', entry }, params: w(0), slots, grid }] };
+  }
+  // Columns, split over chunks of rows so there is enough parallelism, then summed.
+  const vec4 = C % 4 === 0;
+  const wide = vec4 && C % 16 === 0 && ctx.isFallback && ctx.policy.matvec === 'auto'; // sixteen columns per thread on CPU adapters
+  const entry = wide ? 'cols16' : vec4 ? 'cols4' : 'cols';
+  const colGroups = Math.ceil((wide ? C / 16 : vec4 ? C / 4 : C) / 64);
+  // A CPU adapter needs far fewer splits to fill its cores, and each split's partial sums cost a
+  // pass over splits x C floats afterwards (3.5 ms of the (65536, 512) gradient with 1024 splits).
+  const splits = Math.max(1, Math.min(Math.ceil(R / 64), Math.ceil((ctx.isFallback ? 256 : 2048) / colGroups)));
+  const chunk = Math.ceil(R / splits);
+  const realSplits = Math.ceil(R / chunk);
+  const grid: [number, number, number] = [colGroups, Math.min(realSplits, 65535), Math.ceil(realSplits / 65535)];
+  if (realSplits === 1) return { calls: [{ shader: { template: 'matvec', entry }, params: w(chunk), slots, grid }] };
+  const scratch = [realSplits * C * 4];
+  const first: KernelCall = { shader: { template: 'matvec', entry }, params: w(chunk), slots: [{ scratch: 0 }, slots[1]!, slots[2]!], grid };
+  return { calls: [first, ...sumPasses(1, realSplits, C, { scratch: 0 }, scratch, useTree(ctx))], scratch };
+}
+
+// ---- max, min, argmax, argmin ----
+
+/** reduce.wgsl's fill for one reduction of one dtype: the element type, combine (scalar and vec4), identity. */
+export function reduceFill(kind: 'sum' | 'max' | 'min', d: DType): Record<string, string> {
+  const T = wgslType(d);
+  const lanes = 'vec4<T>(combine(a.x, b.x), combine(a.y, b.y), combine(a.z, b.z), combine(a.w, b.w))';
+  if (kind === 'sum') return { T, COMBINE: 'a + b', COMBINE4: 'a + b', ZERO: T === 'f32' ? '0.0' : `0${T === 'i32' ? 'i' : 'u'}` };
+  const [fn, cmp] = kind === 'max' ? ['max', '>='] : ['min', '<='];
+  if (T !== 'f32') {
+    const zero = kind === 'max' ? (T === 'i32' ? '(-2147483647i - 1i)' : '0u') : T === 'i32' ? '2147483647i' : '1u';
+    return { T, COMBINE: `${fn}(a, b)`, COMBINE4: `${fn}(a, b)`, ZERO: zero };
+  }
+  // NaN wins, whichever side it is on (tested on the bits).
+  return {
+    T,
+    COMBINE: `select(select(select(b, a, a ${cmp} b), b, is_nan(b)), a, is_nan(a))`,
+    COMBINE4: lanes,
+    // -Inf / Inf from a runtime word: WGSL rejects an infinite value in a constant expression.
+    ZERO: `bitcast<f32>(${kind === 'max' ? '0xff800000u' : '0x7f800000u'} | (P.A & 0u))`,
+  };
+}
+
+export function lowerReduce(n: Node, ctx: LowerContext, kind: 'sum' | 'max' | 'min'): Lowering {
+  const [A, R, B] = runDims(n.inputs[0]!.shape, n.params.axes as number[]);
+  const scratch: number[] = [];
+  return { calls: sumPasses(A, R, B, { input: 0 }, scratch, useTree(ctx), reduceFill(kind, n.dtype)), scratch };
+}
+
+export function lowerArg(n: Node, better: '>' | '<'): Lowering {
+  const x = n.inputs[0]!;
+  const [A, R, B] = runDims(x.shape, [n.params.axis as number]);
+  const fill = { T: wgslType(x.dtype), BETTER: better, IS_NAN: x.dtype === 'float32' ? 'is_nan(v)' : 'false' };
+  return single({ template: 'argreduce', entry: 'main', fill }, new Words(4).u32(0, A).u32(1, R).u32(2, B), [{ input: 0 }], A * B);
+}
+
+// ---- indexing ----
+
+/** `viewShape`: the (A, N, B) array indexed (the input of a gather, the output of a scatter-add). */
+export function lowerIndexing(n: Node, entry: string, viewShape: readonly number[], K: number): Lowering {
+  const [A, N, B] = aroundAxis(viewShape, n.params.axis as number);
+  const w = new Words(8).u32(0, A).u32(1, K).u32(2, N).u32(3, B).u32(4, n.size);
+  return single({ template: 'indexing', entry }, w, [{ input: 0 }, { input: 1 }], n.size);
+}
