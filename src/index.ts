@@ -41,6 +41,7 @@ export {
   log,
   log1p,
   erf,
+  erfInv,
   sin,
   cos,
   tanh,
@@ -72,6 +73,8 @@ export { softmax, logSoftmax, oneHot, gelu, silu, softplus, logSigmoid, standard
 export { softmaxCrossEntropy, softmaxCrossEntropyWithIntegerLabels } from './nn/losses';
 /** jax.nn's functions (and Optax's classification losses) as one namespace: nn.softmax, nn.gelu, ... */
 export * as nn from './nn/index';
+/** jax.random's keys and samplers: random.key(seed), random.split, random.uniform, random.normal, ... */
+export * as random from './random/index';
 export { memoryStats, flushPool } from './gpu/runtime';
 export { setKernelPolicy, logDispatches, profileKernels, timeSubmissions, setDebugNans, setHostEvaluation, type KernelPolicy } from './config';
 export { evaluateArrays as evaluate, MAX_IN_FLIGHT } from './exec/dispatch';

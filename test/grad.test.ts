@@ -49,6 +49,7 @@ import {
   greater,
   log1p,
   erf,
+  erfInv,
   max,
   min,
   logsumexp,
@@ -856,6 +857,7 @@ const cases: Case[] = [
   ),
   unaryCase('log1p', log1p, 'positive'),
   unaryCase('erf', erf),
+  { ...unaryCase('erfInv', erfInv), prepare: (xs) => void (xs[0] = xs[0]!.map((v) => 0.8 * Math.tanh(v))) },
   { ...axesCase('max', max) },
   { ...axesCase('min', min) },
   axesCase('logsumexp', logsumexp),
@@ -935,6 +937,7 @@ describe('checkGrads (order 1 and 2) on every differentiable primitive', () => {
       stop_gradient: 'grad',
       logistic: 'sigmoid',
       select: 'where',
+      erf_inv: 'erfInv',
       take_add: 'take', // order 2 differentiates take's VJP
       take_along_axis: 'takeAlongAxis',
       take_along_axis_add: 'takeAlongAxis',

@@ -26,6 +26,7 @@ import {
   where,
   log1p,
   erf,
+  erfInv,
   neg,
   square,
   sqrt,
@@ -61,7 +62,7 @@ import {
 import { matmulT } from '../src/array/linalg';
 import { primitives } from '../src/array/primitives';
 import * as R from './helpers/reference';
-import { erf64 } from './helpers/fd64';
+import { erf64, erfInv64 } from './helpers/fd64';
 import { expectClose, randomF32, sizeOf, EPS32 } from './helpers/reference';
 
 const FC_SEED = Number(process.env.FC_SEED ?? 7);
@@ -115,6 +116,8 @@ const UNARY: Array<[string, (x: NDArray) => NDArray, (v: number) => number, numb
   ['pow 0.5', (x) => pow(x, 0.5), (v) => (v < 0 ? NaN : Math.sqrt(v)), -3, 3, 4],
   ['log1p', log1p, Math.log1p, -0.9, 9, 64], // the GPU's log near 1 is 2^-21 absolute
   ['erf', erf, erf64, -4, 4, 64],
+  ['erfInv', erfInv, erfInv64, -0.99, 0.99, 256], // the GPU's log and sqrt; the host's float64
+
   ['isFinite', (x) => astype(isFinite(log(x)), 'float32'), (v) => (Number.isFinite(Math.log(v)) ? 1 : 0), -3, 3, 0],
   ['astype int32', (x) => astype(astype(scale(x, 1000), 'int32'), 'float32'), (v) => Math.trunc(f(v * f(1000))), -4, 4, 0],
   ['logicalNot', (x) => astype(logicalNot(greater(x, 0)), 'float32'), (v) => (v > 0 ? 0 : 1), -4, 4, 0],

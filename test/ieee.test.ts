@@ -10,7 +10,7 @@ import { bind } from '../src/array/ops';
 import { primitives } from '../src/array/primitives';
 import type { Prim } from '../src/array/prims';
 import type { DType } from '../src/array/dtype';
-import { erf64 } from './helpers/fd64';
+import { erf64, erfInv64 } from './helpers/fd64';
 
 const f32 = Math.fround;
 /** float64 references with IEEE semantics for NaN and infinities (inputs already float32). */
@@ -31,6 +31,7 @@ const refs: Partial<Record<Prim, { ref: (a: number, b?: number) => number; param
   convert: { ref: (a) => (Number.isNaN(a) ? 0 : Math.max(-2147483648, Math.min(2147483647, Math.trunc(a)))), dtype: 'int32' },
   log1p: { ref: Math.log1p },
   erf: { ref: erf64 },
+  erf_inv: { ref: (a) => (Math.abs(a) === 1 ? a * Infinity : erfInv64(a)) },
   neg: { ref: (a) => -a },
   square: { ref: (a) => a * a },
   sqrt: { ref: Math.sqrt },

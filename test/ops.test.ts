@@ -46,6 +46,7 @@ import {
   where,
   log1p,
   erf,
+  erfInv,
   neg,
   square,
   sqrt,
@@ -84,7 +85,7 @@ import {
   GradGpuError,
 } from '../src/index';
 import { settle } from './helpers/settle';
-import { erf64 } from './helpers/fd64';
+import { erf64, erfInv64 } from './helpers/fd64';
 import { matmulT } from '../src/array/linalg';
 import { makeNode } from '../src/array/node';
 import { primitives } from '../src/array/primitives';
@@ -953,6 +954,13 @@ const overflowUnary: OverflowUnary[] = [
     limit: (x, got) => (got === Math.sign(x) ? null : `want ${Math.sign(x)}`),
   },
   { name: 'isFinite', op: (x) => astype(isFinite(x), 'float32'), ref: () => 1, tol: exact },
+  // erfInv of huge values is NaN (outside [-1, 1]); of ordinary ones, near the float64 inverse where defined.
+  {
+    name: 'erfInv',
+    op: erfInv,
+    ref: (x) => (Math.abs(x) > 1 ? NaN : Math.abs(x) === 1 ? x * Infinity : erfInv64(x)),
+    tol: (x) => 2e-6 / Math.max(1e-3, 1 - Math.abs(x)),
+  },
   {
     name: 'astype int32 (saturating)',
     op: (x) => astype(x, 'int32'),
@@ -1024,6 +1032,9 @@ const overflowCoverage: Record<string, string> = {
   is_finite: 'isFinite',
   convert: 'astype int32 (saturating), astype bool',
   log1p: 'log1p',
+  erf_inv: 'erfInv',
+  threefry: 'random keys: bits are words, not floats (test/random.test.ts)',
+  permutation_of: 'random keys (test/random.test.ts)',
   erf: 'erf',
   max: 'max, min near ±3e38 (test/dtypes.test.ts)',
   min: 'max, min near ±3e38 (test/dtypes.test.ts)',

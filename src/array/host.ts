@@ -273,3 +273,62 @@ export function erfHost(x: number): number {
   for (let k = 60; k >= 1; k--) cf = z + k / 2 / cf;
   return Math.sign(x) * (1 - Math.exp(-z * z) / Math.sqrt(Math.PI) / cf);
 }
+
+/** erf^-1: Giles' polynomials (the kernel's erf_inv_s, shaders/elementwise.wgsl), then two Newton steps on erfHost, so float64-accurate. */
+export function erfInvHost(x: number): number {
+  if (isNan(x) || Math.abs(x) > 1) return NaN;
+  if (Math.abs(x) === 1) return x * Infinity;
+  let w = -Math.log((1 - x) * (1 + x));
+  const [c, shift] =
+    w < 5
+      ? [[2.81022636e-8, 3.43273939e-7, -3.5233877e-6, -4.39150654e-6, 0.00021858087, -0.00125372503, -0.00417768164, 0.246640727, 1.50140941], 2.5]
+      : [[-0.000200214257, 0.000100950558, 0.00134934322, -0.00367342844, 0.00573950773, -0.0076224613, 0.00943887047, 1.00167406, 2.83297682], 3];
+  w = w < 5 ? w - shift : Math.sqrt(w) - shift;
+  let y = c.reduce((p, k) => k + p * w, 0) * x;
+  for (let k = 0; k < 2; k++) y -= (erfHost(y) - x) / ((2 / Math.sqrt(Math.PI)) * Math.exp(-y * y));
+  return y;
+}
+
+// ---- Threefry-2x32 (shaders/random.wgsl) ----
+
+const rotl = (x: number, r: number) => ((x << r) | (x >>> (32 - r))) >>> 0;
+
+/** Threefry-2x32, 20 rounds, on uint32 words. */
+export function threefry2x32(k0: number, k1: number, c0: number, c1: number): [number, number] {
+  const ks = [k0 >>> 0, k1 >>> 0, (k0 ^ k1 ^ 0x1bd11bda) >>> 0];
+  const rot = [
+    [13, 15, 26, 6],
+    [17, 29, 16, 24],
+  ];
+  let x0 = (c0 + ks[0]!) >>> 0;
+  let x1 = (c1 + ks[1]!) >>> 0;
+  for (let g = 0; g < 5; g++) {
+    for (const r of rot[g % 2]!) {
+      x0 = (x0 + x1) >>> 0;
+      x1 = (rotl(x1, r) ^ x0) >>> 0;
+    }
+    x0 = (x0 + ks[(g + 1) % 3]!) >>> 0;
+    x1 = (x1 + ks[(g + 2) % 3]! + g + 1) >>> 0;
+  }
+  return [x0, x1];
+}
+
+/** The threefry primitive on the host: bits, subkeys or unit floats, as random.wgsl. */
+export function hostThreefry(n: Node, [key]: HostArray[]): HostArray {
+  const [k0, k1] = [key![0]! >>> 0, key![1]! >>> 0];
+  const mode = n.params.out as 'bits' | 'split' | 'unit';
+  const out = hostArray(n.dtype, n.size);
+  for (let i = 0; i < n.size; i++) {
+    const [x0, x1] = threefry2x32(k0, k1, 0, ((mode === 'split' ? i >> 1 : i) + (n.params.offset as number)) >>> 0);
+    if (mode === 'split') out[i] = (i % 2 === 0 ? x0 : x1) | 0;
+    else if (mode === 'bits') out[i] = (x0 ^ x1) | 0;
+    else out[i] = new Float32Array(new Uint32Array([(((x0 ^ x1) >>> 9) | 0x3f800000) >>> 0]).buffer)[0]! - 1;
+  }
+  return out;
+}
+
+/** permutation_of on the host: out[rank(u[i])] = i, ranks stable. */
+export function hostPermutationOf(n: Node, [u]: HostArray[]): HostArray {
+  const order = Array.from({ length: n.size }, (_, i) => i).sort((a, b) => u![a]! - u![b]! || a - b);
+  return Int32Array.from(order);
+}

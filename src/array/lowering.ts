@@ -202,3 +202,23 @@ export function lowerIndexing(n: Node, entry: string, viewShape: readonly number
   const w = new Words(8).u32(0, A).u32(1, K).u32(2, N).u32(3, B).u32(4, n.size);
   return single({ template: 'indexing', entry }, w, [{ input: 0 }, { input: 1 }], n.size);
 }
+
+// ---- random numbers (shaders/random.wgsl) ----
+
+export function lowerThreefry(n: Node): Lowering {
+  const entry = n.params.out as string;
+  return single({ template: 'random', entry }, new Words(4).u32(0, n.size).u32(1, n.params.offset as number), [{ input: 0 }], n.size);
+}
+
+/** Two passes: stable ranks of the input into scratch, then out[rank] = i. */
+export function lowerPermutationOf(n: Node): Lowering {
+  const w = new Words(4).u32(0, n.size).buffer;
+  const grid = grid1d(n.size);
+  return {
+    calls: [
+      { shader: { template: 'random', entry: 'ranks' }, params: w, slots: [{ scratch: 0 }, { input: 0 }], grid },
+      { shader: { template: 'random', entry: 'scatter' }, params: w, slots: [{ out: true }, { scratch: 0 }], grid },
+    ],
+    scratch: [Math.max(4, n.size * 4)],
+  };
+}

@@ -265,10 +265,10 @@ type Compare = 'equal' | 'not_equal' | 'less' | 'less_equal' | 'greater' | 'grea
 type Logical = 'logical_and' | 'logical_or';
 type Binary = Arith | Compare | Logical;
 /** Unary ops defined on floats only: an int32 or bool argument is cast to float32 first (as JAX does). */
-type FloatUnary = 'sqrt' | 'exp' | 'log' | 'log1p' | 'erf' | 'sin' | 'cos' | 'tanh' | 'logistic';
+type FloatUnary = 'sqrt' | 'exp' | 'log' | 'log1p' | 'erf' | 'erf_inv' | 'sin' | 'cos' | 'tanh' | 'logistic';
 type Unary = FloatUnary | 'neg' | 'square' | 'relu' | 'abs' | 'sign' | 'stop_gradient' | 'logical_not' | 'is_finite';
 type WithConstant = 'scale' | 'add_scalar' | 'pow_scalar';
-const FLOAT_ONLY = new Set<string>(['div', 'sqrt', 'exp', 'log', 'log1p', 'erf', 'sin', 'cos', 'tanh', 'logistic', 'pow_scalar']);
+const FLOAT_ONLY = new Set<string>(['div', 'sqrt', 'exp', 'log', 'log1p', 'erf', 'erf_inv', 'sin', 'cos', 'tanh', 'logistic', 'pow_scalar']);
 
 /** The dtype both operands are computed in: JAX's promotion, with a JS number weakly typed. */
 function commonDtype(a: ArrayOrScalar, b: ArrayOrScalar): DType {
@@ -399,6 +399,8 @@ export const log = (x: NDArray) => unary('log', x);
 export const log1p = (x: NDArray) => unary('log1p', x);
 /** The error function. */
 export const erf = (x: NDArray) => unary('erf', x);
+/** The inverse error function on (-1, 1) (±Inf at ±1, NaN outside). */
+export const erfInv = (x: NDArray) => unary('erf_inv', x);
 /** sin(x), accurate to about 8e-8 for |x| < 1.6e6. */
 export const sin = (x: NDArray) => unary('sin', x);
 /** cos(x), accurate to about 8e-8 for |x| < 1.6e6. */

@@ -14,6 +14,9 @@ import { matmulT } from './linalg';
 import { contiguousStrides } from './shapes';
 import {
   erfHost,
+  erfInvHost,
+  hostPermutationOf,
+  hostThreefry,
   highest,
   hostAlias,
   hostArg,
@@ -33,7 +36,19 @@ import {
   toInt32,
   type HostRule,
 } from './host';
-import { gather, lowerArg, lowerIndexing, lowerMatmul, lowerReduce, rankWords, single, transposeStrides, type LowerContext } from './lowering';
+import {
+  gather,
+  lowerArg,
+  lowerIndexing,
+  lowerMatmul,
+  lowerPermutationOf,
+  lowerReduce,
+  lowerThreefry,
+  rankWords,
+  single,
+  transposeStrides,
+  type LowerContext,
+} from './lowering';
 import * as indexing from './indexing';
 
 /** Cotangents for each input, in input order; null where the input gets no gradient. */
@@ -160,6 +175,12 @@ export const primitives: Rules = {
   log: { host: h(([a]) => Math.log(a!)), elementwise: f(([a]) => `log_s(${a})`), vjp: (g, [x]) => [ops.div(g, x!)] },
   // log1p_s, erf_s: WGSL has neither (shaders/elementwise.wgsl).
   log1p: { host: h(([a]) => Math.log1p(a!)), elementwise: f(([a]) => `log1p_s(${a})`), vjp: (g, [x]) => [ops.div(g, ops.addScalar(x!, 1))] },
+  erf_inv: {
+    host: h(([a]) => erfInvHost(a!)),
+    elementwise: f(([a]) => `erf_inv_s(${a})`),
+    // d/dx erfinv(x) = sqrt(pi) / 2 exp(erfinv(x)^2)
+    vjp: (g, _, out) => [ops.mul(g, ops.scale(ops.exp(ops.square(out)), Math.sqrt(Math.PI) / 2))],
+  },
   erf: {
     host: h(([a]) => erfHost(a!)),
     elementwise: f(([a]) => `erf_s(${a})`),
@@ -294,6 +315,9 @@ export const primitives: Rules = {
     ),
     nonDifferentiable: true,
   },
+
+  threefry: { host: hostThreefry, lower: lowerThreefry, nonDifferentiable: true },
+  permutation_of: { host: hostPermutationOf, lower: lowerPermutationOf, nonDifferentiable: true },
 
   // ---- no computation ----
   /** A value uploaded from the host (node.cpu); never lowered: the executor uploads it. */

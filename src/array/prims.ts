@@ -31,6 +31,7 @@ export interface PrimParams {
   log: None;
   log1p: None;
   erf: None;
+  erf_inv: None;
   sin: None;
   cos: None;
   tanh: None;
@@ -51,6 +52,11 @@ export interface PrimParams {
   arange: { start: number; step: number };
   random_uniform: { seed: number; low: number; high: number };
   random_normal: { seed: number; mean: number; std: number };
+  // counter-based random numbers from a key (int32 [2]): Threefry-2x32 (shaders/random.wgsl)
+  /** Counter i (for split, i / 2) plus `offset`: foldIn(key, d) is split's row d. */
+  threefry: { out: 'bits' | 'split' | 'unit'; offset: number };
+  /** A permutation of 0..n-1: the stable ranks of its float input, inverted. */
+  permutation_of: None;
   // no computation
   constant: None;
   reshape: None;

@@ -11,6 +11,7 @@ import optimSrc from '../../shaders/optim.wgsl?raw';
 import matvecSrc from '../../shaders/matvec.wgsl?raw';
 import argreduceSrc from '../../shaders/argreduce.wgsl?raw';
 import indexingSrc from '../../shaders/indexing.wgsl?raw';
+import randomSrc from '../../shaders/random.wgsl?raw';
 
 const templates: Record<string, string> = {
   elementwise: elementwiseSrc,
@@ -22,6 +23,7 @@ const templates: Record<string, string> = {
   matvec: matvecSrc,
   argreduce: argreduceSrc,
   indexing: indexingSrc,
+  random: randomSrc,
 };
 
 /** A shader: which template, with what substitutions. `key` identifies the specialisation. */

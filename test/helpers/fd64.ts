@@ -114,3 +114,15 @@ export function erf64(x: number): number {
   for (let i = 1; i < n; i++) s += (i % 2 ? 4 : 2) * Math.exp(-((i * h) ** 2));
   return Math.sign(x) * ((s * h) / 3) * (2 / Math.sqrt(Math.PI));
 }
+
+/** erf^-1 in float64 by bisection on erf64. */
+export function erfInv64(x: number): number {
+  if (Number.isNaN(x) || Math.abs(x) > 1) return NaN;
+  let [lo, hi] = [-7, 7];
+  for (let k = 0; k < 64; k++) {
+    const mid = (lo + hi) / 2;
+    if (erf64(mid) < x) lo = mid;
+    else hi = mid;
+  }
+  return (lo + hi) / 2;
+}
