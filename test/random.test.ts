@@ -14,7 +14,6 @@ import {
   random,
   setHostEvaluation,
   sum,
-  take,
   ValueError,
   type NDArray,
 } from '../src/index';
