@@ -73,6 +73,7 @@ export { softmax, logSoftmax, oneHot, gelu, silu, softplus, logSigmoid, standard
 export { softmaxCrossEntropy, softmaxCrossEntropyWithIntegerLabels } from './nn/losses';
 /** jax.nn's functions (and Optax's classification losses) as one namespace: nn.softmax, nn.gelu, ... */
 export * as nn from './nn/index';
+export { saveSafetensors, loadSafetensors, type ArrayTree } from './io/safetensors';
 /** jax.random's keys and samplers: random.key(seed), random.split, random.uniform, random.normal, ... */
 export * as random from './random/index';
 export { memoryStats, flushPool } from './gpu/runtime';
