@@ -69,6 +69,7 @@ export { matmul, dot } from './array/linalg';
 export { concatenate, expandDims, squeeze, stack, split, swapaxes, moveaxis } from './array/shape-ops';
 export { max, min, argmax, argmin, logsumexp } from './array/reductions';
 export { take, takeAlongAxis } from './array/indexing';
+export { conv2d, maxPool, avgPool, type ConvOptions, type Padding } from './array/conv';
 export { softmax, logSoftmax, oneHot, gelu, silu, softplus, logSigmoid, standardize, variance, leakyRelu } from './nn/nn';
 export { softmaxCrossEntropy, softmaxCrossEntropyWithIntegerLabels } from './nn/losses';
 /** jax.nn's functions (and Optax's classification losses) as one namespace: nn.softmax, nn.gelu, ... */

@@ -56,6 +56,8 @@ import {
   take,
   takeAlongAxis,
   nn,
+  conv2d,
+  avgPool,
   dot,
   stopGradient,
   randomNormal,
@@ -881,6 +883,30 @@ const cases: Case[] = [
       return takeAlongAxis(x, array(idx, shape), ax);
     },
   },
+  {
+    name: 'conv2d (strides, SAME and VALID)',
+    shapes: (r) => {
+      const c = pick(r, [1, 2]);
+      return [
+        [pick(r, [1, 2]), pick(r, [3, 4, 5]), pick(r, [3, 4]), c],
+        [pick(r, [1, 2, 3]), pick(r, [1, 2]), c, pick(r, [1, 2])],
+      ];
+    },
+    op: (r) => {
+      const strides = pick(r, [1, 2]);
+      const padding = pick(r, ['SAME', 'VALID'] as const);
+      return (x: NDArray, w: NDArray) => conv2d(x, w, { strides, padding });
+    },
+  },
+  {
+    name: 'avgPool',
+    shapes: (r) => [[1, pick(r, [2, 3, 4]), pick(r, [2, 4]), pick(r, [1, 2])]],
+    op: (r) => {
+      const padding = pick(r, ['SAME', 'VALID'] as const);
+      return (x: NDArray) => avgPool(x, 2, { padding });
+    },
+    linear: true,
+  },
   unaryCase('softmax', (x) => nn.softmax(x)),
   unaryCase('logSoftmax', (x) => nn.logSoftmax(x)),
   unaryCase('gelu (tanh)', (x) => nn.gelu(x)),
@@ -938,6 +964,8 @@ describe('checkGrads (order 1 and 2) on every differentiable primitive', () => {
       logistic: 'sigmoid',
       select: 'where',
       erf_inv: 'erfInv',
+      im2col: 'conv2d',
+      col2im: 'conv2d', // order 2 differentiates im2col's VJP
       take_add: 'take', // order 2 differentiates take's VJP
       take_along_axis: 'takeAlongAxis',
       take_along_axis_add: 'takeAlongAxis',

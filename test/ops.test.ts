@@ -1033,6 +1033,8 @@ const overflowCoverage: Record<string, string> = {
   convert: 'astype int32 (saturating), astype bool',
   log1p: 'log1p',
   erf_inv: 'erfInv',
+  im2col: 'copies (patches move values; test/conv.test.ts)',
+  col2im: 'sums of window entries, as sum (test/conv.test.ts)',
   threefry: 'random keys: bits are words, not floats (test/random.test.ts)',
   permutation_of: 'random keys (test/random.test.ts)',
   erf: 'erf',

@@ -332,3 +332,36 @@ export function hostPermutationOf(n: Node, [u]: HostArray[]): HostArray {
   const order = Array.from({ length: n.size }, (_, i) => i).sort((a, b) => u![a]! - u![b]! || a - b);
   return Int32Array.from(order);
 }
+
+// ---- convolution windows ----
+
+/** Calls visit(patchIndex, imageIndex or -1 for padding) for every window entry, in patch order. */
+function eachWindowEntry(n: Node, image: readonly number[], visit: (o: number, i: number) => void): void {
+  const p = n.params;
+  const [N, H, W, C] = image as [number, number, number, number];
+  let o = 0;
+  for (let b = 0; b < N; b++)
+    for (let oh = 0; oh < p.oh; oh++)
+      for (let ow = 0; ow < p.ow; ow++)
+        for (let kh = 0; kh < p.kh; kh++)
+          for (let kw = 0; kw < p.kw; kw++) {
+            const ih = oh * p.sh + kh - p.padTop;
+            const iw = ow * p.sw + kw - p.padLeft;
+            const inside = ih >= 0 && iw >= 0 && ih < H && iw < W;
+            for (let c = 0; c < C; c++) visit(o++, inside ? ((b * H + ih) * W + iw) * C + c : -1);
+          }
+}
+
+export function hostIm2col(n: Node, [x]: HostArray[]): HostArray {
+  const out = new Float32Array(n.size);
+  eachWindowEntry(n, n.inputs[0]!.shape, (o, i) => (out[o] = i < 0 ? n.params.pad : x![i]!));
+  return out;
+}
+
+export function hostCol2im(n: Node, [cols]: HostArray[]): HostArray {
+  const acc = new Float64Array(n.size);
+  eachWindowEntry(n, n.shape, (o, i) => {
+    if (i >= 0) acc[i]! += cols![o]!;
+  });
+  return Float32Array.from(acc);
+}

@@ -222,3 +222,27 @@ export function lowerPermutationOf(n: Node): Lowering {
     scratch: [Math.max(4, n.size * 4)],
   };
 }
+
+// ---- convolution windows (shaders/conv.wgsl) ----
+
+/** im2col (the node is the patches) or col2im (the node is the image); `image` is the NHWC array's shape. */
+export function lowerWindow(n: Node, entry: 'im2col' | 'col2im', image: readonly number[]): Lowering {
+  const p = n.params;
+  const [N, H, W, C] = image as [number, number, number, number];
+  const w = new Words(16)
+    .u32(0, N)
+    .u32(1, H)
+    .u32(2, W)
+    .u32(3, C)
+    .u32(4, p.oh)
+    .u32(5, p.ow)
+    .u32(6, p.kh)
+    .u32(7, p.kw)
+    .u32(8, p.sh)
+    .u32(9, p.sw)
+    .u32(10, p.padTop)
+    .u32(11, p.padLeft)
+    .u32(12, n.size)
+    .f32(13, p.pad);
+  return single({ template: 'conv', entry }, w, [{ input: 0 }], n.size);
+}

@@ -17,6 +17,8 @@ import {
   erfInvHost,
   hostPermutationOf,
   hostThreefry,
+  hostIm2col,
+  hostCol2im,
   highest,
   hostAlias,
   hostArg,
@@ -44,12 +46,14 @@ import {
   lowerPermutationOf,
   lowerReduce,
   lowerThreefry,
+  lowerWindow,
   rankWords,
   single,
   transposeStrides,
   type LowerContext,
 } from './lowering';
 import * as indexing from './indexing';
+import * as conv from './conv';
 
 /** Cotangents for each input, in input order; null where the input gets no gradient. */
 export type Vjp<Q> = (g: NDArray, inputs: NDArray[], out: NDArray, params: Q) => (NDArray | null)[];
@@ -422,6 +426,17 @@ export const primitives: Rules = {
       const db = tb ? matmulT(g, a!, true, ta) : matmulT(a!, g, !ta, false);
       return [ops.sumTo(da, a!.shape), ops.sumTo(db, b!.shape)];
     },
+  },
+  im2col: {
+    host: hostIm2col,
+    lower: (n) => lowerWindow(n, 'im2col', n.inputs[0]!.shape),
+    vjp: (g, [x], _, p) => [conv.col2im(g, p, x!.shape)],
+  },
+  col2im: {
+    host: hostCol2im,
+    lower: (n) => lowerWindow(n, 'col2im', n.shape),
+    // Linear: its VJP gathers the windows again (padding reads 0 for a cotangent).
+    vjp: (gg, [cols], _, p) => [ops.bind('im2col', [gg], { ...p, pad: 0 }, cols!.shape)],
   },
   adam: {
     lower: (n) => {

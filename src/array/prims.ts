@@ -82,8 +82,24 @@ export interface PrimParams {
   take_add: { axis: number; size: number };
   take_along_axis_add: { axis: number; size: number };
   matmul: { transA: boolean; transB: boolean };
+  // convolution as patches (shaders/conv.wgsl): NHWC windows, and the transpose (the VJP)
+  im2col: Window;
+  col2im: Window;
   // optimizers
   adam: { b1: number; b2: number; eps: number; epsRoot: number; bc1: number; bc2: number; scale: number; n: number; seg: number };
+}
+
+/** A 2-D window over an NHWC array: kernel size, strides, padding before, output size, and the value padding reads. */
+export interface Window {
+  kh: number;
+  kw: number;
+  sh: number;
+  sw: number;
+  padTop: number;
+  padLeft: number;
+  oh: number;
+  ow: number;
+  pad: number;
 }
 
 export type Prim = keyof PrimParams;

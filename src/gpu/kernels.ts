@@ -12,6 +12,7 @@ import matvecSrc from '../../shaders/matvec.wgsl?raw';
 import argreduceSrc from '../../shaders/argreduce.wgsl?raw';
 import indexingSrc from '../../shaders/indexing.wgsl?raw';
 import randomSrc from '../../shaders/random.wgsl?raw';
+import convSrc from '../../shaders/conv.wgsl?raw';
 
 const templates: Record<string, string> = {
   elementwise: elementwiseSrc,
@@ -24,6 +25,7 @@ const templates: Record<string, string> = {
   argreduce: argreduceSrc,
   indexing: indexingSrc,
   random: randomSrc,
+  conv: convSrc,
 };
 
 /** A shader: which template, with what substitutions. `key` identifies the specialisation. */
