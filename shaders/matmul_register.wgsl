@@ -154,3 +154,27 @@ fn main8(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) w
     if (nHi) { C4[h + 1u] = c41; C4[h + N4 + 1u] = c51; C4[h + 2u * N4 + 1u] = c61; C4[h + 3u * N4 + 1u] = c71; }
   }
 }
+
+// Small products (M or N below 16: attention's (T, T) scores per head, a
+// classifier head with 10 columns): one thread per element of C over all
+// batches, in a flat 1-D grid, so no thread of a 64x64 tile idles. Grid x
+// and y fold the flat index as elsewhere (grid1d); no split-K.
+@compute @workgroup_size(256)
+fn small(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let o = gid.x + gid.y * nwg.x * 256u;
+  if (o >= P.batch * P.M * P.N) { return; }
+  let n = o % P.N;
+  let m = (o / P.N) % P.M;
+  let batchIdx = o / (P.M * P.N);
+  let aBase = batchIdx * P.aBatch;
+  let bBase = batchIdx * P.bBatch;
+  var s0 = 0.0;
+  var s1 = 0.0;
+  var k = 0u;
+  for (; k + 1u < P.K; k += 2u) {
+    s0 += a_at(aBase, m, k) * b_at(bBase, k, n);
+    s1 += a_at(aBase, m, k + 1u) * b_at(bBase, k + 1u, n);
+  }
+  if (k < P.K) { s0 += a_at(aBase, m, k) * b_at(bBase, k, n); }
+  C[o] = s0 + s1;
+}

@@ -64,6 +64,12 @@ function batched(a: NDArray, b: NDArray): NDArray {
     const full = own.length === batch.length && own.every((d, i) => d === batch[i]) ? x : broadcastTo(x, [...batch, r, c]);
     return reshape(full, [count, r, c]);
   };
+  // With b one matrix for every batch entry, a's batch and row axes are one long row axis: one 2-D product.
+  if (batchB.reduce((p, q) => p * q, 1) === 1 && batch.length > 0 && batchA.length === batch.length) {
+    const [m, k] = a.shape.slice(-2) as [number, number];
+    const flat = matmulT(reshape(a, [count * m, k]), reshape(b, b.shape.slice(-2)), false, false);
+    return reshape(flat, [...batch, m, b.shape[b.ndim - 1]!]);
+  }
   const c = matmulT(fold(a, batchA), fold(b, batchB), false, false);
   return reshape(c, [...batch, a.shape[a.ndim - 2]!, b.shape[b.ndim - 1]!]);
 }

@@ -28,21 +28,56 @@ export function transposeStrides(inShape: readonly number[], perm: number[]): nu
   return perm.map((p) => st[p]!);
 }
 
-/** Params words 0..11 shared by the index-mapping kernels: n, rank, output dims. */
-export function rankWords(n: Node, words: number): Words {
-  const w = new Words(words).u32(0, n.size).u32(1, n.shape.length);
-  n.shape.forEach((d, i) => w.u32(4 + i, d));
-  return w;
-}
-
 export function single(shader: KernelCall['shader'], w: Words, inputs: Slot[], threads: number): Lowering {
   return { calls: [{ shader, params: w.buffer, slots: [{ out: true }, ...inputs], grid: grid1d(threads) }] };
 }
 
+/**
+ * Output axes (size, input stride) with size-1 axes dropped and neighbours
+ * merged where the input stays contiguous across them (a transpose of
+ * (B, T, H, D) to (B, H, T, D) becomes three axes, a slice of rows one).
+ */
+function mergedAxes(shape: readonly number[], strides: readonly number[]): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  shape.forEach((d, i) => {
+    if (d === 1) return;
+    const last = out[out.length - 1];
+    if (last && last[1] === strides[i]! * d) {
+      last[0] *= d;
+      last[1] = strides[i]!;
+    } else out.push([d, strides[i]!]);
+  });
+  return out;
+}
+
+/** out[i] = src[base + sum_d pos_d(i) * strides[d]], the sizes and strides as WGSL literals (shaders/layout.wgsl). */
 export function gather(n: Node, base: number, strides: number[]): Lowering {
-  const w = rankWords(n, 36).u32(2, base);
-  strides.forEach((s, d) => w.u32(12 + d, s));
-  return single({ template: 'layout', entry: 'gather' }, w, [{ input: 0 }], n.size);
+  const axes = mergedAxes(n.shape, strides);
+  const lines: string[] = [];
+  for (let d = axes.length - 1; d >= 0; d--) {
+    const [size, stride] = axes[d]!;
+    lines.push(d === 0 ? `off += rem * ${stride}u;` : `off += (rem % ${size}u) * ${stride}u; rem /= ${size}u;`);
+  }
+  const w = new Words(4).u32(0, n.size).u32(2, base);
+  return single({ template: 'layout', entry: 'gather', fill: { GATHER: lines.join(' '), PAD: '' } }, w, [{ input: 0 }], n.size);
+}
+
+/** Pad: each output axis' position checked against [start, start + input size), the input offset from it. */
+export function padLowering(n: Node, starts: readonly number[], inShape: readonly number[]): Lowering {
+  const st = contiguousStrides(inShape);
+  const lines: string[] = [];
+  for (let d = n.shape.length - 1; d >= 0; d--) {
+    const dim = n.shape[d]!;
+    const [s, len] = [starts[d]!, inShape[d]!];
+    if (dim === 1) continue;
+    lines.push(
+      `{ let c = ${d === 0 ? 'rem' : `rem % ${dim}u`}; ${d === 0 ? '' : `rem /= ${dim}u; `}` +
+        (s === 0 && len === dim ? '' : `if (c < ${s}u || c >= ${s + len}u) { inside = false; } `) +
+        `off += (c - ${s}u) * ${st[d]}u; }`,
+    );
+  }
+  const w = new Words(4).u32(0, n.size);
+  return single({ template: 'layout', entry: 'pad', fill: { GATHER: '', PAD: lines.join(' ') } }, w, [{ input: 0 }], n.size);
 }
 
 const ROWS_CHUNK = 1024; // elements a reduce_rows workgroup reduces
@@ -94,6 +129,12 @@ export function lowerMatmul(n: Node, ctx: LowerContext): Lowering {
     const R = transposed ? K : N === 1 ? M : N;
     const C = transposed ? (N === 1 ? M : N) : K;
     return lowerMatvec(mat, vec, transposed, R, C, ctx);
+  }
+  // Thin products waste most of a 64x64 tile: one thread per output instead.
+  if (ctx.policy.matmul === 'auto' && (M < 16 || N < 16) && K <= 1024 && batch * M * N > 0) {
+    const w = new Words(12).u32(0, M).u32(1, N).u32(2, K).u32(3, batch).u32(4, aBatch).u32(5, bBatch).u32(6, K).u32(7, 1);
+    const shader = { template: 'matmul_register', entry: 'small', fill: { TRANS_A: String(ta), TRANS_B: String(tb) } } as const;
+    return { calls: [{ shader, params: w.buffer, slots: [{ out: true }, { input: 0 }, { input: 1 }], grid: grid1d(batch * M * N) }] };
   }
   const variant = ctx.policy.matmul !== 'auto' ? ctx.policy.matmul : ctx.isFallback ? 'register' : 'shared';
   const tiles = Math.ceil(M / 64) * Math.ceil(N / 64) * batch;

@@ -47,7 +47,7 @@ import {
   lowerReduce,
   lowerThreefry,
   lowerWindow,
-  rankWords,
+  padLowering,
   single,
   transposeStrides,
   type LowerContext,
@@ -358,12 +358,7 @@ export const primitives: Rules = {
   pad: {
     host: hostPad,
     lower: (n) => {
-      const inShape = n.inputs[0]!.shape;
-      const starts = n.params.starts as number[];
-      const w = rankWords(n, 36);
-      starts.forEach((s, d) => w.u32(20 + d, s));
-      inShape.forEach((s, d) => w.u32(28 + d, s));
-      return single({ template: 'layout', entry: 'pad' }, w, [{ input: 0 }], n.size);
+      return padLowering(n, n.params.starts as number[], n.inputs[0]!.shape);
     },
     vjp: (g, [x], _, p) => [
       ops.slice(

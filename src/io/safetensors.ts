@@ -35,7 +35,7 @@ function named(tree: unknown, prefix: string, out: Array<[string, NDArray]>): vo
  * their paths. Reads every array back from the GPU, hence a Promise.
  * `metadata` goes into the header's `__metadata__` (string values only, as the format says).
  */
-export async function saveSafetensors(tree: ArrayTree | Record<string, unknown>, metadata?: Record<string, string>): Promise<Uint8Array> {
+export async function saveSafetensors(tree: ArrayTree | object, metadata?: Record<string, string>): Promise<Uint8Array> {
   const items: Array<[string, NDArray]> = [];
   named(tree, '', items);
   if (items.length === 0) throw new ValueError('saveSafetensors: the tree has no arrays');
