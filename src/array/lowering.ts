@@ -52,7 +52,8 @@ function mergedAxes(shape: readonly number[], strides: readonly number[]): Array
 
 /** out[i] = src[base + sum_d pos_d(i) * strides[d]], the sizes and strides as WGSL literals (shaders/layout.wgsl). */
 export function gather(n: Node, base: number, strides: number[]): Lowering {
-  const axes = mergedAxes(n.shape, strides);
+  // (An empty output runs no thread: no index code, and no division by a zero size.)
+  const axes = n.size === 0 ? [] : mergedAxes(n.shape, strides);
   const lines: string[] = [];
   for (let d = axes.length - 1; d >= 0; d--) {
     const [size, stride] = axes[d]!;
@@ -66,7 +67,7 @@ export function gather(n: Node, base: number, strides: number[]): Lowering {
 export function padLowering(n: Node, starts: readonly number[], inShape: readonly number[]): Lowering {
   const st = contiguousStrides(inShape);
   const lines: string[] = [];
-  for (let d = n.shape.length - 1; d >= 0; d--) {
+  for (let d = n.size === 0 ? -1 : n.shape.length - 1; d >= 0; d--) {
     const dim = n.shape[d]!;
     const [s, len] = [starts[d]!, inShape[d]!];
     if (dim === 1) continue;
