@@ -5,6 +5,7 @@
 //   vjp        vjp((a, b) => matmul(a, b), A, B) then vjpFn(G), both cotangents read
 //   mlp        valueAndGrad(mse) + adam(...).update + applyUpdates over
 //              { layer1: { w, b }, layer2: { w, b } }, loss read every step
+//   classifier the same with relu and nn.softmaxCrossEntropyWithIntegerLabels (784-256-10)
 //   tiny       50 elementwise ops (numbers as the second operand), one data()
 //
 // Inputs are uploaded once in prepare*() (array(...) then evaluate), so a
@@ -23,6 +24,8 @@ import {
   memoryStats,
   mul,
   NDArray,
+  nn,
+  relu,
   ones,
   sin,
   square,
@@ -50,22 +53,34 @@ function disposeTree(t: unknown): void {
 
 const owned = new Set<() => void>();
 
-/** The benchmark MLP with Adam: step() runs one training step and returns its loss, unread. */
+/** The benchmark MLP (tanh, MSE) with Adam. */
 async function ourMlp(init: MlpInit, xs: Float32Array, ys: Float32Array) {
-  const { inDim: D, hidden: H, outDim: O } = init;
-  const batch = xs.length / D;
-  let params: Params = {
-    layer1: { w: array(init.layer1.w, [D, H]), b: array(init.layer1.b, [H]) },
-    layer2: { w: array(init.layer2.w, [H, O]), b: array(init.layer2.b, [O]) },
-  };
-  const X = array(xs, [batch, D]);
-  const Y = array(ys, [batch, O]);
+  const batch = xs.length / init.inDim;
   const mse = (p: Params, x: NDArray, y: NDArray) => {
     const h = tanh(add(matmul(x, p.layer1.w), p.layer1.b));
     const pred = add(matmul(h, p.layer2.w), p.layer2.b);
     return mean(square(sub(pred, y)));
   };
-  const lossAndGrad = valueAndGrad(mse);
+  return trainer(init, array(xs, [batch, init.inDim]), array(ys, [batch, init.outDim]), mse);
+}
+
+/** The MNIST-shaped classifier: relu hidden layer, Optax's cross-entropy with integer labels. */
+async function ourClassifier(init: MlpInit, xs: Float32Array, labels: Int32Array) {
+  const ce = (p: Params, x: NDArray, y: NDArray) => {
+    const h = relu(add(matmul(x, p.layer1.w), p.layer1.b));
+    return mean(nn.softmaxCrossEntropyWithIntegerLabels(add(matmul(h, p.layer2.w), p.layer2.b), y));
+  };
+  return trainer(init, array(xs, [labels.length, init.inDim]), array(labels), ce);
+}
+
+/** A two-layer model with Adam: step() runs one training step and returns its loss, unread. */
+async function trainer(init: MlpInit, X: NDArray, Y: NDArray, lossFn: (p: Params, x: NDArray, y: NDArray) => NDArray) {
+  const { inDim: D, hidden: H, outDim: O } = init;
+  let params: Params = {
+    layer1: { w: array(init.layer1.w, [D, H]), b: array(init.layer1.b, [H]) },
+    layer2: { w: array(init.layer2.w, [H, O]), b: array(init.layer2.b, [O]) },
+  };
+  const lossAndGrad = valueAndGrad(lossFn);
   const optimizer = adam(ADAM.lr, { b1: ADAM.b1, b2: ADAM.b2, eps: ADAM.eps });
   let state = optimizer.init(params);
   await upload(X, Y, ...(tree.leaves(params) as NDArray[]), ...(tree.leaves(state) as NDArray[]).filter((l) => l instanceof NDArray));
@@ -189,6 +204,16 @@ export const ours: Rival = {
       loss.dispose();
       return value;
     }, mlp.free);
+  },
+
+  async prepareClassifier(init, xs, labels) {
+    const model = await ourClassifier(init, xs, labels);
+    return track(async () => {
+      const loss = model.step();
+      const value = await loss.item();
+      loss.dispose();
+      return value;
+    }, model.free);
   },
 
   async prepareMlpLoop(init, xs, ys, readEvery, steps) {

@@ -12,7 +12,7 @@
 //      buffer/tensor count before and after the timed calls.
 
 import { matmul64, refMatmul, refMatmulVjp, refMlpLosses, refSeed, refTinyChain, verify, VerifyError } from './rivals/reference';
-import { matmulInputs, mlpInputs, type Rival, type Runner, seedInputs, tinyChainInput, uniform } from './rivals/spec';
+import { classifierInputs, matmulInputs, mlpInputs, type Rival, type Runner, seedInputs, tinyChainInput, uniform } from './rivals/spec';
 
 export type Group = 'seed' | 'matmul' | 'mlp' | 'loop' | 'overhead';
 export const GROUPS: readonly Group[] = ['seed', 'matmul', 'mlp', 'loop', 'overhead'];
@@ -462,6 +462,68 @@ function loopCell(batch: number, steps: number, readEvery: number, verifySteps: 
   };
 }
 
+/**
+ * One training step of the MNIST-shaped classifier (784 -> 256 relu -> 10,
+ * softmax cross-entropy, Adam), each library with its own ops; the first
+ * steps checked against float64, the loss required to fall.
+ */
+function classifierCell(batch: number, steps: number): Cell {
+  const inputs = lazy(() => classifierInputs(batch));
+  const total = MLP_VERIFIED + MLP_WARMUP + steps;
+  let wantCache: number[] | null = null;
+  const want = () => {
+    const { init, xs, labels } = inputs();
+    return (wantCache ??= refMlpLosses(init, xs, new Float32Array(0), total, labels));
+  };
+  const rtolFirst = 1e-4;
+  const rtolLater = 1e-3;
+  return {
+    id: 'classifier',
+    label: `MNIST MLP step (${batch}x784 -> 256 relu -> 10, cross-entropy, Adam)`,
+    short: 'MNIST MLP',
+    groups: ['mlp'],
+    kind: 'mlp',
+    flops: 3 * (2 * batch * 784 * 256 + 2 * batch * 256 * 10),
+    rtol: rtolFirst,
+    async prepare(lib) {
+      if (!lib.prepareClassifier) throw new SkipCell(`${lib.name} has no classifier runner (bench/rivals)`);
+      const { init, xs, labels, onehot } = inputs();
+      const w = want();
+      const step = await lib.prepareClassifier(init, xs, labels, onehot);
+      const losses: number[] = [];
+      for (let i = 0; i < MLP_VERIFIED; i++) losses.push(await step());
+      let relErr = verify(`${lib.name} classifier losses 1-${MLP_VERIFIED}`, losses, w.slice(0, MLP_VERIFIED), rtolFirst);
+      let k = MLP_VERIFIED;
+      const run: Runner<unknown> = Object.assign(
+        async () => {
+          const loss = await step();
+          losses.push(loss);
+          return [k++, loss] as const;
+        },
+        { dispose: step.dispose },
+      );
+      return {
+        run,
+        fixed: { warmup: MLP_WARMUP - 1, reps: steps },
+        check: (got) => {
+          const [i, loss] = got as [number, number];
+          relErr = Math.max(relErr, verify(`${lib.name} classifier loss step ${i + 1}`, loss, w[i]!, rtolLater));
+          return relErr;
+        },
+        finish(row) {
+          const first = losses[0]!;
+          const last = losses[losses.length - 1]!;
+          row.loss = { first, last, falls: last < first, steps: losses.length };
+          if (!(last < first) && row.status === 'ok') {
+            row.status = 'verify-failed';
+            row.error = `loss did not fall: ${first} -> ${last} over ${losses.length} steps`;
+          }
+        },
+      };
+    },
+  };
+}
+
 function mlpCell(batch: number, steps: number): Cell {
   const data = mlpData(batch);
   const inputs = data.inputs;
@@ -557,6 +619,7 @@ export function buildCells(o: BenchOptions): Cell[] {
   for (const n of mmSizes) cells.push(matmulCell(n, 10));
   for (const n of mmSizes) cells.push(vjpCell(n));
   cells.push(mlpCell(256, o.mlpSteps));
+  cells.push(classifierCell(128, o.mlpSteps));
   const loopSteps = o.quick ? 20 : 100;
   for (const every of [1, 10, 100, 0]) cells.push(loopCell(256, loopSteps, every, Math.max(loopSteps, MLP_VERIFIED + MLP_WARMUP + o.mlpSteps)));
   cells.push(tinyCell(16));

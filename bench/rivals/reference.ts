@@ -55,9 +55,11 @@ export function refMatmulVjp(a: Num, b: Num, n: number): [Float64Array, Float64A
 
 /**
  * Losses of the first `steps` MLP training steps (each loss is computed before
- * that step's Adam update), in float64.
+ * that step's Adam update), in float64. By default the benchmark MLP (tanh,
+ * MSE against ys); with `labels`, the MNIST-shaped classifier (relu, mean
+ * softmax cross-entropy of the outputs as logits against integer labels).
  */
-export function refMlpLosses(init: MlpInit, xs: Num, ys: Num, steps: number): number[] {
+export function refMlpLosses(init: MlpInit, xs: Num, ys: Num, steps: number, labels?: Int32Array): number[] {
   const { inDim: D, hidden: H, outDim: O } = init;
   const B = xs.length / D;
   const params = [init.layer1.w, init.layer1.b, init.layer2.w, init.layer2.b].map((p) => Float64Array.from(p));
@@ -74,20 +76,32 @@ export function refMlpLosses(init: MlpInit, xs: Num, ys: Num, steps: number): nu
       for (let k = 0; k < H; k++) {
         let z = b1[k];
         for (let j = 0; j < D; j++) z += xs[i * D + j] * w1[j * H + k];
-        h[i * H + k] = Math.tanh(z);
+        h[i * H + k] = labels ? Math.max(z, 0) : Math.tanh(z);
       }
     }
     let loss = 0;
     for (let i = 0; i < B; i++) {
+      const out = new Float64Array(O);
       for (let o = 0; o < O; o++) {
         let p = b2[o];
         for (let k = 0; k < H; k++) p += h[i * H + k] * w2[k * O + o];
-        const r = p - ys[i * O + o];
-        loss += r * r;
-        dpred[i * O + o] = (2 * r) / (B * O);
+        out[o] = p;
+      }
+      if (labels) {
+        // d/dlogits of mean cross-entropy: (softmax - onehot) / B
+        const mx = Math.max(...out);
+        const lse = mx + Math.log(out.reduce((a, z) => a + Math.exp(z - mx), 0));
+        loss += lse - out[labels[i]];
+        for (let o = 0; o < O; o++) dpred[i * O + o] = (Math.exp(out[o] - lse) - (o === labels[i] ? 1 : 0)) / B;
+      } else {
+        for (let o = 0; o < O; o++) {
+          const r = out[o] - ys[i * O + o];
+          loss += r * r;
+          dpred[i * O + o] = (2 * r) / (B * O);
+        }
       }
     }
-    losses.push(loss / (B * O));
+    losses.push(labels ? loss / B : loss / (B * O));
     // backward
     const g = params.map((p) => new Float64Array(p.length));
     const [gw1, gb1, gw2, gb2] = g;
@@ -101,7 +115,7 @@ export function refMlpLosses(init: MlpInit, xs: Num, ys: Num, steps: number): nu
         let s = 0;
         for (let o = 0; o < O; o++) s += dpred[i * O + o] * w2[k * O + o];
         const hk = h[i * H + k];
-        dh[i * H + k] = s * (1 - hk * hk);
+        dh[i * H + k] = labels ? (hk > 0 ? s : 0) : s * (1 - hk * hk);
       }
     }
     for (let i = 0; i < B; i++) {

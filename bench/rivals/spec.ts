@@ -47,6 +47,13 @@ export interface Rival {
    * step's loss, read after the loop.
    */
   prepareMlpLoop?(init: MlpInit, xs: Float32Array, ys: Float32Array, readEvery: number, steps: number): Promise<Runner<number>>;
+  /**
+   * Workload 3c (optional). One training step of the MNIST-shaped classifier:
+   * 784 -> 256 relu -> 10 logits, mean softmax cross-entropy against integer
+   * `labels` (`onehot` is the same as one-hot rows, for libraries that take
+   * those), Adam. Resolves to the step's loss (before its update).
+   */
+  prepareClassifier?(init: MlpInit, xs: Float32Array, labels: Int32Array, onehot: Float32Array): Promise<Runner<number>>;
   /** Workload 4. TINY_CHAIN_OPS applied in order to a short vector, one readback. */
   prepareTinyChain(v: Float32Array): Promise<Runner<Float32Array>>;
   /**
@@ -142,6 +149,31 @@ export function mlpInputs(
     }
   }
   return { init, xs, ys, batch };
+}
+
+/**
+ * The classifier workload's inputs: MNIST's shapes (784 pixels in [0, 1), 10
+ * classes), synthetic so the browser needs no dataset; labels are a fixed
+ * linear rule of the pixels, so the loss falls as on real digits.
+ */
+export function classifierInputs(batch = 128, seed = 17): { init: MlpInit; xs: Float32Array; labels: Int32Array; onehot: Float32Array } {
+  const { init } = mlpInputs(1, 784, 256, 10, seed);
+  const xs = Float32Array.from(uniform(batch * 784, seed + 5), (v) => (v + 1) / 2);
+  const proj = uniform(784 * 10, seed + 6);
+  const labels = new Int32Array(batch);
+  const onehot = new Float32Array(batch * 10);
+  for (let i = 0; i < batch; i++) {
+    let best = 0;
+    let bestV = -Infinity;
+    for (let c = 0; c < 10; c++) {
+      let s = 0;
+      for (let j = 0; j < 784; j++) s += xs[i * 784 + j] * proj[j * 10 + c];
+      if (s > bestV) [best, bestV] = [c, s];
+    }
+    labels[i] = best;
+    onehot[i * 10 + best] = 1;
+  }
+  return { init, xs, labels, onehot };
 }
 
 export function tinyChainInput(len = 16, seed = 11): Float32Array {

@@ -240,8 +240,12 @@ export function makeJaxRival(useJit: boolean, device: 'webgpu' | 'wasm' = 'webgp
   const maybeJit = <F extends (...args: any[]) => any>(f: F): F & { dispose?: () => void } =>
     useJit ? (jax.jit(f) as unknown as F & { dispose: () => void }) : f;
 
-  /** The benchmark MLP with Adam in one (jitted) function: step() runs one training step and returns its loss, unread. */
-  async function jaxMlp(init: MlpInit, xs: Float32Array, ys: Float32Array) {
+  /**
+   * The benchmark MLP with Adam in one (jitted) function: step() runs one
+   * training step and returns its loss, unread. kind 'ce': the classifier
+   * (relu, mean cross-entropy of jax.nn.logSoftmax against one-hot ys).
+   */
+  async function jaxMlp(init: MlpInit, xs: Float32Array, ys: Float32Array, kind: 'mse' | 'ce' = 'mse') {
     const np = jax.numpy;
     const { inDim: D, hidden: H, outDim: O } = init;
     const batch = xs.length / D;
@@ -259,6 +263,10 @@ export function makeJaxRival(useJit: boolean, device: 'webgpu' | 'wasm' = 'webgp
     const Y = np.array(f32(ys), { shape: [batch, O] });
 
     const lossFn = (p: JParams, x: JArray, y: JArray) => {
+      if (kind === 'ce') {
+        const logits = np.matmul(jax.nn.relu(np.matmul(x, p.layer1.w).add(p.layer1.b)), p.layer2.w).add(p.layer2.b);
+        return np.negative(np.mean(np.sum(np.multiply(y, jax.nn.logSoftmax(logits, -1)), -1)));
+      }
       const h = np.tanh(np.matmul(x, p.layer1.w).add(p.layer1.b));
       const pred = np.matmul(h, p.layer2.w).add(p.layer2.b);
       return np.square(pred.sub(y)).mean();
@@ -430,6 +438,12 @@ export function makeJaxRival(useJit: boolean, device: 'webgpu' | 'wasm' = 'webgp
       jax.defaultDevice(device); // jax-js's default device is global: each variant selects its own
       const mlp = await jaxMlp(init, xs, ys);
       return runner(async () => (await mlp.step().data())[0], owned, mlp.free);
+    },
+
+    async prepareClassifier(init: MlpInit, xs, _labels, onehot) {
+      jax.defaultDevice(device); // jax-js's default device is global: each variant selects its own
+      const model = await jaxMlp(init, xs, onehot, 'ce');
+      return runner(async () => (await model.step().data())[0], owned, model.free);
     },
 
     async prepareMlpLoop(init: MlpInit, xs, ys, readEvery, steps) {
@@ -622,6 +636,41 @@ export function makeTfjsRival(opts: { cpuForward?: boolean } = {}): Rival {
         const pred = tf.add(tf.matMul(h, w2), b2);
         return tf.mean(tf.square(tf.sub(pred, Y))) as Scalar;
       };
+      return runner(
+        async () => {
+          flags();
+          const cost = opt.minimize(lossFn, true, [w1, b1, w2, b2])!;
+          const val = (await cost.data())[0];
+          cost.dispose();
+          return val;
+        },
+        owned,
+        () => {
+          opt.dispose();
+          tf.dispose([w1, b1, w2, b2, X, Y]);
+        },
+      );
+    },
+
+    async prepareClassifier(init, xs, _labels, onehot) {
+      flags();
+      const { inDim: D, hidden: H, outDim: O } = init;
+      const batch = xs.length / D;
+      const mk = (data: Float32Array, shape: number[]): Variable => {
+        const t = tf.tensor(data, shape);
+        const v = tf.variable(t, true);
+        t.dispose();
+        return v;
+      };
+      const w1 = mk(init.layer1.w, [D, H]);
+      const b1 = mk(init.layer1.b, [H]);
+      const w2 = mk(init.layer2.w, [H, O]);
+      const b2 = mk(init.layer2.b, [O]);
+      const X = tf.tensor2d(xs, [batch, D]);
+      const Y = tf.tensor2d(onehot, [batch, O]);
+      const opt = tf.train.adam(ADAM.lr, ADAM.b1, ADAM.b2, ADAM.eps);
+      // tf.losses.softmaxCrossEntropy: mean over the batch (SUM_BY_NONZERO_WEIGHTS) of -sum(onehot * logSoftmax).
+      const lossFn = (): Scalar => tf.losses.softmaxCrossEntropy(Y, tf.add(tf.matMul(tf.relu(tf.add(tf.matMul(X, w1), b1)), w2), b2)) as Scalar;
       return runner(
         async () => {
           flags();

@@ -34,3 +34,15 @@ try {
   if (e instanceof ShapeError) void (e satisfies GradGpuError);
 }
 export { lossShape, maeShape, step, gw, aux2Shape };
+
+// data() is the honest union; naming the dtype narrows it.
+async function reads(x: NDArray) {
+  const any: Float32Array | Int32Array | Uint8Array = await x.data();
+  const f: Float32Array = await x.data('float32');
+  const i: Int32Array = await x.data('int32');
+  const b: Uint8Array = await x.data('bool');
+  // @ts-expect-error -- the union is not a Float32Array
+  const wrong: Float32Array = await x.data();
+  return [any, f, i, b, wrong];
+}
+void reads;
