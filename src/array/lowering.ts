@@ -70,7 +70,7 @@ export function padLowering(n: Node, starts: readonly number[], inShape: readonl
   for (let d = n.size === 0 ? -1 : n.shape.length - 1; d >= 0; d--) {
     const dim = n.shape[d]!;
     const [s, len] = [starts[d]!, inShape[d]!];
-    if (dim === 1) continue;
+    if (dim === 1 && s === 0 && len === 1) continue; // (a size-1 axis of an empty input still rules every element out)
     lines.push(
       `{ let c = ${d === 0 ? 'rem' : `rem % ${dim}u`}; ${d === 0 ? '' : `rem /= ${dim}u; `}` +
         (s === 0 && len === dim ? '' : `if (c < ${s}u || c >= ${s + len}u) { inside = false; } `) +
