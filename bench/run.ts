@@ -462,37 +462,40 @@ function loopCell(batch: number, steps: number, readEvery: number, verifySteps: 
   };
 }
 
+interface StepSpec {
+  id: string;
+  label: string;
+  short: string;
+  flops: number;
+  /** The library's one-step runner (SkipCell where it has none). */
+  prepare(lib: Rival): Promise<Runner<number>>;
+  /** float64 losses of the first `steps` steps. */
+  want(steps: number): number[];
+}
+
 /**
- * One training step of the MNIST-shaped classifier (784 -> 256 relu -> 10,
- * softmax cross-entropy, Adam), each library with its own ops; the first
- * steps checked against float64, the loss required to fall.
+ * One training step a call, each library with its own ops: the first
+ * MLP_VERIFIED losses must match the float64 run closely, later ones (float32
+ * Adam drifting a little over many steps) more loosely, and the loss must fall.
  */
-function classifierCell(batch: number, steps: number): Cell {
-  const inputs = lazy(() => classifierInputs(batch));
-  const total = MLP_VERIFIED + MLP_WARMUP + steps;
-  let wantCache: number[] | null = null;
-  const want = () => {
-    const { init, xs, labels } = inputs();
-    return (wantCache ??= refMlpLosses(init, xs, new Float32Array(0), total, labels));
-  };
+function stepCell(spec: StepSpec, steps: number): Cell {
+  const total = MLP_VERIFIED + MLP_WARMUP + steps; // prepare's verified steps, warm-up (first call included), timed
   const rtolFirst = 1e-4;
   const rtolLater = 1e-3;
   return {
-    id: 'classifier',
-    label: `MNIST MLP step (${batch}x784 -> 256 relu -> 10, cross-entropy, Adam)`,
-    short: 'MNIST MLP',
+    id: spec.id,
+    label: spec.label,
+    short: spec.short,
     groups: ['mlp'],
     kind: 'mlp',
-    flops: 3 * (2 * batch * 784 * 256 + 2 * batch * 256 * 10),
+    flops: spec.flops,
     rtol: rtolFirst,
     async prepare(lib) {
-      if (!lib.prepareClassifier) throw new SkipCell(`${lib.name} has no classifier runner (bench/rivals)`);
-      const { init, xs, labels, onehot } = inputs();
-      const w = want();
-      const step = await lib.prepareClassifier(init, xs, labels, onehot);
+      const step = await spec.prepare(lib); // (first: a library without this runner skips before the float64 run)
+      const w = spec.want(total);
       const losses: number[] = [];
       for (let i = 0; i < MLP_VERIFIED; i++) losses.push(await step());
-      let relErr = verify(`${lib.name} classifier losses 1-${MLP_VERIFIED}`, losses, w.slice(0, MLP_VERIFIED), rtolFirst);
+      let relErr = verify(`${lib.name} ${spec.id} losses 1-${MLP_VERIFIED}`, losses, w.slice(0, MLP_VERIFIED), rtolFirst);
       let k = MLP_VERIFIED;
       const run: Runner<unknown> = Object.assign(
         async () => {
@@ -504,10 +507,10 @@ function classifierCell(batch: number, steps: number): Cell {
       );
       return {
         run,
-        fixed: { warmup: MLP_WARMUP - 1, reps: steps },
+        fixed: { warmup: MLP_WARMUP - 1, reps: steps }, // the first timed-loop call is warm-up step 1
         check: (got) => {
           const [i, loss] = got as [number, number];
-          relErr = Math.max(relErr, verify(`${lib.name} classifier loss step ${i + 1}`, loss, w[i]!, rtolLater));
+          relErr = Math.max(relErr, verify(`${lib.name} ${spec.id} loss step ${i + 1}`, loss, w[i]!, rtolLater));
           return relErr;
         },
         finish(row) {
@@ -526,58 +529,48 @@ function classifierCell(batch: number, steps: number): Cell {
 
 function mlpCell(batch: number, steps: number): Cell {
   const data = mlpData(batch);
-  const inputs = data.inputs;
-  const total = MLP_VERIFIED + MLP_WARMUP + steps; // prepare's verified steps, warm-up (first call included), timed
-  const want = () => data.want(total);
-  // The first steps must match the float64 run closely; later ones drift a
-  // little (float32 Adam over many steps), so they get a looser tolerance.
-  const rtolFirst = 1e-4;
-  const rtolLater = 1e-3;
-  return {
-    id: 'mlp',
-    label: `MLP step (${batch}x64 -> 256 tanh -> 1, MSE, Adam)`,
-    short: 'MLP step',
-    groups: ['mlp'],
-    kind: 'mlp',
-    // forward 2BDH + 2BH, backward about twice that
-    flops: 3 * (2 * batch * 64 * 256 + 2 * batch * 256),
-    rtol: rtolFirst,
-    async prepare(lib) {
-      const { init, xs, ys } = inputs();
-      const w = want();
-      const step = await lib.prepareMlp(init, xs, ys);
-      const losses: number[] = [];
-      for (let i = 0; i < MLP_VERIFIED; i++) losses.push(await step());
-      let relErr = verify(`${lib.name} mlp losses 1-${MLP_VERIFIED}`, losses, w.slice(0, MLP_VERIFIED), rtolFirst);
-      let k = MLP_VERIFIED;
-      const run: Runner<unknown> = Object.assign(
-        async () => {
-          const loss = await step();
-          losses.push(loss);
-          return [k++, loss] as const;
-        },
-        { dispose: step.dispose },
-      );
-      return {
-        run,
-        fixed: { warmup: MLP_WARMUP - 1, reps: steps }, // the first timed-loop call is warm-up step 1
-        check: (got) => {
-          const [i, loss] = got as [number, number];
-          relErr = Math.max(relErr, verify(`${lib.name} mlp loss step ${i + 1}`, loss, w[i]!, rtolLater));
-          return relErr;
-        },
-        finish(row) {
-          const first = losses[0]!;
-          const last = losses[losses.length - 1]!;
-          row.loss = { first, last, falls: last < first, steps: losses.length };
-          if (!(last < first) && row.status === 'ok') {
-            row.status = 'verify-failed';
-            row.error = `loss did not fall: ${first} -> ${last} over ${losses.length} steps`;
-          }
-        },
-      };
+  return stepCell(
+    {
+      id: 'mlp',
+      label: `MLP step (${batch}x64 -> 256 tanh -> 1, MSE, Adam)`,
+      short: 'MLP step',
+      // forward 2BDH + 2BH, backward about twice that
+      flops: 3 * (2 * batch * 64 * 256 + 2 * batch * 256),
+      prepare: (lib) => {
+        const { init, xs, ys } = data.inputs();
+        return lib.prepareMlp(init, xs, ys);
+      },
+      want: data.want,
     },
-  };
+    steps,
+  );
+}
+
+/** One training step of the MNIST-shaped classifier (784 -> 256 relu -> 10, softmax cross-entropy, Adam). */
+function classifierCell(batch: number, steps: number): Cell {
+  const inputs = lazy(() => classifierInputs(batch));
+  let losses: number[] = [];
+  return stepCell(
+    {
+      id: 'classifier',
+      label: `MNIST MLP step (${batch}x784 -> 256 relu -> 10, cross-entropy, Adam)`,
+      short: 'MNIST MLP',
+      flops: 3 * (2 * batch * 784 * 256 + 2 * batch * 256 * 10),
+      prepare: (lib) => {
+        if (!lib.prepareClassifier) throw new SkipCell(`${lib.name} has no classifier runner (bench/rivals)`);
+        const { init, xs, labels, onehot } = inputs();
+        return lib.prepareClassifier(init, xs, labels, onehot);
+      },
+      want: (steps) => {
+        if (losses.length < steps) {
+          const { init, xs, labels } = inputs();
+          losses = refMlpLosses(init, xs, new Float32Array(0), steps, labels);
+        }
+        return losses;
+      },
+    },
+    steps,
+  );
 }
 
 function tinyCell(len: number): Cell {

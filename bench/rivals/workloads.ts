@@ -531,6 +531,36 @@ export function makeTfjsRival(opts: { cpuForward?: boolean } = {}): Rival {
   const cpuForward = opts.cpuForward ?? true;
   let tf: Tf;
   const owned = new Set<() => void>();
+  /** A two-layer model as tf.variables trained by tf.train.adam; each call runs one step and resolves to its loss. */
+  function tfTrainer(init: MlpInit, xs: Float32Array, ys: Float32Array, loss: (X: Tensor, Y: Tensor, p: Variable[]) => Scalar): Runner<number> {
+    const { inDim: D, hidden: H, outDim: O } = init;
+    const batch = xs.length / D;
+    const mk = (data: Float32Array, shape: number[]): Variable => {
+      const t = tf.tensor(data, shape);
+      const v = tf.variable(t, true);
+      t.dispose();
+      return v;
+    };
+    const p = [mk(init.layer1.w, [D, H]), mk(init.layer1.b, [H]), mk(init.layer2.w, [H, O]), mk(init.layer2.b, [O])];
+    const X = tf.tensor2d(xs, [batch, D]);
+    const Y = tf.tensor2d(ys, [batch, O]);
+    const opt = tf.train.adam(ADAM.lr, ADAM.b1, ADAM.b2, ADAM.eps);
+    return runner(
+      async () => {
+        flags();
+        const cost = opt.minimize(() => loss(X, Y, p), true, p)!;
+        const val = (await cost.data())[0];
+        cost.dispose();
+        return val;
+      },
+      owned,
+      () => {
+        opt.dispose();
+        tf.dispose([...p, X, Y]);
+      },
+    );
+  }
+
   const flags = () => tf.env().set('WEBGPU_CPU_FORWARD', cpuForward);
 
   return {
@@ -616,74 +646,21 @@ export function makeTfjsRival(opts: { cpuForward?: boolean } = {}): Rival {
 
     async prepareMlp(init, xs, ys) {
       flags();
-      const { inDim: D, hidden: H, outDim: O } = init;
-      const batch = xs.length / D;
-      const mk = (data: Float32Array, shape: number[]): Variable => {
-        const t = tf.tensor(data, shape);
-        const v = tf.variable(t, true);
-        t.dispose();
-        return v;
-      };
-      const w1 = mk(init.layer1.w, [D, H]);
-      const b1 = mk(init.layer1.b, [H]);
-      const w2 = mk(init.layer2.w, [H, O]);
-      const b2 = mk(init.layer2.b, [O]);
-      const X = tf.tensor2d(xs, [batch, D]);
-      const Y = tf.tensor2d(ys, [batch, O]);
-      const opt = tf.train.adam(ADAM.lr, ADAM.b1, ADAM.b2, ADAM.eps);
-      const lossFn = (): Scalar => {
+      return tfTrainer(init, xs, ys, (X, Y, [w1, b1, w2, b2]) => {
         const h = tf.tanh(tf.add(tf.matMul(X, w1), b1));
         const pred = tf.add(tf.matMul(h, w2), b2);
         return tf.mean(tf.square(tf.sub(pred, Y))) as Scalar;
-      };
-      return runner(
-        async () => {
-          flags();
-          const cost = opt.minimize(lossFn, true, [w1, b1, w2, b2])!;
-          const val = (await cost.data())[0];
-          cost.dispose();
-          return val;
-        },
-        owned,
-        () => {
-          opt.dispose();
-          tf.dispose([w1, b1, w2, b2, X, Y]);
-        },
-      );
+      });
     },
 
     async prepareClassifier(init, xs, _labels, onehot) {
       flags();
-      const { inDim: D, hidden: H, outDim: O } = init;
-      const batch = xs.length / D;
-      const mk = (data: Float32Array, shape: number[]): Variable => {
-        const t = tf.tensor(data, shape);
-        const v = tf.variable(t, true);
-        t.dispose();
-        return v;
-      };
-      const w1 = mk(init.layer1.w, [D, H]);
-      const b1 = mk(init.layer1.b, [H]);
-      const w2 = mk(init.layer2.w, [H, O]);
-      const b2 = mk(init.layer2.b, [O]);
-      const X = tf.tensor2d(xs, [batch, D]);
-      const Y = tf.tensor2d(onehot, [batch, O]);
-      const opt = tf.train.adam(ADAM.lr, ADAM.b1, ADAM.b2, ADAM.eps);
       // tf.losses.softmaxCrossEntropy: mean over the batch (SUM_BY_NONZERO_WEIGHTS) of -sum(onehot * logSoftmax).
-      const lossFn = (): Scalar => tf.losses.softmaxCrossEntropy(Y, tf.add(tf.matMul(tf.relu(tf.add(tf.matMul(X, w1), b1)), w2), b2)) as Scalar;
-      return runner(
-        async () => {
-          flags();
-          const cost = opt.minimize(lossFn, true, [w1, b1, w2, b2])!;
-          const val = (await cost.data())[0];
-          cost.dispose();
-          return val;
-        },
-        owned,
-        () => {
-          opt.dispose();
-          tf.dispose([w1, b1, w2, b2, X, Y]);
-        },
+      return tfTrainer(
+        init,
+        xs,
+        onehot,
+        (X, Y, [w1, b1, w2, b2]) => tf.losses.softmaxCrossEntropy(Y, tf.add(tf.matMul(tf.relu(tf.add(tf.matMul(X, w1), b1)), w2), b2)) as Scalar,
       );
     },
 
