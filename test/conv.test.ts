@@ -146,4 +146,15 @@ describe('maxPool and avgPool vs float64', () => {
       }),
     );
   });
+  it("gives each window's gradient to its first maximum (ties do not share, as in JAX), on both paths", async () => {
+    for (const host of [false, true]) {
+      setHostEvaluation(host ? 1 << 20 : 0);
+      // Rows of equal values, a NaN, and -Inf everywhere in the last window.
+      const x = array([1, 1, 2, 2, 3, NaN, -Infinity, -Infinity, 1, 1, 2, 2, 3, 3, -Infinity, -Infinity], [1, 2, 8, 1]);
+      expect(Array.from(await maxPool(x, [2, 2]).data())).toEqual([1, 2, NaN, -Infinity]);
+      const g = await grad((t: NDArray) => sum(mul(maxPool(t, [2, 2]), array([1, 10, 100, 1000], [1, 1, 4, 1]))))(x).data();
+      expect(Array.from(g)).toEqual([1, 0, 10, 0, 0, 100, 1000, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    }
+    setHostEvaluation(0);
+  });
 });

@@ -57,6 +57,7 @@ import {
   takeAlongAxis,
   nn,
   conv2d,
+  maxPool,
   avgPool,
   dot,
   stopGradient,
@@ -907,6 +908,15 @@ const cases: Case[] = [
     },
     linear: true,
   },
+  {
+    name: 'maxPool (strides, SAME and VALID)',
+    shapes: (r) => [[pick(r, [1, 2]), pick(r, [2, 3, 5]), pick(r, [2, 4]), pick(r, [1, 2])]],
+    op: (r) => {
+      const padding = pick(r, ['SAME', 'VALID'] as const);
+      const strides = pick(r, [1, 2]);
+      return (x: NDArray) => maxPool(x, 2, { strides, padding });
+    },
+  },
   unaryCase('softmax', (x) => nn.softmax(x)),
   unaryCase('logSoftmax', (x) => nn.logSoftmax(x)),
   unaryCase('gelu (tanh)', (x) => nn.gelu(x)),
@@ -966,6 +976,8 @@ describe('checkGrads (order 1 and 2) on every differentiable primitive', () => {
       erf_inv: 'erfInv',
       im2col: 'conv2d',
       col2im: 'conv2d', // order 2 differentiates im2col's VJP
+      max_pool: 'maxPool',
+      max_pool_grad: 'maxPool', // order 2
       take_add: 'take', // order 2 differentiates take's VJP
       take_along_axis: 'takeAlongAxis',
       take_along_axis_add: 'takeAlongAxis',

@@ -1035,6 +1035,8 @@ const overflowCoverage: Record<string, string> = {
   erf_inv: 'erfInv',
   im2col: 'copies (patches move values; test/conv.test.ts)',
   col2im: 'sums of window entries, as sum (test/conv.test.ts)',
+  max_pool: 'chooses an element, as max (test/conv.test.ts)',
+  max_pool_grad: 'sums of cotangents, as sum (test/conv.test.ts)',
   threefry: 'random keys: bits are words, not floats (test/random.test.ts)',
   permutation_of: 'random keys (test/random.test.ts)',
   erf: 'erf',

@@ -10,7 +10,8 @@ import type { NDArray } from './ndarray';
 import type { Window } from './prims';
 import { astype, bind, mean, need, reshape } from './ops';
 import { matmul } from './linalg';
-import { max } from './reductions';
+import { argmax } from './reductions';
+import { takeAlongAxis } from './indexing';
 
 /** 'SAME' (output ceil(size / stride), zero padding split as TF and JAX do: the extra one after) or 'VALID' (no padding). */
 export type Padding = 'SAME' | 'VALID';
@@ -81,14 +82,29 @@ function pool(kind: 'max' | 'avg', x: NDArray, window: number | [number, number]
   const [kh, kw] = pair(window, 'window', op);
   const [sh, sw] = pair(opts.strides ?? window, 'strides', op);
   const win = windowOf(H, W, kh, kw, sh, sw, opts.padding ?? 'VALID', kind === 'max' ? -Infinity : 0, op);
-  const cols = reshape(patches(astype(x, 'float32'), win), [N, win.oh, win.ow, kh * kw, C]);
-  return kind === 'max' ? max(cols, 3) : mean(cols, 3);
+  // The max pool reads its windows in place (one kernel each way); the average is a mean of patches.
+  if (kind === 'max') return bind('max_pool', [astype(x, 'float32')], win, [N, win.oh, win.ow, C]);
+  return mean(reshape(patches(astype(x, 'float32'), win), [N, win.oh, win.ow, kh * kw, C]), 3);
+}
+
+/**
+ * @internal The VJP of max_pool_grad in its cotangent: for each window of x,
+ * the entry of `gg` (an image like x) at the window's first maximum. Only
+ * second-order derivatives use it, so it is built from patches and argmax.
+ */
+export function maxPoolGather(gg: NDArray, x: NDArray, w: Window, shape: readonly number[]): NDArray {
+  const [N, , , C] = x.shape as [number, number, number, number];
+  const windows = [N, w.oh, w.ow, w.kh * w.kw, C];
+  const choice = argmax(reshape(patches(x, w), windows), 3, true);
+  const picked = takeAlongAxis(reshape(patches(gg, { ...w, pad: 0 }), windows), choice, 3);
+  return reshape(picked, shape);
 }
 
 /**
  * The maximum over each window (reduce_window with max): window size,
  * strides (default: the window) and padding (default 'VALID'; 'SAME' pads with -Inf).
- * Ties share the gradient equally (as max does).
+ * The gradient goes to the first maximum of each window (ties do not share
+ * it, unlike max's), as JAX's select_and_scatter_add gives it.
  */
 export const maxPool = (x: NDArray, window: number | [number, number], opts: ConvOptions = {}) => pool('max', x, window, opts);
 /** The mean over each window; with 'SAME' padding, the padded zeros count in the mean (as lax.reduce_window's sum divided by the window size). */

@@ -358,6 +358,41 @@ export function hostIm2col(n: Node, [x]: HostArray[]): HostArray {
   return out;
 }
 
+/** For each window (in output order), the image index of its first maximum (NaN above all), -1 if none is inside. */
+function windowChoices(n: Node, image: readonly number[], x: HostArray): Int32Array {
+  const p = n.params;
+  const C = image[3]!;
+  const entries = p.kh * p.kw;
+  const choice = new Int32Array((image[0]! * p.oh * p.ow * C) as number).fill(-1);
+  const best = new Float64Array(choice.length);
+  // eachWindowEntry visits (window, entry, channel) in patch order; the window is o / (entries * C).
+  eachWindowEntry(n, image, (o, i) => {
+    if (i < 0) return;
+    const c = o % C;
+    const w = Math.floor(o / (entries * C)) * C + c;
+    const v = x[i]!;
+    const cur = best[w]!;
+    if (choice[w] === -1 || (!Number.isNaN(cur) && (v > cur || Number.isNaN(v)))) {
+      choice[w] = i;
+      best[w] = v;
+    }
+  });
+  return choice;
+}
+
+export function hostMaxPool(n: Node, [x]: HostArray[]): HostArray {
+  const choice = windowChoices(n, n.inputs[0]!.shape, x!);
+  return Float32Array.from(choice, (i) => (i < 0 ? -Infinity : x![i]!));
+}
+
+export function hostMaxPoolGrad(n: Node, [x, g]: HostArray[]): HostArray {
+  const acc = new Float64Array(n.size);
+  windowChoices(n, n.shape, x!).forEach((i, w) => {
+    if (i >= 0) acc[i]! += g![w]!;
+  });
+  return Float32Array.from(acc);
+}
+
 export function hostCol2im(n: Node, [cols]: HostArray[]): HostArray {
   const acc = new Float64Array(n.size);
   eachWindowEntry(n, n.shape, (o, i) => {

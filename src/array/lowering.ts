@@ -267,8 +267,12 @@ export function lowerPermutationOf(n: Node): Lowering {
 
 // ---- convolution windows (shaders/conv.wgsl) ----
 
-/** im2col (the node is the patches) or col2im (the node is the image); `image` is the NHWC array's shape. */
-export function lowerWindow(n: Node, entry: 'im2col' | 'col2im', image: readonly number[]): Lowering {
+/**
+ * A window kernel of conv.wgsl over the NHWC array of shape `image`: im2col
+ * and max_pool (the node is the patches / pooled output), col2im and
+ * max_pool_grad (the node is the image).
+ */
+export function lowerWindow(n: Node, entry: 'im2col' | 'col2im' | 'max_pool' | 'max_pool_grad', image: readonly number[]): Lowering {
   const p = n.params;
   const [N, H, W, C] = image as [number, number, number, number];
   const w = new Words(16)
@@ -286,5 +290,13 @@ export function lowerWindow(n: Node, entry: 'im2col' | 'col2im', image: readonly
     .u32(11, p.padLeft)
     .u32(12, n.size)
     .f32(13, p.pad);
-  return single({ template: 'conv', entry }, w, [{ input: 0 }], n.size);
+  const inputs = n.inputs.map((_, input) => ({ input }));
+  const tiled = p.sh === p.kh && p.sw === p.kw && p.padTop === 0 && p.padLeft === 0 && p.oh * p.kh === H && p.ow * p.kw === W;
+  if (entry === 'max_pool_grad' && tiled) {
+    // Windows that tile the image: one thread per window writes all of its entries.
+    const windows = N * p.oh * p.ow * C;
+    w.u32(12, windows);
+    return single({ template: 'conv', entry: 'max_pool_scatter' }, w, inputs, windows);
+  }
+  return single({ template: 'conv', entry }, w, inputs, n.size);
 }

@@ -19,6 +19,8 @@ import {
   hostThreefry,
   hostIm2col,
   hostCol2im,
+  hostMaxPool,
+  hostMaxPoolGrad,
   highest,
   hostAlias,
   hostArg,
@@ -432,6 +434,17 @@ export const primitives: Rules = {
     lower: (n) => lowerWindow(n, 'col2im', n.shape),
     // Linear: its VJP gathers the windows again (padding reads 0 for a cotangent).
     vjp: (gg, [cols], _, p) => [ops.bind('im2col', [gg], { ...p, pad: 0 }, cols!.shape)],
+  },
+  max_pool: {
+    host: hostMaxPool,
+    lower: (n) => lowerWindow(n, 'max_pool', n.inputs[0]!.shape),
+    vjp: (g, [x], _, p) => [ops.bind('max_pool_grad', [x!, g], p, x!.shape)],
+  },
+  max_pool_grad: {
+    host: hostMaxPoolGrad,
+    lower: (n) => lowerWindow(n, 'max_pool_grad', n.shape),
+    // Piecewise constant in x; linear in g, whose VJP gathers each window's chosen entry.
+    vjp: (gg, [x, g], _, p) => [null, conv.maxPoolGather(gg, x!, p, g!.shape)],
   },
   adam: {
     lower: (n) => {

@@ -85,6 +85,9 @@ export interface PrimParams {
   // convolution as patches (shaders/conv.wgsl): NHWC windows, and the transpose (the VJP)
   im2col: Window;
   col2im: Window;
+  // max pool without patches, and its VJP (inputs x and the cotangent)
+  max_pool: Window;
+  max_pool_grad: Window;
   // optimizers
   adam: { b1: number; b2: number; eps: number; epsRoot: number; bc1: number; bc2: number; scale: number; n: number; seg: number };
 }
