@@ -64,7 +64,7 @@ describe('MNIST', () => {
 });
 
 describe('a small transformer on two-digit addition', () => {
-  it('the loss falls, greedy decoding runs on the GPU, and the params round-trip', async () => {
+  it('the loss falls, greedy and sampled decoding run on the GPU, and the params round-trip', async () => {
     const cfg = { vocab: ADDITION_VOCAB, context: 8, dim: 32, heads: 4, layers: 2 };
     const problems: Array<[number, number]> = [];
     for (let i = 0; i < 2048; i++) problems.push([(i * 37) % 100, (i * 91 + 13) % 100]);
@@ -94,6 +94,11 @@ describe('a small transformer on two-digit addition', () => {
     expect(last).toBeLessThan(first - 0.6);
     const sums = await solveAddition(p, problems.slice(0, 16), cfg.heads);
     expect(sums.every((v) => Number.isInteger(v) && v >= 0 && v <= 999)).toBe(true);
+    // Sampling with random.categorical: the same key gives the same answers, a cold temperature the greedy ones.
+    const sampled = await solveAddition(p, problems.slice(0, 16), cfg.heads, { key: random.key(5), temperature: 1 });
+    expect(await solveAddition(p, problems.slice(0, 16), cfg.heads, { key: random.key(5), temperature: 1 })).toEqual(sampled);
+    expect(sampled.every((v) => Number.isInteger(v) && v >= 0 && v <= 999)).toBe(true);
+    expect(await solveAddition(p, problems.slice(0, 16), cfg.heads, { key: random.key(6), temperature: 1e-6 })).toEqual(sums);
     const back = loadSafetensors(await saveSafetensors(p)).tree as unknown as TransformerParams;
     expect(back.blocks.length).toBe(2);
     expect(await solveAddition(back, problems.slice(0, 16), cfg.heads)).toEqual(sums);

@@ -5,6 +5,8 @@ import modelsSource from './models.ts?raw';
 import { enableMlp, setupMlp } from './mlp';
 import { $, demo, noWebGpu } from './page';
 import { runExamples, runLinear } from './reference';
+import { setupMnist } from './mnist';
+import { setupAddition } from './addition';
 
 /** The code between `// #region name` and `// #endregion` in models.ts: the page shows what it runs. */
 function region(name: string): string {
@@ -35,9 +37,13 @@ export async function run(): Promise<void> {
 
   $('linear-code').textContent = region('linear');
   $('mlp-code').textContent = region('mlp');
-  const { autostart } = setupMlp(new URLSearchParams(location.search));
+  const query = new URLSearchParams(location.search);
+  const { autostart } = setupMlp(query);
   await runExamples();
   demo.state = 'ready';
   await runLinear();
+  // The models' data is on the GPU before the MLP starts (its buffer count is watched from then on).
+  setupAddition(query);
+  await setupMnist(query);
   enableMlp(autostart);
 }

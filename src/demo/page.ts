@@ -17,6 +17,23 @@ export interface DemoState {
   done: boolean;
   error: string | null;
   cspViolations: string[];
+  /** MNIST: the model, steps, per-step losses, held-out accuracy per evaluation, the grid's guesses, the drawn digit's probabilities. */
+  mnist: {
+    model: string;
+    steps: number;
+    epoch: number;
+    losses: number[];
+    accuracy: number[];
+    predicted: number[];
+    labels: number[];
+    mistakes: number;
+    probabilities: number[];
+    running: boolean;
+    done: boolean;
+    gpuBuffers: number;
+  };
+  /** The transformer: steps, losses (one per read), held-out exact match per evaluation, the prompts answered. */
+  addition: { steps: number; losses: number[]; exact: number[]; answers: Array<{ prompt: string; answer: string }>; running: boolean; done: boolean };
 }
 
 declare global {
@@ -37,6 +54,21 @@ export const demo: DemoState = (window.__demo = {
   done: false,
   error: null,
   cspViolations: [],
+  mnist: {
+    model: 'mlp',
+    steps: 0,
+    epoch: 0,
+    losses: [],
+    accuracy: [],
+    predicted: [],
+    labels: [],
+    mistakes: 0,
+    probabilities: [],
+    running: false,
+    done: false,
+    gpuBuffers: 0,
+  },
+  addition: { steps: 0, losses: [], exact: [], answers: [], running: false, done: false },
 });
 
 export const $ = <T extends HTMLElement = HTMLElement>(id: string): T => {

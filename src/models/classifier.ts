@@ -2,19 +2,16 @@
 // params are a pytree, the model is a function of params and a batch, the
 // loss is Optax's softmax cross-entropy with integer labels, and training is
 // valueAndGrad -> adam -> applyUpdates over minibatches shuffled by
-// random.permutation. The dataset lives on the GPU; a minibatch is a take of
-// its rows, so a step uploads nothing.
+// random.permutation (MinibatchTrainer).
 
 import type { NDArray } from '../array/ndarray';
-import { add, array, equal, mean, relu, reshape, scale, slice } from '../array/ops';
+import { add, array, equal, mean, relu, reshape, scale } from '../array/ops';
 import { matmul } from '../array/linalg';
 import { argmax } from '../array/reductions';
-import { take } from '../array/indexing';
 import { conv2d, maxPool } from '../array/conv';
 import { softmaxCrossEntropyWithIntegerLabels } from '../nn/losses';
-import { adam, applyUpdates } from '../optim/optimizers';
-import { valueAndGrad } from '../autodiff/grad';
-import { normal, permutation, split } from '../random/random';
+import { normal, split } from '../random/random';
+import { MinibatchTrainer } from './training';
 import { zeros } from '../array/ops';
 
 /** A dense layer's params. */
@@ -95,39 +92,27 @@ export interface TrainOptions<P> {
 
 /** Train with Adam on shuffled minibatches (the last partial batch dropped); returns the params and per-epoch figures. */
 export async function trainClassifier<P>(o: TrainOptions<P>) {
-  const batch = o.batch ?? 128;
-  const xTrain = array(o.trainX, [o.trainY.length, 784]);
-  const yTrain = array(o.trainY);
+  const trainer = new MinibatchTrainer({
+    init: o.init,
+    loss: classifierLoss(o.logits),
+    data: [array(o.trainX, [o.trainY.length, 784]), array(o.trainY)],
+    batch: o.batch ?? 128,
+    learningRate: o.learningRate ?? 1e-3,
+    key: o.key,
+  });
   const xTest = array(o.testX, [o.testY.length, 784]);
   const yTest = array(o.testY);
-  const lossFn = classifierLoss(o.logits);
-  const step = valueAndGrad(lossFn);
-  const opt = adam(o.learningRate ?? 1e-3);
-  let params = o.init;
-  let state = opt.init(params);
-  let key = o.key;
-  const steps = Math.floor(o.trainY.length / batch);
+  const steps = trainer.stepsPerEpoch;
   const history: Array<{ epoch: number; loss: number; testAccuracy: number; seconds: number }> = [];
   for (let epoch = 0; epoch < o.epochs; epoch++) {
     const t0 = performance.now();
-    const [next, sub] = split(key);
-    key = next!;
-    const perm = permutation(sub!, o.trainY.length);
-    const losses: NDArray[] = [];
-    for (let s = 0; s < steps; s++) {
-      const idx = slice(perm, [s * batch], [(s + 1) * batch]);
-      const [loss, grads] = step(params, take(xTrain, idx, 0), take(yTrain, idx, 0));
-      const [updates, st] = opt.update(grads, state, params);
-      state = st;
-      params = applyUpdates(params, updates) as P;
-      losses.push(loss);
-    }
+    const losses = Array.from({ length: steps }, () => trainer.step());
     let sumLoss = 0;
     for (const l of losses) sumLoss += await l.item();
-    const testAccuracy = await accuracy(o.logits(params, xTest), yTest).item();
+    const testAccuracy = await accuracy(o.logits(trainer.params, xTest), yTest).item();
     const seconds = (performance.now() - t0) / 1000;
     history.push({ epoch, loss: sumLoss / steps, testAccuracy, seconds });
     o.onEpoch?.(epoch, sumLoss / steps, testAccuracy);
   }
-  return { params, history, stepsPerEpoch: steps };
+  return { params: trainer.params, history, stepsPerEpoch: steps };
 }

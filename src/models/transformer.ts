@@ -5,16 +5,15 @@
 // Attention is batched matmul over (B, H, T, D); the causal mask is `where`.
 
 import type { NDArray } from '../array/ndarray';
-import { add, arange, array, div, equal, greaterEqual, mul, ones, reshape, scale, slice, sum, where, zeros } from '../array/ops';
+import { add, arange, array, div, equal, greaterEqual, mul, ones, reshape, scale, sum, where, zeros } from '../array/ops';
 import { argmax } from '../array/reductions';
 import { matmul } from '../array/linalg';
 import { take } from '../array/indexing';
 import { swapaxes, expandDims } from '../array/shape-ops';
 import { gelu, softmax, standardize } from '../nn/nn';
 import { softmaxCrossEntropyWithIntegerLabels } from '../nn/losses';
-import { normal, permutation, split } from '../random/random';
-import { valueAndGrad } from '../autodiff/grad';
-import { adam, applyUpdates } from '../optim/optimizers';
+import { categorical, normal, split } from '../random/random';
+import { MinibatchTrainer } from './training';
 
 export interface LayerNorm {
   g: NDArray;
@@ -132,20 +131,28 @@ export function additionBatch(problems: Array<[number, number]>): { inputs: Int3
 }
 
 /**
- * Answers to `problems` by greedy decoding, all on the GPU: three passes over
- * the 8 input positions, each writing its predicted digit into the next one
- * (causal, so the positions not yet filled do not matter). Returns the sums.
+ * Answers to `problems` by decoding on the GPU: three passes over the 8 input
+ * positions, each writing its next digit into the following one (causal, so
+ * the positions not yet filled do not matter). Greedy (argmax), or sampled
+ * with random.categorical at a temperature. Returns the sums.
  */
-export async function solveAddition(p: TransformerParams, problems: Array<[number, number]>, heads: number): Promise<number[]> {
+export async function solveAddition(
+  p: TransformerParams,
+  problems: Array<[number, number]>,
+  heads: number,
+  sampling?: { key: NDArray; temperature: number },
+): Promise<number[]> {
   const n = problems.length;
   const seq = new Int32Array(n * 8);
   problems.forEach(([a, b], i) => seq.set(additionSequence(a, b).slice(0, 6), i * 8));
   let tokens = array(seq, [n, 8]);
   const col = arange(0, 8, 1, 'int32');
   const digits: NDArray[] = [];
+  const keys = sampling && split(sampling.key, 3);
   for (let k = 0; k < 3; k++) {
     const logits = transformerLogits(p, tokens, heads);
-    const next = argmax(reshape(take(logits, [5 + k], 1), [n, ADDITION_VOCAB]), -1);
+    const last = reshape(take(logits, [5 + k], 1), [n, ADDITION_VOCAB]);
+    const next = sampling ? categorical(keys![k]!, scale(last, 1 / sampling.temperature)) : argmax(last, -1);
     digits.push(next);
     if (k < 2) tokens = where(expandDims(equal(col, 6 + k), 0), expandDims(next, 1), tokens);
   }
@@ -177,41 +184,32 @@ export interface AdditionOptions {
   every?: number;
 }
 
-/** Train on the training problems with Adam on shuffled minibatches; returns the params and the held-out exact-match rate. */
-export async function trainAddition(o: AdditionOptions) {
-  const { train, test } = additionSplit();
-  const batch = o.batch ?? 64;
+/** A trainer (MinibatchTrainer) of a fresh model on the training problems. */
+export function additionTrainer(o: Omit<AdditionOptions, 'steps' | 'onLog' | 'every'>) {
+  const { train } = additionSplit();
   const b = additionBatch(train);
-  const X = array(b.inputs, [train.length, 8]);
-  const Y = array(b.targets, [train.length, 8]);
-  const Wt = array(b.weights, [train.length, 8]);
-  const step = valueAndGrad((p: TransformerParams, x: NDArray, y: NDArray, w: NDArray) =>
-    sequenceLoss(transformerLogits(p, x, o.config.heads), y, w),
-  );
-  const opt = adam(o.learningRate ?? 3e-3);
   const [k0, k1] = split(o.key);
-  let params = initTransformer(k0!, o.config);
-  let state = opt.init(params);
-  let key = k1!;
-  const perEpoch = Math.floor(train.length / batch);
-  let perm: NDArray | null = null;
+  return new MinibatchTrainer({
+    init: initTransformer(k0!, o.config),
+    loss: (p: TransformerParams, x: NDArray, y: NDArray, w: NDArray) => sequenceLoss(transformerLogits(p, x, o.config.heads), y, w),
+    data: [array(b.inputs, [train.length, 8]), array(b.targets, [train.length, 8]), array(b.weights, [train.length, 8])],
+    batch: o.batch ?? 64,
+    learningRate: o.learningRate ?? 3e-3,
+    key: k1!,
+  });
+}
+
+/** Train with Adam on shuffled minibatches; returns the params and the held-out exact-match rate. */
+export async function trainAddition(o: AdditionOptions) {
+  const trainer = additionTrainer(o);
   const t0 = performance.now();
   for (let s = 0; s < o.steps; s++) {
-    if (s % perEpoch === 0) {
-      const [next, sub] = split(key);
-      key = next!;
-      perm = permutation(sub!, train.length);
-    }
-    const at = (s % perEpoch) * batch;
-    const idx = slice(perm!, [at], [at + batch]);
-    const [loss, grads] = step(params, take(X, idx, 0), take(Y, idx, 0), take(Wt, idx, 0));
-    const [updates, st] = opt.update(grads, state, params);
-    state = st;
-    params = applyUpdates(params, updates) as TransformerParams;
+    const loss = trainer.step();
     if (o.onLog && (s % (o.every ?? 100) === 0 || s === o.steps - 1)) o.onLog(s, await loss.item());
   }
   const seconds = (performance.now() - t0) / 1000;
-  const got = await solveAddition(params, test, o.config.heads);
+  const { test } = additionSplit();
+  const got = await solveAddition(trainer.params, test, o.config.heads);
   const exact = got.filter((v, i) => v === test[i]![0] + test[i]![1]).length / test.length;
-  return { params, exact, seconds, stepsPerSecond: o.steps / seconds };
+  return { params: trainer.params, exact, seconds, stepsPerSecond: o.steps / seconds };
 }

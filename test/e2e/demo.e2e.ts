@@ -6,10 +6,13 @@
 //   2. production build (dist-demo, `vite preview`): same page under its
 //      Content-Security-Policy, no violations.
 //   3. the controls: pause, reset, width and optimizer switches.
-//   4. Chromium without --enable-unsafe-webgpu, and with navigator.gpu hidden:
+//   4. the real models: MNIST trains (accuracy, the grid, a drawn digit) and
+//      the transformer trains and answers a prompt typed into its box.
+//   5. Chromium without --enable-unsafe-webgpu, and with navigator.gpu hidden:
 //      the page says WebGPU is missing and how to enable it.
 //
-// Env: CHROMIUM_PATH (default /usr/bin/chromium), E2E_STEPS (default 200).
+// Env: CHROMIUM_PATH (default /usr/bin/chromium), E2E_STEPS (default 200),
+// E2E_ONLY (run only the checks whose name contains it, e.g. MNIST).
 
 import { CHROMIUM_PATH, QUIET_ARGS, WEBGPU_ARGS } from '../helpers/chromium';
 import { mkdirSync } from 'node:fs';
@@ -21,6 +24,8 @@ const ROOT = new URL('../..', import.meta.url).pathname;
 const ARTIFACTS = `${ROOT}test-artifacts`;
 const CHROMIUM = CHROMIUM_PATH;
 const STEPS = Number(process.env.E2E_STEPS ?? 200);
+const MNIST_STEPS = 60;
+const ADDITION_STEPS = 100;
 const BASE_ARGS = QUIET_ARGS;
 
 type Demo = {
@@ -35,6 +40,18 @@ type Demo = {
   adapter: { vendor: string; architecture: string; description: string; isFallback: boolean } | null;
   linear: { losses: number[] };
   cspViolations: string[];
+  mnist: {
+    steps: number;
+    losses: number[];
+    accuracy: number[];
+    predicted: number[];
+    labels: number[];
+    mistakes: number;
+    probabilities: number[];
+    done: boolean;
+    gpuBuffers: number;
+  };
+  addition: { steps: number; losses: number[]; exact: number[]; answers: Array<{ prompt: string; answer: string }>; done: boolean };
 };
 
 function assert(cond: unknown, msg: string): asserts cond {
@@ -162,6 +179,72 @@ async function checkControls(baseUrl: string): Promise<string> {
   }
 }
 
+/**
+ * The two real models: MNIST (the MLP) trains a bounded run, its held-out
+ * accuracy and grid are read from the page, a digit drawn with the mouse gets
+ * class probabilities; the transformer trains and answers a typed prompt.
+ */
+async function checkModels(baseUrl: string): Promise<string> {
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: [...BASE_ARGS, ...WEBGPU_ARGS] });
+  try {
+    const { page, errors } = await openPage(browser, `${baseUrl}/?mnist=${MNIST_STEPS}&addition=${ADDITION_STEPS}`);
+    await waitFor(page, 'the page to be ready', (d) => d.state === 'ready', 60_000);
+    const t0 = Date.now();
+    const d = await waitFor(page, `${MNIST_STEPS} MNIST steps`, (x) => x.mnist.done, 300_000);
+    const secs = (Date.now() - t0) / 1000;
+    const mn = d.mnist;
+    const acc = mn.accuracy.at(-1)!;
+    assert(mn.losses.length === MNIST_STEPS, `expected ${MNIST_STEPS} MNIST losses, got ${mn.losses.length}`);
+    const tail = mn.losses.slice(-10).reduce((a, b) => a + b, 0) / 10;
+    assert(tail < mn.losses[0]! / 3, `MNIST loss fell from ${mn.losses[0]} to ${tail} (mean of the last 10), less than 3x`);
+    assert(acc > 0.85, `held-out accuracy ${acc} after ${MNIST_STEPS} MLP steps, expected > 85%`);
+    assert(mn.predicted.length === 40 && (await page.locator('#mnist-grid figure').count()) === 40, 'the grid does not show 40 guesses');
+    const wrong = mn.predicted.filter((p, i) => p !== mn.labels[i]).length;
+    const marked = await page.locator('#mnist-grid figure.wrong').count();
+    assert(marked === wrong && mn.mistakes === wrong, `${wrong} wrong guesses in the grid, ${marked} marked`);
+    // Draw a "1": one vertical stroke down the middle of the pad.
+    await page.locator('#mnist-pad').scrollIntoViewIfNeeded();
+    const box = (await page.locator('#mnist-pad').boundingBox())!;
+    await page.mouse.move(box.x + box.width * 0.52, box.y + box.height * 0.15);
+    await page.mouse.down();
+    for (let k = 1; k <= 10; k++) await page.mouse.move(box.x + box.width * 0.5, box.y + box.height * (0.15 + 0.07 * k));
+    await page.mouse.up();
+    const drawn = await waitFor(page, 'the drawn digit', (x) => x.mnist.probabilities.length === 10, 30_000).catch((e) => {
+      throw new Error(`${(e as Error).message}; console errors: ${errors.join('; ') || 'none'}`);
+    });
+    const probs = drawn.mnist.probabilities;
+    const total = probs.reduce((a, b) => a + b, 0);
+    const guess = probs.indexOf(Math.max(...probs));
+    assert(Math.abs(total - 1) < 1e-4, `the drawn digit's probabilities sum to ${total}`);
+    assert(guess === 1, `a vertical stroke was read as ${guess} (probabilities ${probs.map((p) => p.toFixed(3)).join(', ')})`);
+
+    const a = (await waitFor(page, `${ADDITION_STEPS} transformer steps`, (x) => x.addition.done, 300_000)).addition;
+    assert(a.losses.at(-1)! < a.losses[0]! - 0.3, `transformer loss ${a.losses[0]} -> ${a.losses.at(-1)}: expected a fall of 0.3`);
+    assert(a.exact.length > 0 && a.exact.every((e) => e >= 0 && e <= 1), `held-out exact match ${JSON.stringify(a.exact)}`);
+    await page.locator('#add-prompt').fill('47 + 38');
+    await page.locator('#add-prompt').press('Enter');
+    const asked = await waitFor(page, 'an answer', (x) => x.addition.answers.length === 1, 30_000);
+    const ans = asked.addition.answers[0]!;
+    assert(ans.prompt === '47+38=' && /^\d{1,3}$/.test(ans.answer), `answer ${JSON.stringify(ans)}`);
+    assert((await page.locator('#add-answers li').count()) === 1, 'the answer is not listed');
+    await page.locator('#add-prompt').fill('hello');
+    await page.locator('#add-ask').click();
+    await page.waitForFunction(() => document.getElementById('add-hint')!.textContent!.includes('two numbers'), null, { timeout: 5000 });
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.locator('#mnist-section').screenshot({ path: `${ARTIFACTS}/demo-mnist.png` });
+    await page.locator('#addition-section').screenshot({ path: `${ARTIFACTS}/demo-addition.png` });
+    assert(errors.length === 0, `console errors:\n  ${errors.join('\n  ')}`);
+    return (
+      `MNIST MLP: loss ${mn.losses[0]!.toFixed(3)} -> ${tail.toFixed(3)}, held-out ${(100 * acc).toFixed(1)}% after ${MNIST_STEPS} steps ` +
+      `(${(MNIST_STEPS / secs).toFixed(1)} steps/s with the transformer training too), ${wrong}/40 wrong in the grid, ` +
+      `a drawn stroke read as 1 (p = ${probs[1]!.toFixed(2)}); transformer loss ${a.losses[0]!.toFixed(3)} -> ${a.losses.at(-1)!.toFixed(3)} ` +
+      `in ${a.steps} steps, held-out exact ${(100 * a.exact.at(-1)!).toFixed(1)}%, 47+38= -> ${ans.answer}; demo-mnist.png, demo-addition.png`
+    );
+  } finally {
+    await browser.close();
+  }
+}
+
 /** Chromium without --enable-unsafe-webgpu (navigator.gpu exists, no adapter), then with navigator.gpu hidden. */
 async function checkNoWebGpu(baseUrl: string): Promise<string> {
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: BASE_ARGS });
@@ -197,7 +280,9 @@ async function checkNoWebGpu(baseUrl: string): Promise<string> {
 
 async function main(): Promise<void> {
   const results: { name: string; ok: boolean; secs: number; note: string }[] = [];
+  const only = process.env.E2E_ONLY; // run the checks whose name contains this
   const test = async (name: string, fn: () => Promise<string>) => {
+    if (only && !name.includes(only)) return;
     const t0 = Date.now();
     try {
       const note = await fn();
@@ -216,6 +301,7 @@ async function main(): Promise<void> {
   try {
     await test('dev server: WebGPU demo trains', () => checkTraining(devUrl, STEPS, 'demo-webgpu.png'));
     await test('dev server: controls (pause, reset, width, SGD)', () => checkControls(devUrl));
+    await test('dev server: MNIST and the transformer train, draw a digit, ask a sum', () => checkModels(devUrl));
     await test('dev server: no WebGPU -> plain message', () => checkNoWebGpu(devUrl));
   } finally {
     await dev.close();
