@@ -3,7 +3,7 @@
 // (1,000 problems held out). Prints each epoch and writes a summary to
 // bench/results/<date>-<adapter>-models.md. `npm run bench:models [-- mlp|cnn|transformer]`.
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { deviceInfo, init, random } from '../src/index';
+import { cosineDecaySchedule, deviceInfo, init, random } from '../src/index';
 import { cnnLogits, initCnn, initMlp, mlpLogits, trainClassifier } from '../src/models/classifier';
 import { ADDITION_VOCAB, trainAddition } from '../src/models/transformer';
 import { loadMnist } from '../test/helpers/mnist';
@@ -24,7 +24,8 @@ async function classifier(name: string, epochs: number, batch: number) {
     key: random.key(1),
     epochs,
     batch,
-    learningRate: 3e-3,
+    // The CNN's held-out accuracy wanders by ~0.5% from epoch to epoch at a constant rate: decay it.
+    learningRate: isMlp ? 3e-3 : cosineDecaySchedule(3e-3, epochs * Math.floor(d.trainY.length / batch)),
     onEpoch: (e, l, a) => console.log(`${name} epoch ${e}: loss ${l.toFixed(4)}, held-out accuracy ${(100 * a).toFixed(2)}%`),
   });
   const last = r.history[r.history.length - 1]!;
@@ -32,12 +33,12 @@ async function classifier(name: string, epochs: number, batch: number) {
   const later = r.history.slice(1);
   const sps = later.length ? (later.length * r.stepsPerEpoch) / later.reduce((s, h) => s + h.seconds, 0) : r.stepsPerEpoch / last.seconds;
   rows.push(
-    `| MNIST ${isMlp ? 'MLP 784-256-10' : 'CNN (conv 8, conv 16, dense)'} | ${epochs} epochs, batch ${batch}, Adam 3e-3 | ${(100 * last.testAccuracy).toFixed(2)}% held-out | ${sps.toFixed(1)} |`,
+    `| MNIST ${isMlp ? 'MLP 784-256-10' : 'CNN (conv 8, conv 16, dense)'} | ${epochs} epochs, batch ${batch}, Adam 3e-3${isMlp ? '' : ' cosine-decayed'} | ${(100 * last.testAccuracy).toFixed(2)}% held-out | ${sps.toFixed(1)} |`,
   );
 }
 
 if (want('mlp')) await classifier('mlp', 6, 128);
-if (want('cnn')) await classifier('cnn', 4, 128);
+if (want('cnn')) await classifier('cnn', 15, 128);
 if (want('transformer')) {
   const steps = 2000;
   const config = { vocab: ADDITION_VOCAB, context: 8, dim: 32, heads: 4, layers: 2 };

@@ -6,6 +6,7 @@
 //   mlp        valueAndGrad(mse) + adam(...).update + applyUpdates over
 //              { layer1: { w, b }, layer2: { w, b } }, loss read every step
 //   classifier the same with relu and nn.softmaxCrossEntropyWithIntegerLabels (784-256-10)
+//   cnn        conv2d + relu + maxPool twice, then dense, the same loss
 //   tiny       50 elementwise ops (numbers as the second operand), one data()
 //
 // Inputs are uploaded once in prepare*() (array(...) then evaluate), so a
@@ -15,17 +16,20 @@ import {
   add,
   applyUpdates,
   array,
+  conv2d,
   deviceInfo,
   evaluate,
   gradOverFlatParams,
   init,
   matmul,
+  maxPool,
   mean,
   memoryStats,
   mul,
   NDArray,
   nn,
   relu,
+  reshape,
   ones,
   sin,
   square,
@@ -37,7 +41,7 @@ import {
   vjp,
   type DeviceInfo,
 } from '../src/index';
-import { ADAM, type MlpInit, type Rival, type Runner, TINY_CHAIN_OPS } from './rivals/spec';
+import { ADAM, type CnnInit, type MlpInit, type Rival, type Runner, TINY_CHAIN_OPS } from './rivals/spec';
 import { runner } from './rivals/workloads';
 
 type Params = { layer1: { w: NDArray; b: NDArray }; layer2: { w: NDArray; b: NDArray } };
@@ -53,6 +57,11 @@ function disposeTree(t: unknown): void {
 
 const owned = new Set<() => void>();
 
+const mlpParams = ({ inDim: D, hidden: H, outDim: O, layer1, layer2 }: MlpInit): Params => ({
+  layer1: { w: array(layer1.w, [D, H]), b: array(layer1.b, [H]) },
+  layer2: { w: array(layer2.w, [H, O]), b: array(layer2.b, [O]) },
+});
+
 /** The benchmark MLP (tanh, MSE) with Adam. */
 async function ourMlp(init: MlpInit, xs: Float32Array, ys: Float32Array) {
   const batch = xs.length / init.inDim;
@@ -61,7 +70,7 @@ async function ourMlp(init: MlpInit, xs: Float32Array, ys: Float32Array) {
     const pred = add(matmul(h, p.layer2.w), p.layer2.b);
     return mean(square(sub(pred, y)));
   };
-  return trainer(init, array(xs, [batch, init.inDim]), array(ys, [batch, init.outDim]), mse);
+  return trainer(mlpParams(init), [array(xs, [batch, init.inDim]), array(ys, [batch, init.outDim])], mse);
 }
 
 /** The MNIST-shaped classifier: relu hidden layer, Optax's cross-entropy with integer labels. */
@@ -70,34 +79,48 @@ async function ourClassifier(init: MlpInit, xs: Float32Array, labels: Int32Array
     const h = relu(add(matmul(x, p.layer1.w), p.layer1.b));
     return mean(nn.softmaxCrossEntropyWithIntegerLabels(add(matmul(h, p.layer2.w), p.layer2.b), y));
   };
-  return trainer(init, array(xs, [labels.length, init.inDim]), array(labels), ce);
+  return trainer(mlpParams(init), [array(xs, [labels.length, init.inDim]), array(labels)], ce);
 }
 
-/** A two-layer model with Adam: step() runs one training step and returns its loss, unread. */
-async function trainer(init: MlpInit, X: NDArray, Y: NDArray, lossFn: (p: Params, x: NDArray, y: NDArray) => NDArray) {
-  const { inDim: D, hidden: H, outDim: O } = init;
-  let params: Params = {
-    layer1: { w: array(init.layer1.w, [D, H]), b: array(init.layer1.b, [H]) },
-    layer2: { w: array(init.layer2.w, [H, O]), b: array(init.layer2.b, [O]) },
+type Cnn = { c1: { w: NDArray; b: NDArray }; c2: { w: NDArray; b: NDArray }; out: { w: NDArray; b: NDArray } };
+
+/** The MNIST CNN: conv2d + relu + maxPool twice, dense, cross-entropy with integer labels. */
+async function ourCnn(init: CnnInit, xs: Float32Array, labels: Int32Array) {
+  const [C1, C2] = [init.c1b.length, init.c2b.length];
+  const params: Cnn = {
+    c1: { w: array(init.c1w, [3, 3, 1, C1]), b: array(init.c1b) },
+    c2: { w: array(init.c2w, [3, 3, C1, C2]), b: array(init.c2b) },
+    out: { w: array(init.outW, [49 * C2, 10]), b: array(init.outB) },
   };
+  const B = labels.length;
+  const ce = (p: Cnn, x: NDArray, y: NDArray) => {
+    let h = maxPool(relu(add(conv2d(x, p.c1.w), p.c1.b)), 2);
+    h = maxPool(relu(add(conv2d(h, p.c2.w), p.c2.b)), 2);
+    return mean(nn.softmaxCrossEntropyWithIntegerLabels(add(matmul(reshape(h, [B, -1]), p.out.w), p.out.b), y));
+  };
+  return trainer(params, [array(xs, [B, 28, 28, 1]), array(labels)], ce);
+}
+
+/** A model with Adam: step() runs one training step on the whole data and returns its loss, unread. */
+async function trainer<P>(init: P, data: NDArray[], lossFn: (p: P, ...data: NDArray[]) => NDArray) {
+  let params = init;
   const lossAndGrad = valueAndGrad(lossFn);
   const optimizer = adam(ADAM.lr, { b1: ADAM.b1, b2: ADAM.b2, eps: ADAM.eps });
   let state = optimizer.init(params);
-  await upload(X, Y, ...(tree.leaves(params) as NDArray[]), ...(tree.leaves(state) as NDArray[]).filter((l) => l instanceof NDArray));
+  await upload(...data, ...(tree.leaves(params) as NDArray[]), ...(tree.leaves(state) as NDArray[]).filter((l) => l instanceof NDArray));
   return {
     step(): NDArray {
-      const [loss, grads] = lossAndGrad(params, X, Y);
+      const [loss, grads] = lossAndGrad(params, ...data);
       const [updates, next] = optimizer.update(grads, state, params);
       state = next;
-      params = applyUpdates(params, updates);
+      params = applyUpdates(params, updates) as P;
       return loss;
     },
     params: () => params,
     free() {
       disposeTree(params);
       disposeTree(state);
-      X.dispose();
-      Y.dispose();
+      data.forEach((d) => d.dispose());
     },
   };
 }
@@ -208,6 +231,16 @@ export const ours: Rival = {
 
   async prepareClassifier(init, xs, labels) {
     const model = await ourClassifier(init, xs, labels);
+    return track(async () => {
+      const loss = model.step();
+      const value = await loss.item();
+      loss.dispose();
+      return value;
+    }, model.free);
+  },
+
+  async prepareCnn(init, xs, labels) {
+    const model = await ourCnn(init, xs, labels);
     return track(async () => {
       const loss = model.step();
       const value = await loss.item();

@@ -11,11 +11,11 @@
 //   4. verifies the last timed answer again and samples the library's live
 //      buffer/tensor count before and after the timed calls.
 
-import { matmul64, refMatmul, refMatmulVjp, refMlpLosses, refSeed, refTinyChain, verify, VerifyError } from './rivals/reference';
-import { classifierInputs, matmulInputs, mlpInputs, type Rival, type Runner, seedInputs, tinyChainInput, uniform } from './rivals/spec';
+import { matmul64, refCnnLosses, refMatmul, refMatmulVjp, refMlpLosses, refSeed, refTinyChain, verify, VerifyError } from './rivals/reference';
+import { classifierInputs, cnnInputs, matmulInputs, mlpInputs, type Rival, type Runner, seedInputs, tinyChainInput, uniform } from './rivals/spec';
 
-export type Group = 'seed' | 'matmul' | 'mlp' | 'loop' | 'overhead';
-export const GROUPS: readonly Group[] = ['seed', 'matmul', 'mlp', 'loop', 'overhead'];
+export type Group = 'seed' | 'matmul' | 'mlp' | 'models' | 'loop' | 'overhead';
+export const GROUPS: readonly Group[] = ['seed', 'matmul', 'mlp', 'models', 'loop', 'overhead'];
 
 export interface BenchOptions {
   /** Tiny sizes, ours + plain-js only (CI smoke). */
@@ -471,6 +471,7 @@ interface StepSpec {
   prepare(lib: Rival): Promise<Runner<number>>;
   /** float64 losses of the first `steps` steps. */
   want(steps: number): number[];
+  groups?: Group[];
 }
 
 /**
@@ -486,7 +487,7 @@ function stepCell(spec: StepSpec, steps: number): Cell {
     id: spec.id,
     label: spec.label,
     short: spec.short,
-    groups: ['mlp'],
+    groups: spec.groups ?? ['mlp'],
     kind: 'mlp',
     flops: spec.flops,
     rtol: rtolFirst,
@@ -553,6 +554,7 @@ function classifierCell(batch: number, steps: number): Cell {
   return stepCell(
     {
       id: 'classifier',
+      groups: ['mlp', 'models'],
       label: `MNIST MLP step (${batch}x784 -> 256 relu -> 10, cross-entropy, Adam)`,
       short: 'MNIST MLP',
       flops: 3 * (2 * batch * 784 * 256 + 2 * batch * 256 * 10),
@@ -565,6 +567,36 @@ function classifierCell(batch: number, steps: number): Cell {
         if (losses.length < steps) {
           const { init, xs, labels } = inputs();
           losses = refMlpLosses(init, xs, new Float32Array(0), steps, labels);
+        }
+        return losses;
+      },
+    },
+    steps,
+  );
+}
+
+/** One training step of the MNIST CNN (conv 3x3 8 and 16 channels with relu and 2x2 max pools, dense; cross-entropy, Adam). */
+function cnnCell(batch: number, steps: number): Cell {
+  const inputs = lazy(() => cnnInputs(batch));
+  let losses: number[] = [];
+  // conv1 2*B*784*9*8, conv2 2*B*196*72*16, dense 2*B*784*10; backward about twice the forward
+  const forward = 2 * batch * (784 * 9 * 8 + 196 * 72 * 16 + 784 * 10);
+  return stepCell(
+    {
+      id: 'cnn',
+      groups: ['models'],
+      label: `MNIST CNN step (${batch}x28x28, conv 3x3 8 + pool, conv 3x3 16 + pool, dense 10, cross-entropy, Adam)`,
+      short: 'MNIST CNN',
+      flops: 3 * forward,
+      prepare: (lib) => {
+        if (!lib.prepareCnn) throw new SkipCell(`${lib.name} has no CNN runner (bench/rivals)`);
+        const { init, xs, labels, onehot } = inputs();
+        return lib.prepareCnn(init, xs, labels, onehot);
+      },
+      want: (steps) => {
+        if (losses.length < steps) {
+          const { init, xs, labels } = inputs();
+          losses = refCnnLosses(init, xs, labels, steps);
         }
         return losses;
       },
@@ -613,6 +645,7 @@ export function buildCells(o: BenchOptions): Cell[] {
   for (const n of mmSizes) cells.push(vjpCell(n));
   cells.push(mlpCell(256, o.mlpSteps));
   cells.push(classifierCell(128, o.mlpSteps));
+  cells.push(cnnCell(128, o.quick ? 2 : Math.min(o.mlpSteps, 10)));
   const loopSteps = o.quick ? 20 : 100;
   for (const every of [1, 10, 100, 0]) cells.push(loopCell(256, loopSteps, every, Math.max(loopSteps, MLP_VERIFIED + MLP_WARMUP + o.mlpSteps)));
   cells.push(tinyCell(16));

@@ -100,6 +100,7 @@ export {
   traceMomentum,
   addDecayedWeights,
   applyUpdates,
+  cosineDecaySchedule,
   type GradientTransformation,
   type LearningRate,
   type Schedule,

@@ -9,6 +9,7 @@ import {
   array,
   chain,
   clipByGlobalNorm,
+  cosineDecaySchedule,
   DisposedArrayError,
   memoryStats,
   NDArray,
@@ -126,6 +127,14 @@ describe('optimizers match float64 Optax equations', () => {
     ));
   it('adam with a schedule', async () => {
     const sched = (step: number) => 0.1 / (1 + step);
+    compare(await runGpu(adam(sched), p0, grads), runRef(adamRef(sched), p0, grads));
+  });
+  it("cosineDecaySchedule follows Optax's formula, and drives adam", async () => {
+    const sched = cosineDecaySchedule(0.1, 4, 0.2);
+    // optax.cosine_decay_schedule(0.1, 4, alpha=0.2) at steps 0..5
+    const want = [0.1, 0.08828427, 0.06, 0.03171573, 0.02, 0.02];
+    want.forEach((w, k) => expect(sched(k)).toBeCloseTo(w, 7));
+    expect(() => cosineDecaySchedule(0.1, 0)).toThrow(/decaySteps/);
     compare(await runGpu(adam(sched), p0, grads), runRef(adamRef(sched), p0, grads));
   });
   it('adamw', async () =>

@@ -1,7 +1,7 @@
 // Float64 CPU reference results for the rival workloads, and verify().
 // Browser-safe (no Node imports). Inputs are the same Float32Arrays handed to
 // the rivals; all arithmetic here is in float64 (JS numbers, Float64Array).
-import { ADAM, type MlpInit, TINY_CHAIN_OPS } from './spec';
+import { ADAM, type CnnInit, type MlpInit, TINY_CHAIN_OPS } from './spec';
 
 type Num = ArrayLike<number>;
 
@@ -139,6 +139,166 @@ export function refMlpLosses(init: MlpInit, xs: Num, ys: Num, steps: number, lab
         p[i] -= (ADAM.lr * (mq[i] / bc1)) / (Math.sqrt(vq[i] / bc2) + ADAM.eps);
       }
     }
+  }
+  return losses;
+}
+
+/** SAME 3x3 convolution of x (B, H, W, Ci) with w (3, 3, Ci, Co) plus b, NHWC. */
+function conv3(x: Float64Array, B: number, H: number, W: number, Ci: number, w: Float64Array, b: Float64Array, Co: number): Float64Array {
+  const z = new Float64Array(B * H * W * Co);
+  for (let n = 0; n < B; n++)
+    for (let i = 0; i < H; i++)
+      for (let j = 0; j < W; j++) {
+        const o0 = ((n * H + i) * W + j) * Co;
+        for (let o = 0; o < Co; o++) z[o0 + o] = b[o];
+        for (let a = 0; a < 3; a++) {
+          const y = i + a - 1;
+          if (y < 0 || y >= H) continue;
+          for (let c = 0; c < 3; c++) {
+            const xx = j + c - 1;
+            if (xx < 0 || xx >= W) continue;
+            for (let ci = 0; ci < Ci; ci++) {
+              const v = x[((n * H + y) * W + xx) * Ci + ci];
+              const w0 = ((a * 3 + c) * Ci + ci) * Co;
+              for (let o = 0; o < Co; o++) z[o0 + o] += v * w[w0 + o];
+            }
+          }
+        }
+      }
+  return z;
+}
+
+/** conv3's VJP: adds into dw and db, returns dx (or nothing when dx is not needed). */
+function conv3Vjp(
+  x: Float64Array,
+  B: number,
+  H: number,
+  W: number,
+  Ci: number,
+  w: Float64Array,
+  Co: number,
+  dz: Float64Array,
+  dw: Float64Array,
+  db: Float64Array,
+  wantDx: boolean,
+) {
+  const dx = wantDx ? new Float64Array(x.length) : null;
+  for (let n = 0; n < B; n++)
+    for (let i = 0; i < H; i++)
+      for (let j = 0; j < W; j++) {
+        const o0 = ((n * H + i) * W + j) * Co;
+        for (let o = 0; o < Co; o++) db[o] += dz[o0 + o];
+        for (let a = 0; a < 3; a++) {
+          const y = i + a - 1;
+          if (y < 0 || y >= H) continue;
+          for (let c = 0; c < 3; c++) {
+            const xx = j + c - 1;
+            if (xx < 0 || xx >= W) continue;
+            for (let ci = 0; ci < Ci; ci++) {
+              const xi = ((n * H + y) * W + xx) * Ci + ci;
+              const w0 = ((a * 3 + c) * Ci + ci) * Co;
+              let s = 0;
+              for (let o = 0; o < Co; o++) {
+                dw[w0 + o] += x[xi] * dz[o0 + o];
+                s += w[w0 + o] * dz[o0 + o];
+              }
+              if (dx) dx[xi] += s;
+            }
+          }
+        }
+      }
+  return dx;
+}
+
+/** relu then a 2x2 max pool (stride 2) of z (B, H, W, C); `from` is each output's input index. */
+function reluPool(z: Float64Array, B: number, H: number, W: number, C: number) {
+  const [h, w] = [H / 2, W / 2];
+  const out = new Float64Array(B * h * w * C);
+  const from = new Int32Array(out.length);
+  for (let n = 0; n < B; n++)
+    for (let i = 0; i < h; i++)
+      for (let j = 0; j < w; j++)
+        for (let c = 0; c < C; c++) {
+          const o = ((n * h + i) * w + j) * C + c;
+          let best = -Infinity;
+          for (let a = 0; a < 2; a++)
+            for (let b = 0; b < 2; b++) {
+              const k = ((n * H + 2 * i + a) * W + 2 * j + b) * C + c;
+              const v = Math.max(z[k], 0);
+              if (v > best) [best, from[o]] = [v, k];
+            }
+          out[o] = best;
+        }
+  return { out, from };
+}
+
+/** The VJP of reluPool: each output's cotangent to its input where that input is positive. */
+function reluPoolVjp(z: Float64Array, from: Int32Array, dout: Float64Array): Float64Array {
+  const dz = new Float64Array(z.length);
+  for (let o = 0; o < dout.length; o++) if (z[from[o]] > 0) dz[from[o]] += dout[o];
+  return dz;
+}
+
+/** Adam on float64 params (t counts from 1). */
+function adamStep(params: Float64Array[], g: Float64Array[], m: Float64Array[], v: Float64Array[], t: number): void {
+  const bc1 = 1 - ADAM.b1 ** t;
+  const bc2 = 1 - ADAM.b2 ** t;
+  params.forEach((p, q) => {
+    for (let i = 0; i < p.length; i++) {
+      m[q][i] = ADAM.b1 * m[q][i] + (1 - ADAM.b1) * g[q][i];
+      v[q][i] = ADAM.b2 * v[q][i] + (1 - ADAM.b2) * g[q][i] * g[q][i];
+      p[i] -= (ADAM.lr * (m[q][i] / bc1)) / (Math.sqrt(v[q][i] / bc2) + ADAM.eps);
+    }
+  });
+}
+
+/**
+ * Losses of the first `steps` training steps of the benchmark CNN (conv 3x3
+ * 1->8, relu, pool 2; conv 3x3 8->16, relu, pool 2; dense 784 -> 10; mean
+ * softmax cross-entropy against integer labels; Adam), in float64.
+ */
+export function refCnnLosses(init: CnnInit, xs: Num, labels: Int32Array, steps: number): number[] {
+  const B = labels.length;
+  const [C1, C2] = [init.c1b.length, init.c2b.length];
+  const params = [init.c1w, init.c1b, init.c2w, init.c2b, init.outW, init.outB].map((p) => Float64Array.from(p));
+  const [w1, b1, w2, b2, wo, bo] = params;
+  const m = params.map((p) => new Float64Array(p.length));
+  const v = params.map((p) => new Float64Array(p.length));
+  const x = Float64Array.from(xs);
+  const F = 7 * 7 * C2;
+  const losses: number[] = [];
+  for (let t = 1; t <= steps; t++) {
+    const z1 = conv3(x, B, 28, 28, 1, w1, b1, C1);
+    const p1 = reluPool(z1, B, 28, 28, C1);
+    const z2 = conv3(p1.out, B, 14, 14, C1, w2, b2, C2);
+    const p2 = reluPool(z2, B, 14, 14, C2);
+    const g = params.map((p) => new Float64Array(p.length));
+    const dflat = new Float64Array(B * F);
+    let loss = 0;
+    for (let i = 0; i < B; i++) {
+      const out = Array.from(bo);
+      for (let k = 0; k < F; k++) {
+        const h = p2.out[i * F + k];
+        if (h !== 0) for (let o = 0; o < 10; o++) out[o] += h * wo[k * 10 + o];
+      }
+      const mx = Math.max(...out);
+      const lse = mx + Math.log(out.reduce((a, z) => a + Math.exp(z - mx), 0));
+      loss += lse - out[labels[i]];
+      for (let o = 0; o < 10; o++) {
+        const d = (Math.exp(out[o] - lse) - (o === labels[i] ? 1 : 0)) / B;
+        g[5][o] += d;
+        for (let k = 0; k < F; k++) {
+          g[4][k * 10 + o] += p2.out[i * F + k] * d;
+          dflat[i * F + k] += wo[k * 10 + o] * d;
+        }
+      }
+    }
+    losses.push(loss / B);
+    const dz2 = reluPoolVjp(z2, p2.from, dflat);
+    const dp1 = conv3Vjp(p1.out, B, 14, 14, C1, w2, C2, dz2, g[2], g[3], true)!;
+    const dz1 = reluPoolVjp(z1, p1.from, dp1);
+    conv3Vjp(x, B, 28, 28, 1, w1, C1, dz1, g[0], g[1], false);
+    adamStep(params, g, m, v, t);
   }
   return losses;
 }

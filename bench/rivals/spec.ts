@@ -17,6 +17,16 @@ export interface MlpInit {
   layer2: { w: Float32Array; b: Float32Array };
 }
 
+/** Initial CNN parameters, row-major: conv kernels HWIO (3, 3, Ci, Co), the dense layer (7*7*C2, 10) over NHWC-flattened features. */
+export interface CnnInit {
+  c1w: Float32Array;
+  c1b: Float32Array;
+  c2w: Float32Array;
+  c2b: Float32Array;
+  outW: Float32Array;
+  outB: Float32Array;
+}
+
 export const ADAM = { lr: 1e-3, b1: 0.9, b2: 0.999, eps: 1e-8 } as const;
 
 export interface Rival {
@@ -54,6 +64,13 @@ export interface Rival {
    * those), Adam. Resolves to the step's loss (before its update).
    */
   prepareClassifier?(init: MlpInit, xs: Float32Array, labels: Int32Array, onehot: Float32Array): Promise<Runner<number>>;
+  /**
+   * Workload 3d (optional). One training step of the MNIST CNN: x (B, 28, 28, 1)
+   * NHWC from `xs` (B, 784), SAME 3x3 conv -> relu -> 2x2 max pool, twice, the
+   * NHWC features flattened into dense -> 10 logits, mean softmax cross-entropy
+   * (`onehot` as for the classifier), Adam. Resolves to the step's loss.
+   */
+  prepareCnn?(init: CnnInit, xs: Float32Array, labels: Int32Array, onehot: Float32Array): Promise<Runner<number>>;
   /** Workload 4. TINY_CHAIN_OPS applied in order to a short vector, one readback. */
   prepareTinyChain(v: Float32Array): Promise<Runner<Float32Array>>;
   /**
@@ -173,6 +190,21 @@ export function classifierInputs(batch = 128, seed = 17): { init: MlpInit; xs: F
     labels[i] = best;
     onehot[i * 10 + best] = 1;
   }
+  return { init, xs, labels, onehot };
+}
+
+/** The CNN workload: the classifier's images and labels, He-style uniform kernels (8 and 16 channels). */
+export function cnnInputs(batch = 128, seed = 23): { init: CnnInit; xs: Float32Array; labels: Int32Array; onehot: Float32Array } {
+  const { xs, labels, onehot } = classifierInputs(batch);
+  const he = (n: number, fanIn: number, s: number) => uniform(n, s, Math.sqrt(6 / fanIn));
+  const init: CnnInit = {
+    c1w: he(9 * 8, 9, seed),
+    c1b: uniform(8, seed + 1, 0.1),
+    c2w: he(9 * 8 * 16, 72, seed + 2),
+    c2b: uniform(16, seed + 3, 0.1),
+    outW: he(784 * 10, 784, seed + 4),
+    outB: uniform(10, seed + 5, 0.1),
+  };
   return { init, xs, labels, onehot };
 }
 

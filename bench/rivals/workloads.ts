@@ -12,8 +12,8 @@
 //  - every runner frees its temporaries, and its `dispose` frees the resident
 //    inputs; liveCount() lets the harness check that nothing leaks per call.
 import type { Array as JArray } from '@jax-js/jax';
-import type { Scalar, Tensor, Variable } from '@tensorflow/tfjs-core';
-import { ADAM, type MlpInit, type Rival, type Runner, TINY_CHAIN_OPS, type TinyOp } from './spec';
+import type { Rank, Scalar, Tensor, Variable } from '@tensorflow/tfjs-core';
+import { ADAM, type CnnInit, type MlpInit, type Rival, type Runner, TINY_CHAIN_OPS, type TinyOp } from './spec';
 
 export type { MlpInit, Rival, Runner } from './spec';
 
@@ -241,44 +241,23 @@ export function makeJaxRival(useJit: boolean, device: 'webgpu' | 'wasm' = 'webgp
     useJit ? (jax.jit(f) as unknown as F & { dispose: () => void }) : f;
 
   /**
-   * The benchmark MLP with Adam in one (jitted) function: step() runs one
-   * training step and returns its loss, unread. kind 'ce': the classifier
-   * (relu, mean cross-entropy of jax.nn.logSoftmax against one-hot ys).
+   * A model with Adam in one (jitted) function: step() runs one training step
+   * on the whole data and returns its loss, unread.
    */
-  async function jaxMlp(init: MlpInit, xs: Float32Array, ys: Float32Array, kind: 'mse' | 'ce' = 'mse') {
+  async function jaxTrainer<P>(init: P, data: JArray[], lossFn: (p: P, ...data: JArray[]) => JArray) {
     const np = jax.numpy;
-    const { inDim: D, hidden: H, outDim: O } = init;
-    const batch = xs.length / D;
-    let params: JParams = {
-      layer1: { w: np.array(f32(init.layer1.w), { shape: [D, H] }), b: np.array(f32(init.layer1.b)) },
-      layer2: { w: np.array(f32(init.layer2.w), { shape: [H, O] }), b: np.array(f32(init.layer2.b)) },
-    };
-    const zeros = (): JParams => ({
-      layer1: { w: np.zeros([D, H]), b: np.zeros([H]) },
-      layer2: { w: np.zeros([H, O]), b: np.zeros([O]) },
-    });
+    let params = init;
+    const zeros = () => jax.tree.map((l: JArray) => np.zeros(l.shape), params as never) as P;
     let m = zeros();
     let v = zeros();
-    const X = np.array(f32(xs), { shape: [batch, D] });
-    const Y = np.array(f32(ys), { shape: [batch, O] });
-
-    const lossFn = (p: JParams, x: JArray, y: JArray) => {
-      if (kind === 'ce') {
-        const logits = np.matmul(jax.nn.relu(np.matmul(x, p.layer1.w).add(p.layer1.b)), p.layer2.w).add(p.layer2.b);
-        return np.negative(np.mean(np.sum(np.multiply(y, jax.nn.logSoftmax(logits, -1)), -1)));
-      }
-      const h = np.tanh(np.matmul(x, p.layer1.w).add(p.layer1.b));
-      const pred = np.matmul(h, p.layer2.w).add(p.layer2.b);
-      return np.square(pred.sub(y)).mean();
-    };
     // One full training step. bc1/bc2 are the bias corrections 1 - beta^t;
     // they are arguments (not closed-over constants) so jit traces once.
-    const step = maybeJit((p: JParams, m: JParams, v: JParams, x: JArray, y: JArray, bc1: JScalar, bc2: JScalar) => {
-      const [loss, g] = jax.valueAndGrad(lossFn)(jax.tree.ref(p), x, y);
-      const [pl, def] = jax.tree.flatten(p);
-      const [gl] = jax.tree.flatten(g);
-      const [ml] = jax.tree.flatten(m);
-      const [vl] = jax.tree.flatten(v);
+    const step = maybeJit((p: P, m: P, v: P, bc1: JScalar, bc2: JScalar, ...d: JArray[]) => {
+      const [loss, g] = (jax.valueAndGrad as (f: unknown) => (...a: unknown[]) => [JArray, unknown])(lossFn)(jax.tree.ref(p as never), ...d);
+      const [pl, def] = jax.tree.flatten(p as never) as [JArray[], unknown];
+      const [gl] = jax.tree.flatten(g as never) as [JArray[], unknown];
+      const [ml] = jax.tree.flatten(m as never) as [JArray[], unknown];
+      const [vl] = jax.tree.flatten(v as never) as [JArray[], unknown];
       const use = (s: JScalar) => (typeof s === 'number' ? s : s.ref);
       const np2: JArray[] = [],
         nm: JArray[] = [],
@@ -295,19 +274,15 @@ export function makeJaxRival(useJit: boolean, device: 'webgpu' | 'wasm' = 'webgp
       }
       if (typeof bc1 !== 'number') bc1.dispose();
       if (typeof bc2 !== 'number') bc2.dispose();
-      return [jax.tree.unflatten(def, np2) as JParams, jax.tree.unflatten(def, nm) as JParams, jax.tree.unflatten(def, nv) as JParams, loss] as [
-        JParams,
-        JParams,
-        JParams,
-        JArray,
-      ];
+      const back = (l: JArray[]) => jax.tree.unflatten(def as never, l) as P;
+      return [back(np2), back(nm), back(nv), loss] as [P, P, P, JArray];
     });
     let t = 0;
-    await jax.blockUntilReady([params, m, v, X, Y]);
+    await jax.blockUntilReady([params, m, v, ...data] as never);
     return {
       step(): JArray {
         t++;
-        const [p2, m2, v2, loss] = step(params, m, v, X.ref, Y.ref, 1 - ADAM.b1 ** t, 1 - ADAM.b2 ** t);
+        const [p2, m2, v2, loss] = step(params, m, v, 1 - ADAM.b1 ** t, 1 - ADAM.b2 ** t, ...data.map((d) => d.ref));
         params = p2;
         m = m2;
         v = v2;
@@ -315,10 +290,57 @@ export function makeJaxRival(useJit: boolean, device: 'webgpu' | 'wasm' = 'webgp
       },
       params: () => params,
       free() {
-        jax.tree.dispose([params, m, v, X, Y]);
+        jax.tree.dispose([params, m, v, ...data] as never);
         step.dispose?.();
       },
     };
+  }
+
+  /** The benchmark MLP; kind 'ce': the classifier (relu, mean cross-entropy of jax.nn.logSoftmax against one-hot ys). */
+  function jaxMlp(init: MlpInit, xs: Float32Array, ys: Float32Array, kind: 'mse' | 'ce' = 'mse') {
+    const np = jax.numpy;
+    const { inDim: D, hidden: H, outDim: O } = init;
+    const batch = xs.length / D;
+    const params: JParams = {
+      layer1: { w: np.array(f32(init.layer1.w), { shape: [D, H] }), b: np.array(f32(init.layer1.b)) },
+      layer2: { w: np.array(f32(init.layer2.w), { shape: [H, O] }), b: np.array(f32(init.layer2.b)) },
+    };
+    const lossFn = (p: JParams, x: JArray, y: JArray) => {
+      if (kind === 'ce') {
+        const logits = np.matmul(jax.nn.relu(np.matmul(x, p.layer1.w).add(p.layer1.b)), p.layer2.w).add(p.layer2.b);
+        return np.negative(np.mean(np.sum(np.multiply(y, jax.nn.logSoftmax(logits, -1)), -1)));
+      }
+      const h = np.tanh(np.matmul(x, p.layer1.w).add(p.layer1.b));
+      const pred = np.matmul(h, p.layer2.w).add(p.layer2.b);
+      return np.square(pred.sub(y)).mean();
+    };
+    return jaxTrainer(params, [np.array(f32(xs), { shape: [batch, D] }), np.array(f32(ys), { shape: [batch, O] })], lossFn);
+  }
+
+  /** The MNIST CNN in jax-js's layout: NCHW images, OIHW kernels (ours transposed), lax.conv and reduceWindow max pools. */
+  function jaxCnn(init: CnnInit, xs: Float32Array, onehot: Float32Array) {
+    const np = jax.numpy;
+    const [C1, C2] = [init.c1b.length, init.c2b.length];
+    const B = onehot.length / 10;
+    const oihw = (w: Float32Array, ci: number, co: number) => {
+      const out = new Float32Array(w.length);
+      for (let k = 0; k < 9; k++) for (let i = 0; i < ci; i++) for (let o = 0; o < co; o++) out[(o * ci + i) * 9 + k] = w[(k * ci + i) * co + o];
+      return np.array(out, { shape: [co, ci, 3, 3] });
+    };
+    type P = { c1: { w: JArray; b: JArray }; c2: { w: JArray; b: JArray }; out: { w: JArray; b: JArray } };
+    const params: P = {
+      c1: { w: oihw(init.c1w, 1, C1), b: np.array(f32(init.c1b), { shape: [C1, 1, 1] }) },
+      c2: { w: oihw(init.c2w, C1, C2), b: np.array(f32(init.c2b), { shape: [C2, 1, 1] }) },
+      out: { w: np.array(f32(init.outW), { shape: [49 * C2, 10] }), b: np.array(f32(init.outB)) },
+    };
+    const block = (h: JArray, l: { w: JArray; b: JArray }) =>
+      jax.lax.reduceWindow(jax.nn.relu(jax.lax.conv(h, l.w, [1, 1], 'SAME').add(l.b)), (w: JArray) => np.max(w), [2, 2], [2, 2]);
+    const lossFn = (p: P, x: JArray, y: JArray) => {
+      const h = np.transpose(block(block(x, p.c1), p.c2), [0, 2, 3, 1]).reshape([B, -1]); // NHWC features, as the dense layer expects
+      const logits = np.matmul(h, p.out.w).add(p.out.b);
+      return np.negative(np.mean(np.sum(np.multiply(y, jax.nn.logSoftmax(logits, -1)), -1)));
+    };
+    return jaxTrainer(params, [np.array(f32(xs), { shape: [B, 1, 28, 28] }), np.array(f32(onehot), { shape: [B, 10] })], lossFn);
   }
 
   return {
@@ -446,6 +468,12 @@ export function makeJaxRival(useJit: boolean, device: 'webgpu' | 'wasm' = 'webgp
       return runner(async () => (await model.step().data())[0], owned, model.free);
     },
 
+    async prepareCnn(init, xs, _labels, onehot) {
+      jax.defaultDevice(device); // jax-js's default device is global: each variant selects its own
+      const model = await jaxCnn(init, xs, onehot);
+      return runner(async () => (await model.step().data())[0], owned, model.free);
+    },
+
     async prepareMlpLoop(init: MlpInit, xs, ys, readEvery, steps) {
       jax.defaultDevice(device); // jax-js's default device is global: each variant selects its own
       const mlp = await jaxMlp(init, xs, ys);
@@ -531,19 +559,19 @@ export function makeTfjsRival(opts: { cpuForward?: boolean } = {}): Rival {
   const cpuForward = opts.cpuForward ?? true;
   let tf: Tf;
   const owned = new Set<() => void>();
-  /** A two-layer model as tf.variables trained by tf.train.adam; each call runs one step and resolves to its loss. */
-  function tfTrainer(init: MlpInit, xs: Float32Array, ys: Float32Array, loss: (X: Tensor, Y: Tensor, p: Variable[]) => Scalar): Runner<number> {
-    const { inDim: D, hidden: H, outDim: O } = init;
-    const batch = xs.length / D;
-    const mk = (data: Float32Array, shape: number[]): Variable => {
+  /** Params as tf.variables trained by tf.train.adam on fixed X, Y; each call runs one step and resolves to its loss. */
+  function tfTrainer(
+    init: Array<[Float32Array, number[]]>,
+    X: Tensor,
+    Y: Tensor,
+    loss: (X: Tensor, Y: Tensor, p: Variable[]) => Scalar,
+  ): Runner<number> {
+    const p = init.map(([data, shape]) => {
       const t = tf.tensor(data, shape);
       const v = tf.variable(t, true);
       t.dispose();
       return v;
-    };
-    const p = [mk(init.layer1.w, [D, H]), mk(init.layer1.b, [H]), mk(init.layer2.w, [H, O]), mk(init.layer2.b, [O])];
-    const X = tf.tensor2d(xs, [batch, D]);
-    const Y = tf.tensor2d(ys, [batch, O]);
+    });
     const opt = tf.train.adam(ADAM.lr, ADAM.b1, ADAM.b2, ADAM.eps);
     return runner(
       async () => {
@@ -560,6 +588,17 @@ export function makeTfjsRival(opts: { cpuForward?: boolean } = {}): Rival {
       },
     );
   }
+
+  /** The two-layer model's variables and its data. */
+  const mlpArgs = ({ inDim: D, hidden: H, outDim: O, layer1, layer2 }: MlpInit, xs: Float32Array, ys: Float32Array) => {
+    const vars: Array<[Float32Array, number[]]> = [
+      [layer1.w, [D, H]],
+      [layer1.b, [H]],
+      [layer2.w, [H, O]],
+      [layer2.b, [O]],
+    ];
+    return [vars, tf.tensor2d(xs, [xs.length / D, D]), tf.tensor2d(ys, [xs.length / D, O])] as const;
+  };
 
   const flags = () => tf.env().set('WEBGPU_CPU_FORWARD', cpuForward);
 
@@ -646,7 +685,8 @@ export function makeTfjsRival(opts: { cpuForward?: boolean } = {}): Rival {
 
     async prepareMlp(init, xs, ys) {
       flags();
-      return tfTrainer(init, xs, ys, (X, Y, [w1, b1, w2, b2]) => {
+      const [vars, X, Y] = mlpArgs(init, xs, ys);
+      return tfTrainer(vars, X, Y, (X, Y, [w1, b1, w2, b2]) => {
         const h = tf.tanh(tf.add(tf.matMul(X, w1), b1));
         const pred = tf.add(tf.matMul(h, w2), b2);
         return tf.mean(tf.square(tf.sub(pred, Y))) as Scalar;
@@ -656,11 +696,36 @@ export function makeTfjsRival(opts: { cpuForward?: boolean } = {}): Rival {
     async prepareClassifier(init, xs, _labels, onehot) {
       flags();
       // tf.losses.softmaxCrossEntropy: mean over the batch (SUM_BY_NONZERO_WEIGHTS) of -sum(onehot * logSoftmax).
+      const [vars, X, Y] = mlpArgs(init, xs, onehot);
       return tfTrainer(
-        init,
-        xs,
-        onehot,
+        vars,
+        X,
+        Y,
         (X, Y, [w1, b1, w2, b2]) => tf.losses.softmaxCrossEntropy(Y, tf.add(tf.matMul(tf.relu(tf.add(tf.matMul(X, w1), b1)), w2), b2)) as Scalar,
+      );
+    },
+
+    async prepareCnn(init, xs, labels, onehot) {
+      flags();
+      const [C1, C2] = [init.c1b.length, init.c2b.length];
+      const B = labels.length;
+      const block = (h: Tensor, w: Tensor, b: Tensor) =>
+        tf.maxPool(tf.relu(tf.add(tf.conv2d(h as Tensor<Rank.R4>, w as Tensor<Rank.R4>, 1, 'same'), b)) as Tensor<Rank.R4>, 2, 2, 'valid');
+      return tfTrainer(
+        [
+          [init.c1w, [3, 3, 1, C1]],
+          [init.c1b, [C1]],
+          [init.c2w, [3, 3, C1, C2]],
+          [init.c2b, [C2]],
+          [init.outW, [49 * C2, 10]],
+          [init.outB, [10]],
+        ],
+        tf.tensor4d(xs, [B, 28, 28, 1]),
+        tf.tensor2d(onehot, [B, 10]),
+        (X, Y, [w1, b1, w2, b2, wo, bo]) => {
+          const h = block(block(X, w1!, b1!), w2!, b2!);
+          return tf.losses.softmaxCrossEntropy(Y, tf.add(tf.matMul(tf.reshape(h, [B, -1]), wo!), bo!)) as Scalar;
+        },
       );
     },
 

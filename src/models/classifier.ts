@@ -12,6 +12,7 @@ import { conv2d, maxPool } from '../array/conv';
 import { softmaxCrossEntropyWithIntegerLabels } from '../nn/losses';
 import { normal, split } from '../random/random';
 import { MinibatchTrainer } from './training';
+import type { LearningRate } from '../optim/optimizers';
 import { zeros } from '../array/ops';
 
 /** A dense layer's params. */
@@ -85,7 +86,7 @@ export interface TrainOptions<P> {
   key: NDArray;
   epochs: number;
   batch?: number;
-  learningRate?: number;
+  learningRate?: LearningRate;
   /** Called after each epoch with its mean training loss (read once per epoch) and held-out accuracy. */
   onEpoch?: (epoch: number, loss: number, testAccuracy: number) => void;
 }

@@ -8,7 +8,7 @@ import { slice } from '../array/ops';
 import { take } from '../array/indexing';
 import { permutation, split } from '../random/random';
 import { valueAndGrad } from '../autodiff/grad';
-import { adam, applyUpdates, type GradientTransformation } from '../optim/optimizers';
+import { adam, applyUpdates, type GradientTransformation, type LearningRate } from '../optim/optimizers';
 import { leaves } from '../tree/tree';
 
 export interface TrainerOptions<P> {
@@ -18,7 +18,7 @@ export interface TrainerOptions<P> {
   /** The dataset: arrays with the same leading (example) axis. */
   data: NDArray[];
   batch: number;
-  learningRate: number;
+  learningRate: LearningRate;
   /** Where the shuffles come from. */
   key: NDArray;
 }

@@ -24,6 +24,18 @@ export type Schedule = (step: number) => number;
 /** A learning rate: a number, or a schedule of the step count. */
 export type LearningRate = number | Schedule;
 
+/**
+ * Optax's cosine_decay_schedule: from `initValue` at step 0 down a half cosine
+ * to `alpha * initValue` at `decaySteps`, and there after.
+ */
+export function cosineDecaySchedule(initValue: number, decaySteps: number, alpha = 0): Schedule {
+  if (!(decaySteps > 0)) throw new ValueError(`cosineDecaySchedule: decaySteps must be positive; got ${decaySteps}`);
+  return (step) => {
+    const cosine = 0.5 * (1 + Math.cos((Math.PI * Math.min(step, decaySteps)) / decaySteps));
+    return initValue * ((1 - alpha) * cosine + alpha);
+  };
+}
+
 /** An Optax-style optimizer or transformation: init makes the state, update transforms grads. */
 export interface GradientTransformation<S = unknown> {
   /** The initial state for these params (zeros shaped like them, a step count, ...). */
