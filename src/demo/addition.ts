@@ -149,7 +149,7 @@ export function setupAddition(query: URLSearchParams): void {
     lossXY,
     el,
   );
-  new ResizeObserver(() => chart.setSize(size())).observe(el);
+  new ResizeObserver(() => requestAnimationFrame(() => chart.setSize(size()))).observe(el); // next frame, as in mnist.ts
   $('add-start').addEventListener('click', async () => {
     if (!a().running) return start();
     setRunning(false);

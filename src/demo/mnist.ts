@@ -204,10 +204,13 @@ function charts(): void {
     accXY,
     accEl,
   );
-  new ResizeObserver(() => {
-    lossChart.setSize(size(lossEl));
-    accChart.setSize(size(accEl));
-  }).observe(lossEl);
+  // Resize on the next frame: resizing inside the observer's callback re-triggers it (a console error).
+  new ResizeObserver(() =>
+    requestAnimationFrame(() => {
+      lossChart.setSize(size(lossEl));
+      accChart.setSize(size(accEl));
+    }),
+  ).observe(lossEl);
 }
 
 /** Load the digits, build the page's pieces; `?mnist=N` trains N steps at once (`&mnistModel=cnn` for the CNN). */
