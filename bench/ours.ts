@@ -125,6 +125,15 @@ async function trainer<P>(init: P, data: NDArray[], lossFn: (p: P, ...data: NDAr
   };
 }
 
+/** One training step a call, its loss read and the array given back. */
+const stepRunner = (model: { step(): NDArray; free(): void }): Runner<number> =>
+  track(async () => {
+    const loss = model.step();
+    const value = await loss.item();
+    loss.dispose();
+    return value;
+  }, model.free);
+
 const track = <T>(fn: () => Promise<T>, free: () => void): Runner<T> => runner(fn, owned, free);
 
 let info: DeviceInfo | undefined;
@@ -220,33 +229,15 @@ export const ours: Rival = {
   },
 
   async prepareMlp(init: MlpInit, xs, ys) {
-    const mlp = await ourMlp(init, xs, ys);
-    return track(async () => {
-      const loss = mlp.step();
-      const value = await loss.item();
-      loss.dispose();
-      return value;
-    }, mlp.free);
+    return stepRunner(await ourMlp(init, xs, ys));
   },
 
   async prepareClassifier(init, xs, labels) {
-    const model = await ourClassifier(init, xs, labels);
-    return track(async () => {
-      const loss = model.step();
-      const value = await loss.item();
-      loss.dispose();
-      return value;
-    }, model.free);
+    return stepRunner(await ourClassifier(init, xs, labels));
   },
 
   async prepareCnn(init, xs, labels) {
-    const model = await ourCnn(init, xs, labels);
-    return track(async () => {
-      const loss = model.step();
-      const value = await loss.item();
-      loss.dispose();
-      return value;
-    }, model.free);
+    return stepRunner(await ourCnn(init, xs, labels));
   },
 
   async prepareMlpLoop(init, xs, ys, readEvery, steps) {
