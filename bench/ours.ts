@@ -7,6 +7,8 @@
 //              { layer1: { w, b }, layer2: { w, b } }, loss read every step
 //   classifier the same with relu and nn.softmaxCrossEntropyWithIntegerLabels (784-256-10)
 //   cnn        conv2d + relu + maxPool twice, then dense, the same loss
+//   transformer src/models/transformer.ts's model and sequenceLoss (take, batched
+//              matmul, where-masked softmax, standardize, gelu), the same trainer
 //   tiny       50 elementwise ops (numbers as the second operand), one data()
 //
 // Inputs are uploaded once in prepare*() (array(...) then evaluate), so a
@@ -41,7 +43,18 @@ import {
   vjp,
   type DeviceInfo,
 } from '../src/index';
-import { ADAM, type CnnInit, type MlpInit, type Rival, type Runner, TINY_CHAIN_OPS } from './rivals/spec';
+import { sequenceLoss, transformerLogits, type TransformerParams } from '../src/models/transformer';
+import {
+  ADAM,
+  type CnnInit,
+  type MlpInit,
+  type Rival,
+  type Runner,
+  TINY_CHAIN_OPS,
+  type TransformerData,
+  type TransformerInit,
+  transformerShapes,
+} from './rivals/spec';
 import { runner } from './rivals/workloads';
 
 type Params = { layer1: { w: NDArray; b: NDArray }; layer2: { w: NDArray; b: NDArray } };
@@ -99,6 +112,22 @@ async function ourCnn(init: CnnInit, xs: Float32Array, labels: Int32Array) {
     return mean(nn.softmaxCrossEntropyWithIntegerLabels(add(matmul(reshape(h, [B, -1]), p.out.w), p.out.b), y));
   };
   return trainer(params, [array(xs, [B, 28, 28, 1]), array(labels)], ce);
+}
+
+/** The benchmark transformer: the params tree built from the workload's paths (`blocks.0.attn.wq` and so on). */
+async function ourTransformer(init: TransformerInit, d: TransformerData) {
+  const root: Record<string, unknown> = {};
+  for (const [path, shape] of transformerShapes(init.config)) {
+    const keys = path.split('.');
+    let node = root as Record<string, unknown>;
+    // a numeric next key makes this level an array (blocks.0)
+    for (let i = 0; i < keys.length - 1; i++) node = (node[keys[i]!] ??= /^\d+$/.test(keys[i + 1]!) ? [] : {}) as Record<string, unknown>;
+    node[keys.at(-1)!] = array(init.params[path]!, shape);
+  }
+  const { context: T, heads } = init.config;
+  const B = d.tokens.length / T;
+  const loss = (p: TransformerParams, x: NDArray, y: NDArray, w: NDArray) => sequenceLoss(transformerLogits(p, x, heads), y, w);
+  return trainer(root as unknown as TransformerParams, [array(d.tokens, [B, T]), array(d.targets, [B, T]), array(d.weights, [B, T])], loss);
 }
 
 /** A model with Adam: step() runs one training step on the whole data and returns its loss, unread. */
@@ -238,6 +267,10 @@ export const ours: Rival = {
 
   async prepareCnn(init, xs, labels) {
     return stepRunner(await ourCnn(init, xs, labels));
+  },
+
+  async prepareTransformer(init, data) {
+    return stepRunner(await ourTransformer(init, data));
   },
 
   async prepareMlpLoop(init, xs, ys, readEvery, steps) {

@@ -12,7 +12,19 @@
 //      buffer/tensor count before and after the timed calls.
 
 import { matmul64, refCnnLosses, refMatmul, refMatmulVjp, refMlpLosses, refSeed, refTinyChain, verify, VerifyError } from './rivals/reference';
-import { classifierInputs, cnnInputs, matmulInputs, mlpInputs, type Rival, type Runner, seedInputs, tinyChainInput, uniform } from './rivals/spec';
+import { refTransformerLosses } from './rivals/reference-transformer';
+import {
+  classifierInputs,
+  cnnInputs,
+  matmulInputs,
+  mlpInputs,
+  type Rival,
+  type Runner,
+  seedInputs,
+  tinyChainInput,
+  transformerInputs,
+  uniform,
+} from './rivals/spec';
 
 export type Group = 'seed' | 'matmul' | 'mlp' | 'models' | 'loop' | 'overhead';
 export const GROUPS: readonly Group[] = ['seed', 'matmul', 'mlp', 'models', 'loop', 'overhead'];
@@ -605,6 +617,37 @@ function cnnCell(batch: number, steps: number): Cell {
   );
 }
 
+/** One training step of the small transformer (the demo's addition model's size), Adam. */
+function transformerCell(batch: number, steps: number): Cell {
+  const inputs = lazy(() => transformerInputs(batch));
+  let losses: number[] = [];
+  const { vocab: V, context: T, dim: D, layers } = transformerInputs(1).init.config;
+  // per layer: q, k, v, o projections, scores and att @ v, the MLP; then the head. Backward about twice.
+  const forward = 2 * batch * T * (layers * (4 * D * D + 2 * T * D + 8 * D * D) + D * V);
+  return stepCell(
+    {
+      id: 'transformer',
+      groups: ['models'],
+      label: `transformer step (${batch}x${T} tokens, ${layers} layers, dim ${D}, 4 heads, causal attention, gelu, Adam)`,
+      short: 'transformer',
+      flops: 3 * forward,
+      prepare: (lib) => {
+        if (!lib.prepareTransformer) throw new SkipCell(`${lib.name} has no transformer runner (bench/rivals)`);
+        const { init, data } = inputs();
+        return lib.prepareTransformer(init, data);
+      },
+      want: (steps) => {
+        if (losses.length < steps) {
+          const { init, data } = inputs();
+          losses = refTransformerLosses(init, data, steps);
+        }
+        return losses;
+      },
+    },
+    steps,
+  );
+}
+
 function tinyCell(len: number): Cell {
   const v = tinyChainInput(len);
   const want = refTinyChain(v);
@@ -646,6 +689,7 @@ export function buildCells(o: BenchOptions): Cell[] {
   cells.push(mlpCell(256, o.mlpSteps));
   cells.push(classifierCell(128, o.mlpSteps));
   cells.push(cnnCell(128, o.quick ? 2 : Math.min(o.mlpSteps, 10)));
+  cells.push(transformerCell(64, o.quick ? 3 : Math.min(o.mlpSteps, 20)));
   const loopSteps = o.quick ? 20 : 100;
   for (const every of [1, 10, 100, 0]) cells.push(loopCell(256, loopSteps, every, Math.max(loopSteps, MLP_VERIFIED + MLP_WARMUP + o.mlpSteps)));
   cells.push(tinyCell(16));

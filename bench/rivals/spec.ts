@@ -27,6 +27,21 @@ export interface CnnInit {
   outB: Float32Array;
 }
 
+/** The benchmark transformer's size (GPT-style, pre-norm, gelu MLP of 4 x dim, no attention biases). */
+export interface TransformerConfig {
+  vocab: number;
+  context: number;
+  dim: number;
+  heads: number;
+  layers: number;
+}
+
+/** Initial transformer parameters, row-major, by pytree path (see transformerShapes). */
+export interface TransformerInit {
+  config: TransformerConfig;
+  params: Record<string, Float32Array>;
+}
+
 export const ADAM = { lr: 1e-3, b1: 0.9, b2: 0.999, eps: 1e-8 } as const;
 
 export interface Rival {
@@ -71,6 +86,17 @@ export interface Rival {
    * (`onehot` as for the classifier), Adam. Resolves to the step's loss.
    */
   prepareCnn?(init: CnnInit, xs: Float32Array, labels: Int32Array, onehot: Float32Array): Promise<Runner<number>>;
+  /**
+   * Workload 3e (optional). One training step of the small transformer:
+   * int32 `tokens` (B, T) embedded (tokens table, plus positions), per block
+   * x += attn(layerNorm1(x)) (causal softmax(q k^T / sqrt(dh)), masked scores
+   * -1e9) and x += w2 gelu_tanh(layerNorm2(x) w1 + b1) + b2, layer norms
+   * (x - mean) / sqrt(var + 1e-5) * g + b, logits = layerNorm(x) head; the
+   * loss is sum(weights * cross-entropy(logits, targets)) / sum(weights).
+   * `weightedOnehot` (B, T, vocab) is onehot(targets) * weights / sum(weights),
+   * so the loss is also -sum(weightedOnehot * logSoftmax(logits)). Adam.
+   */
+  prepareTransformer?(init: TransformerInit, data: TransformerData): Promise<Runner<number>>;
   /** Workload 4. TINY_CHAIN_OPS applied in order to a short vector, one readback. */
   prepareTinyChain(v: Float32Array): Promise<Runner<Float32Array>>;
   /**
@@ -206,6 +232,67 @@ export function cnnInputs(batch = 128, seed = 23): { init: CnnInit; xs: Float32A
     outB: uniform(10, seed + 5, 0.1),
   };
   return { init, xs, labels, onehot };
+}
+
+/** Parameter paths and shapes of the benchmark transformer, in a fixed order. */
+export function transformerShapes(c: TransformerConfig): Array<[string, number[]]> {
+  const D = c.dim;
+  const out: Array<[string, number[]]> = [
+    ['tokens', [c.vocab, D]],
+    ['positions', [c.context, D]],
+  ];
+  for (let l = 0; l < c.layers; l++) {
+    const b = `blocks.${l}.`;
+    out.push([b + 'ln1.g', [D]], [b + 'ln1.b', [D]]);
+    for (const w of ['wq', 'wk', 'wv', 'wo']) out.push([b + 'attn.' + w, [D, D]]);
+    out.push([b + 'ln2.g', [D]], [b + 'ln2.b', [D]]);
+    out.push([b + 'mlp.w1', [D, 4 * D]], [b + 'mlp.b1', [4 * D]], [b + 'mlp.w2', [4 * D, D]], [b + 'mlp.b2', [D]]);
+  }
+  out.push(['lnF.g', [D]], ['lnF.b', [D]], ['head', [D, c.vocab]]);
+  return out;
+}
+
+export interface TransformerData {
+  tokens: Int32Array;
+  targets: Int32Array;
+  weights: Float32Array;
+  weightedOnehot: Float32Array;
+}
+
+/**
+ * The transformer workload: the demo's addition model's size (vocab 12,
+ * context 8, dim 32, 4 heads, 2 layers), weights uniform with GPT-2's 0.02
+ * standard deviation, layer norms near identity; random token rows whose
+ * last three positions carry the loss, as the addition task's answers do.
+ */
+export function transformerInputs(batch = 64, seed = 31): { init: TransformerInit; data: TransformerData } {
+  const config: TransformerConfig = { vocab: 12, context: 8, dim: 32, heads: 4, layers: 2 };
+  const params: Record<string, Float32Array> = {};
+  const sd = 0.02 * Math.sqrt(3); // uniform [-a, a) has standard deviation a / sqrt(3)
+  transformerShapes(config).forEach(([name, shape], i) => {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const leaf = name.slice(name.lastIndexOf('.') + 1);
+    if (leaf === 'g') params[name] = Float32Array.from(uniform(n, seed + i, 0.1), (v) => 1 + v);
+    else if (leaf === 'b' || leaf === 'b1' || leaf === 'b2') params[name] = uniform(n, seed + i, 0.05);
+    else params[name] = uniform(n, seed + i, sd);
+  });
+  const { vocab: V, context: T } = config;
+  const r = rng(seed - 1);
+  const tokens = new Int32Array(batch * T);
+  const targets = new Int32Array(batch * T);
+  const weights = new Float32Array(batch * T);
+  for (let i = 0; i < batch; i++) {
+    const row = Array.from({ length: T + 1 }, () => Math.floor(r() * V));
+    for (let t = 0; t < T; t++) {
+      tokens[i * T + t] = row[t];
+      targets[i * T + t] = row[t + 1];
+      weights[i * T + t] = t >= T - 3 ? 1 : 0;
+    }
+  }
+  const total = weights.reduce((a, b) => a + b, 0);
+  const weightedOnehot = new Float32Array(batch * T * V);
+  for (let k = 0; k < batch * T; k++) weightedOnehot[k * V + targets[k]] = weights[k] / total;
+  return { init: { config, params }, data: { tokens, targets, weights, weightedOnehot } };
 }
 
 export function tinyChainInput(len = 16, seed = 11): Float32Array {

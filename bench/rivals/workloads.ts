@@ -13,7 +13,18 @@
 //    inputs; liveCount() lets the harness check that nothing leaks per call.
 import type { Array as JArray } from '@jax-js/jax';
 import type { Rank, Scalar, Tensor, Variable } from '@tensorflow/tfjs-core';
-import { ADAM, type CnnInit, type MlpInit, type Rival, type Runner, TINY_CHAIN_OPS, type TinyOp } from './spec';
+import {
+  ADAM,
+  type CnnInit,
+  type MlpInit,
+  type Rival,
+  type Runner,
+  TINY_CHAIN_OPS,
+  type TinyOp,
+  type TransformerData,
+  type TransformerInit,
+  transformerShapes,
+} from './spec';
 
 export type { MlpInit, Rival, Runner } from './spec';
 
@@ -343,6 +354,55 @@ export function makeJaxRival(useJit: boolean, device: 'webgpu' | 'wasm' = 'webgp
     return jaxTrainer(params, [np.array(f32(xs), { shape: [B, 1, 28, 28] }), np.array(f32(onehot), { shape: [B, 10] })], lossFn);
   }
 
+  /**
+   * The benchmark transformer over a flat params record keyed by path; the
+   * causal mask is added to the scores (0 or -1e9), which after softmax is
+   * the same as where(mask, scores, -1e9). Every array used twice is `.ref`ed.
+   */
+  function jaxTransformer(init: TransformerInit, d: TransformerData) {
+    const np = jax.numpy;
+    const { vocab: V, context: T, dim: D, heads: H, layers } = init.config;
+    const B = d.tokens.length / T;
+    const dh = D / H;
+    type P = Record<string, JArray>;
+    const params: P = {};
+    for (const [path, shape] of transformerShapes(init.config)) params[path] = np.array(f32(init.params[path]), { shape });
+    const mask = new Float32Array(T * T).map((_, k) => (k % T <= Math.floor(k / T) ? 0 : -1e9));
+    const lossFn = (p: P, tokens: JArray, yw: JArray, maskAdd: JArray) => {
+      const ln = (x: JArray, pre: string) =>
+        jax.nn
+          .standardize(x, -1, { epsilon: 1e-5 })
+          .mul(p[pre + '.g'])
+          .add(p[pre + '.b']);
+      let x = np.take(p.tokens, tokens, 0).add(p.positions);
+      for (let l = 0; l < layers; l++) {
+        const q = (n: string) => p[`blocks.${l}.${n}`];
+        const h = ln(x.ref, `blocks.${l}.ln1`);
+        const heads = (w: string, h: JArray) => np.swapaxes(np.matmul(h, q(w)).reshape([B, T, H, dh]), 1, 2);
+        const [Q, K, Vv] = [heads('attn.wq', h.ref), heads('attn.wk', h.ref), heads('attn.wv', h)];
+        const scores = np
+          .matmul(Q, np.swapaxes(K, -1, -2))
+          .mul(1 / Math.sqrt(dh))
+          .add(l === layers - 1 ? maskAdd : maskAdd.ref);
+        const o = np.swapaxes(np.matmul(jax.nn.softmax(scores, -1), Vv), 1, 2).reshape([B, T, D]);
+        x = x.add(np.matmul(o, q('attn.wo')));
+        const u = jax.nn.gelu(np.matmul(ln(x.ref, `blocks.${l}.ln2`), q('mlp.w1')).add(q('mlp.b1')), { approximate: true });
+        x = x.add(np.matmul(u, q('mlp.w2')).add(q('mlp.b2')));
+      }
+      const logits = np.matmul(ln(x, 'lnF'), p.head);
+      return np.negative(np.sum(np.multiply(yw, jax.nn.logSoftmax(logits, -1))));
+    };
+    return jaxTrainer(
+      params,
+      [
+        np.array(d.tokens as Int32Array<ArrayBuffer>, { shape: [B, T], dtype: np.int32 }),
+        np.array(f32(d.weightedOnehot), { shape: [B, T, V] }),
+        np.array(f32(mask), { shape: [T, T] }),
+      ],
+      lossFn as (p: P, ...data: JArray[]) => JArray,
+    );
+  }
+
   return {
     name: (useJit ? 'jax-js jit' : 'jax-js eager') + (device === 'wasm' ? ' (wasm)' : ''),
     notes: useJit
@@ -471,6 +531,12 @@ export function makeJaxRival(useJit: boolean, device: 'webgpu' | 'wasm' = 'webgp
     async prepareCnn(init, xs, _labels, onehot) {
       jax.defaultDevice(device); // jax-js's default device is global: each variant selects its own
       const model = await jaxCnn(init, xs, onehot);
+      return runner(async () => (await model.step().data())[0], owned, model.free);
+    },
+
+    async prepareTransformer(init, data) {
+      jax.defaultDevice(device); // jax-js's default device is global: each variant selects its own
+      const model = await jaxTransformer(init, data);
       return runner(async () => (await model.step().data())[0], owned, model.free);
     },
 
@@ -725,6 +791,44 @@ export function makeTfjsRival(opts: { cpuForward?: boolean } = {}): Rival {
         (X, Y, [w1, b1, w2, b2, wo, bo]) => {
           const h = block(block(X, w1!, b1!), w2!, b2!);
           return tf.losses.softmaxCrossEntropy(Y, tf.add(tf.matMul(tf.reshape(h, [B, -1]), wo!), bo!)) as Scalar;
+        },
+      );
+    },
+
+    async prepareTransformer(init, d) {
+      flags();
+      const { vocab: V, context: T, dim: D, heads: H, layers } = init.config;
+      const B = d.tokens.length / T;
+      const dh = D / H;
+      const shapes = transformerShapes(init.config);
+      const at = new Map(shapes.map(([path], i) => [path, i]));
+      return tfTrainer(
+        shapes.map(([path, shape]): [Float32Array, number[]] => [init.params[path]!, shape]),
+        tf.tensor2d(d.tokens, [B, T], 'int32'),
+        tf.tensor3d(d.weightedOnehot, [B, T, V]),
+        (X, Y, vars) => {
+          const p = (path: string) => vars[at.get(path)!]!;
+          // (B*T, D) rows for the dense layers, (B, H, T, dh) for attention.
+          const ln = (x: Tensor, pre: string) => {
+            const { mean, variance } = tf.moments(x, -1, true);
+            return tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, 1e-5))), p(pre + '.g')), p(pre + '.b'));
+          };
+          const gelu = (x: Tensor) =>
+            tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(tf.mul(tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)), Math.sqrt(2 / Math.PI))), 1));
+          const mask = tf.mul(tf.sub(1, tf.linalg.bandPart(tf.ones([T, T]), -1, 0)), -1e9);
+          let x = tf.reshape(tf.add(tf.gather(p('tokens'), X), p('positions')), [B * T, D]);
+          for (let l = 0; l < layers; l++) {
+            const q = (n: string) => p(`blocks.${l}.${n}`);
+            const h = ln(x, `blocks.${l}.ln1`);
+            const heads = (w: string) => tf.transpose(tf.reshape(tf.matMul(h, q(w)), [B, T, H, dh]), [0, 2, 1, 3]);
+            const scores = tf.add(tf.mul(tf.matMul(heads('attn.wq'), heads('attn.wk'), false, true), 1 / Math.sqrt(dh)), mask);
+            const o = tf.reshape(tf.transpose(tf.matMul(tf.softmax(scores), heads('attn.wv')), [0, 2, 1, 3]), [B * T, D]);
+            x = tf.add(x, tf.matMul(o, q('attn.wo')));
+            const u = gelu(tf.add(tf.matMul(ln(x, `blocks.${l}.ln2`), q('mlp.w1')), q('mlp.b1')));
+            x = tf.add(x, tf.add(tf.matMul(u, q('mlp.w2')), q('mlp.b2')));
+          }
+          const logits = tf.matMul(ln(x, 'lnF'), p('head'));
+          return tf.neg(tf.sum(tf.mul(tf.reshape(Y, [B * T, V]), tf.logSoftmax(logits)))) as Scalar;
         },
       );
     },
