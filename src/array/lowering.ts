@@ -134,8 +134,11 @@ export function lowerMatmul(n: Node, ctx: LowerContext): Lowering {
   // Thin products waste most of a 64x64 tile: one thread per output instead.
   if (ctx.policy.matmul === 'auto' && (M < 16 || N < 16) && K <= 1024 && batch * M * N > 0) {
     const w = new Words(12).u32(0, M).u32(1, N).u32(2, K).u32(3, batch).u32(4, aBatch).u32(5, bBatch).u32(6, K).u32(7, 1);
-    const shader = { template: 'matmul_register', entry: 'small', fill: { TRANS_A: String(ta), TRANS_B: String(tb) } } as const;
-    return { calls: [{ shader, params: w.buffer, slots: [{ out: true }, { input: 0 }, { input: 1 }], grid: grid1d(batch * M * N) }] };
+    const four = N % 4 === 0; // four outputs of a row per thread
+    const shader = { template: 'matmul_register', entry: four ? 'small4' : 'small', fill: { TRANS_A: String(ta), TRANS_B: String(tb) } } as const;
+    return {
+      calls: [{ shader, params: w.buffer, slots: [{ out: true }, { input: 0 }, { input: 1 }], grid: grid1d((batch * M * N) / (four ? 4 : 1)) }],
+    };
   }
   const variant = ctx.policy.matmul !== 'auto' ? ctx.policy.matmul : ctx.isFallback ? 'register' : 'shared';
   const tiles = Math.ceil(M / 64) * Math.ceil(N / 64) * batch;

@@ -73,6 +73,8 @@ export interface ElementwiseRule<Q> {
   expr: (a: string[], c: (k: number) => string, t: Types) => string;
   /** Constants passed through the params uniform (so new values need no new pipeline): f32, u32 or i32 words. */
   consts?: (params: Q, dtype: DType) => Array<['f' | 'u' | 'i', number]>;
+  /** The expression reads the element index `i` (arange, random numbers): it fuses only into kernels of its own shape. */
+  indexed?: true;
 }
 
 /** One primitive's rules; Q is its params (PrimParams[name]). */
@@ -88,6 +90,8 @@ export interface Primitive<Q> {
 }
 
 const f = <Q>(e: ElementwiseRule<Q>['expr'], consts?: ElementwiseRule<Q>['consts']): ElementwiseRule<Q> => ({ expr: e, consts });
+/** An elementwise rule whose expression reads the element index `i`. */
+const fi = <Q>(e: ElementwiseRule<Q>['expr'], consts: ElementwiseRule<Q>['consts']): ElementwiseRule<Q> => ({ expr: e, consts, indexed: true });
 const h = hostMap;
 const f32 = Math.fround;
 const ub = ops.unbroadcast;
@@ -289,7 +293,7 @@ export const primitives: Rules = {
       const v = f32(s + f32(f32(i) * d));
       return Number.isFinite(v) ? v : (s * 0.5 + f32(f32(i) * (d * 0.5))) * 2;
     }),
-    elementwise: f(
+    elementwise: fi(
       (_, c, t) => (t.out === 'int32' ? `(${c(0)} + i32(i) * ${c(1)})` : `arange_at(${c(0)}, ${c(1)}, i)`),
       (p, d) => [
         [word(d), p.start],
@@ -300,7 +304,7 @@ export const primitives: Rules = {
   },
   random_uniform: {
     // lerp_u: low + (high - low) u, without overflow when high - low exceeds the float32 maximum.
-    elementwise: f(
+    elementwise: fi(
       (_, c) => `lerp_u(${c(1)}, ${c(2)}, uniform01(i, ${c(0)}, 0u))`,
       (p) => [
         ['u', p.seed],
@@ -311,7 +315,7 @@ export const primitives: Rules = {
     nonDifferentiable: true,
   },
   random_normal: {
-    elementwise: f(
+    elementwise: fi(
       (_, c) => `(${c(1)} + ${c(2)} * normal01(i, ${c(0)}))`,
       (p) => [
         ['u', p.seed],

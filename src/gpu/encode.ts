@@ -113,6 +113,10 @@ export function execute(p: Plan, steps: Step[], read: Node[], r: Runtime, mayChe
     }
 
     const finish = (n: Node) => letGoOfInputs(n, p.keep);
+    // How many kernels compute each inlined intermediate, and those that must stay pending.
+    const computedIn = new Map<Node, number>();
+    for (const s of steps) if (s.kind === 'fused') for (const m of s.members) if (m !== s.node) computedIn.set(m, (computedIn.get(m) ?? 0) + 1);
+    const stays = new Set<Node>();
 
     for (const s of steps) {
       const n = s.node;
@@ -131,18 +135,24 @@ export function execute(p: Plan, steps: Step[], read: Node[], r: Runtime, mayChe
       if (s.kind === 'fused') {
         dispatch(s.shader, s.params, [bindOf(n), ...s.leaves.map(bindOf)], grid1d(s.threads));
         // A member a user still holds stays pending, with its inputs (recomputed if read later),
-        // and so does every member below it; the others are done. Members come in topological order.
-        const readerOf = new Map<Node, Node>();
-        for (const m of s.members) for (const q of m.inputs) readerOf.set(q, m);
+        // and so does every member below it; the others are done once the last kernel that
+        // computes them (a shared intermediate is computed in each of its readers') is encoded.
         const pending = new Set<Node>();
         for (let k = s.members.length - 1; k >= 0; k--) {
           const m = s.members[k]!;
-          if (m !== n && (isHeld(m) || pending.has(readerOf.get(m)!))) pending.add(m);
+          if (m !== n && isHeld(m)) pending.add(m);
+          if (pending.has(m)) for (const q of m.inputs) pending.add(q);
         }
         for (const m of s.members) {
-          if (m !== n && !pending.has(m)) m.dead = 'fused into another kernel (an intermediate nobody held)';
+          if (m === n) continue;
+          if (pending.has(m)) stays.add(m);
+          const left = (computedIn.get(m) ?? 1) - 1;
+          computedIn.set(m, left);
+          if (left > 0 || stays.has(m)) continue;
+          m.dead = 'fused into another kernel (an intermediate nobody held)';
+          finish(m);
         }
-        for (const m of s.members) if (!pending.has(m)) finish(m);
+        finish(n);
       } else {
         const scratch = (s.lowering.scratch ?? []).map((b) => pool.acquire(b));
         const res = (slot: Slot): GPUBufferBinding =>
@@ -295,6 +305,9 @@ function afterSubmit(
       try {
         const data = hostView(n.dtype, await r.staging.read(b, n.size * 4), 0, n.size);
         markFinished(r, serial);
+        // Batches retired by this submission map a moment later: wait for them, so that after an
+        // awaited read nothing of its submission is still in flight (memoryStats is then settled).
+        await Promise.allSettled(batches);
         return data;
       } catch (e) {
         if (r.ctx.lostError) throw r.ctx.lostError;

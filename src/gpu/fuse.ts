@@ -21,56 +21,17 @@ const MAX_FUSED_INPUTS = 7; // + the output = 8 storage bindings, WebGPU's defau
 const MAX_BROADCAST_INPUTS = 6; // stride slots in the params uniform
 const MAX_CONSTS = 64;
 
+const MAX_MEMBERS = 64; // nodes computed in one generated kernel
+const MAX_SHARED_READERS = 8; // an intermediate read more often than this gets a buffer of its own
+
 /** The plan's nodes as steps, inputs before readers. */
 export function buildSteps(p: Plan, lctx: LowerContext): Step[] {
-  const { order, targets: targetSet } = p;
-  // Fusion: decide in reverse order which elementwise inputs fold into their reader.
-  const fusedInto = new Map<Node, Node>();
-  const rootOf = (n: Node): Node => fusedInto.get(n) ?? n;
-  const leavesOf = new Map<Node, Set<Node>>();
-  const constsOf = new Map<Node, number>();
-  const isEw = (n: Node) => !!rulesOf(n).elementwise;
-  const nConsts = (n: Node) => rulesOf(n).elementwise!.consts?.(n.params, n.dtype).length ?? 0;
-  for (let k = order.length - 1; k >= 0; k--) {
-    const n = order[k]!;
-    if (!isEw(n)) continue;
-    const root = rootOf(n);
-    if (root === n) {
-      leavesOf.set(n, new Set(n.inputs));
-      constsOf.set(n, nConsts(n));
-    }
-    const leaves = leavesOf.get(root)!;
-    for (const p of n.inputs) {
-      // Held inputs (a user handle, maybe not yet collected) fuse too: they stay pending, with their
-      // inputs, and are computed again if read later. Only the targets are always materialised.
-      // (consumers === 1: this reader is its only one, and reads it once.)
-      if (config.debugNans || isComputed(p) || !isEw(p) || targetSet.has(p) || p.consumers !== 1 || fusedInto.has(p)) continue;
-      if (p.shape.length !== root.shape.length || p.shape.some((d, i) => d !== root.shape[i])) continue;
-      const next = new Set(leaves);
-      next.delete(p);
-      for (const q of p.inputs) next.add(q);
-      const broadcast = [...next].filter((q) => q.size !== root.size).length;
-      const consts = constsOf.get(root)! + nConsts(p);
-      if (next.size > MAX_FUSED_INPUTS || broadcast > MAX_BROADCAST_INPUTS || consts > MAX_CONSTS) continue;
-      fusedInto.set(p, root);
-      leavesOf.set(root, next);
-      constsOf.set(root, consts);
-    }
-  }
-
+  const groups = fusionGroups(p);
   const steps: Step[] = [];
-  const members = new Map<Node, Node[]>();
-  for (const n of order) {
-    const root = fusedInto.get(n);
-    if (root) {
-      let list = members.get(root);
-      if (!list) members.set(root, (list = []));
-      list.push(n);
-      continue;
-    }
-    if (isEw(n)) {
-      const mem = [...(members.get(n) ?? []), n];
-      steps.push(fusedStep(n, mem, new Set(mem)));
+  for (const n of p.order) {
+    if (rulesOf(n).elementwise) {
+      const members = groups.get(n);
+      if (members) steps.push(fusedStep(n, members, new Set(members)));
       continue;
     }
     const lowering = rulesOf(n).lower!(n, lctx);
@@ -79,6 +40,94 @@ export function buildSteps(p: Plan, lctx: LowerContext): Step[] {
   }
   return steps;
 }
+
+/**
+ * Which elementwise nodes get a kernel (and a buffer) of their own, and what
+ * each such root computes inline: root -> members, inputs first, root last.
+ * An elementwise intermediate whose every reader is elementwise and in this
+ * plan is not materialised: it is computed inside each kernel that reads it,
+ * recomputed where several do (XLA duplicates producers the same way). That
+ * is what keeps a forward pass's residuals, which the backward pass reads
+ * again, from costing a dispatch and a round trip through memory each.
+ * Held inputs (a user handle, maybe not yet collected) fuse too: they stay
+ * pending, with their inputs, and are computed again if read later. Targets,
+ * intermediates read by other kernels or later plans, and those read by more
+ * than MAX_SHARED_READERS are materialised; so is a node whose folding
+ * would pass a kernel's limits (bindings, broadcast slots, constants).
+ */
+function fusionGroups(p: Plan): Map<Node, Node[]> {
+  const { order, targets } = p;
+  const index = new Map(order.map((n, i) => [n, i]));
+  const isEw = (n: Node) => !!rulesOf(n).elementwise;
+  const nConsts = (n: Node) => rulesOf(n).elementwise!.consts?.(n.params, n.dtype).length ?? 0;
+  const readers = new Map<Node, Node[]>();
+  for (const n of order) for (const q of n.inputs) readers.set(q, [...(readers.get(q) ?? []), n]);
+  const own = new Set<Node>();
+  for (const n of order) {
+    if (!isEw(n)) continue;
+    const rs = readers.get(n) ?? [];
+    // rs counts edges, as consumers does: fewer means a reader outside this plan.
+    const inline = rs.length === n.consumers && rs.every((r) => isEw(r) && foldsInto(n.shape, r.shape));
+    if (config.debugNans || targets.has(n) || !inline || n.consumers === 0 || n.consumers > MAX_SHARED_READERS) own.add(n);
+  }
+  const foldable = (q: Node) => index.has(q) && isEw(q) && !own.has(q) && !isComputed(q);
+  /** The members of `root`, or the node whose folding would pass a limit. */
+  const gather = (root: Node): Node[] | Node => {
+    const members = [root];
+    let leaves = new Set(root.inputs);
+    let consts = nConsts(root);
+    for (;;) {
+      let next: Node | null = null; // the latest foldable leaf: the closest to the root first
+      for (const q of leaves) if (foldable(q) && (!next || index.get(q)! > index.get(next)!)) next = q;
+      if (!next) break;
+      // (the kernel's index is the root's: a node that reads it must have the root's shape)
+      if (rulesOf(next).elementwise!.indexed && !sameShape(next.shape, root.shape)) return next;
+      const after = new Set(leaves);
+      after.delete(next);
+      for (const q of next.inputs) after.add(q);
+      const broadcast = [...after].filter((q) => q.size !== root.size).length;
+      consts += nConsts(next);
+      if (after.size > MAX_FUSED_INPUTS || broadcast > MAX_BROADCAST_INPUTS || consts > MAX_CONSTS || members.length >= MAX_MEMBERS) return next;
+      members.push(next);
+      leaves = after;
+    }
+    return members.sort((a, b) => index.get(a)! - index.get(b)!);
+  };
+  // A node that would pass a limit gets its own kernel, and the grouping is redone (rare).
+  for (;;) {
+    const groups = new Map<Node, Node[]>();
+    let overflow: Node | null = null;
+    for (const n of order) {
+      if (!own.has(n)) continue;
+      const g = gather(n);
+      if (!Array.isArray(g)) {
+        overflow = g;
+        break;
+      }
+      groups.set(n, g);
+    }
+    if (!overflow) return groups;
+    own.add(overflow);
+  }
+}
+
+/**
+ * Whether a producer of shape `p` can be computed inside a kernel over
+ * `root`: the same shape, or one that broadcasts to it (trailing axes
+ * aligned). A broadcast producer is recomputed for each output element that
+ * reads it (the per-row `rsqrt(var + eps)` of a layer norm, once per
+ * column), which costs less than a dispatch and a round trip through memory;
+ * its own inputs broadcast to the root's shape through it, so every leaf is
+ * still read at strides of the root's index.
+ */
+function foldsInto(p: readonly number[], root: readonly number[]): boolean {
+  if (sameShape(p, root)) return true;
+  if (p.length > root.length) return false;
+  const off = root.length - p.length;
+  return p.every((d, i) => d === 1 || d === root[i + off]) && p.reduce((a, b) => a * b, 1) < root.reduce((a, b) => a * b, 1);
+}
+
+const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
 
 /** Generate the fused elementwise kernel for `root` and the nodes folded into it. */
 function fusedStep(root: Node, members: Node[], memberSet: Set<Node>): Step {
