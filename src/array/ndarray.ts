@@ -3,7 +3,7 @@
 import { ConcretizationError, DisposedArrayError, DTypeError, ValueError } from '../errors';
 import { evaluator } from './evaluator';
 import { forgetHandle, registerHandle, releaseIfUnused } from './lifetime';
-import { isTracing, type Node, type Shape } from './node';
+import { isTracing, traceKind, type Node, type Shape } from './node';
 import { registerLeafClass } from '../tree/tree';
 import { userData, type ArrayData, type DType } from './dtype';
 
@@ -60,8 +60,11 @@ export class NDArray {
     const node = this.use();
     if (isTracing()) {
       throw new ConcretizationError(
-        `cannot read an array's values inside a function being differentiated (shape [${this.shape.join(', ')}]): ` +
-          'while grad/valueAndGrad/vjp trace it, arrays stand for values not yet computed. Return it as aux (hasAux) and read it afterwards',
+        traceKind() === 'jit'
+          ? `cannot read an array's values inside a jitted function (shape [${this.shape.join(', ')}]): jit records the function ` +
+              'once and replays it, so its arrays stand for values of later calls, not yet computed. Return it as an output and read it afterwards'
+          : `cannot read an array's values inside a function being differentiated (shape [${this.shape.join(', ')}]): ` +
+              'while grad/valueAndGrad/vjp trace it, arrays stand for values not yet computed. Return it as aux (hasAux) and read it afterwards',
       );
     }
     if (node.cpu) return userData(node.dtype, node.cpu);

@@ -51,8 +51,10 @@ export interface Node {
 }
 
 let nextId = 1;
-/** Open scopes (transformations running); `traced` ones are grad/vjp traces, whose values are symbolic. */
-const scopes: Array<{ created: Node[]; traced: boolean }> = [];
+/** What traces a function: grad/vjp (differentiating it) or jit (recording it); either way its values are symbolic. */
+export type TraceKind = 'grad' | 'jit';
+/** Open scopes (transformations running); `traced` ones are grad/vjp/jit traces, whose values are symbolic. */
+const scopes: Array<{ created: Node[]; traced: TraceKind | null }> = [];
 
 /**
  * Nodes created since the last dispatch: the candidates it looks at. Every
@@ -135,9 +137,15 @@ export function isHeld(n: Node): boolean {
   return !n.internal && n.holder !== null;
 }
 
-/** Is a grad/vjp trace running? Its values are symbolic: they cannot be read or dispatched. */
+/** Is a grad/vjp/jit trace running? Its values are symbolic: they cannot be read or dispatched. */
 export function isTracing(): boolean {
   return scopes.some((s) => s.traced);
+}
+
+/** The innermost running trace's kind (for error messages), or null. */
+export function traceKind(): TraceKind | null {
+  for (let i = scopes.length - 1; i >= 0; i--) if (scopes[i]!.traced) return scopes[i]!.traced;
+  return null;
 }
 
 /** Are we inside any transformation (grad, vjp, an optimizer update)? Dispatch waits until it ends. */
@@ -148,11 +156,11 @@ export function inScope(): boolean {
 /**
  * Run fn and report every node it created. Transformations use this to mark
  * everything a traced function made but did not return as internal.
- * `traced`: fn is a grad/vjp trace (reading values inside it is an error).
+ * `traced`: fn is a grad/vjp (true or 'grad') or jit trace (reading values inside it is an error).
  */
-export function withNodeScope<T>(fn: () => T, traced = false): [T, Node[]] {
+export function withNodeScope<T>(fn: () => T, traced: boolean | TraceKind = false): [T, Node[]] {
   const created: Node[] = [];
-  scopes.push({ created, traced });
+  scopes.push({ created, traced: traced === true ? 'grad' : traced || null });
   try {
     return [fn(), created];
   } finally {
