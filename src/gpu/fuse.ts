@@ -61,7 +61,7 @@ function fusionGroups(p: Plan): Map<Node, Node[]> {
   const isEw = (n: Node) => !!rulesOf(n).elementwise;
   const nConsts = (n: Node) => rulesOf(n).elementwise!.consts?.(n.params, n.dtype).length ?? 0;
   const readers = new Map<Node, Node[]>();
-  for (const n of order) for (const q of n.inputs) readers.set(q, [...(readers.get(q) ?? []), n]);
+  for (const n of order) for (const q of n.inputs) (readers.get(q) ?? readers.set(q, []).get(q)!).push(n);
   const own = new Set<Node>();
   for (const n of order) {
     if (!isEw(n)) continue;
@@ -93,22 +93,26 @@ function fusionGroups(p: Plan): Map<Node, Node[]> {
     }
     return members.sort((a, b) => index.get(a)! - index.get(b)!);
   };
-  // A node that would pass a limit gets its own kernel, and the grouping is redone (rare).
-  for (;;) {
-    const groups = new Map<Node, Node[]>();
-    let overflow: Node | null = null;
-    for (const n of order) {
-      if (!own.has(n)) continue;
-      const g = gather(n);
-      if (!Array.isArray(g)) {
-        overflow = g;
-        break;
+  // A node that would pass a limit gets its own kernel; then only the groups that had folded it in
+  // are redone (redoing every group per overflow made a loop's 20,000-node plan quadratic).
+  const groups = new Map<Node, Node[]>();
+  const containing = new Map<Node, Set<Node>>(); // member -> the roots whose kernels compute it inline
+  const place = (root: Node): void => {
+    for (;;) {
+      const g = gather(root);
+      if (Array.isArray(g)) {
+        for (const m of groups.get(root) ?? []) containing.get(m)?.delete(root);
+        groups.set(root, g);
+        for (const m of g) if (m !== root) (containing.get(m) ?? containing.set(m, new Set()).get(m)!).add(root);
+        return;
       }
-      groups.set(n, g);
+      own.add(g);
+      place(g);
+      for (const r of [...(containing.get(g) ?? [])]) place(r);
     }
-    if (!overflow) return groups;
-    own.add(overflow);
-  }
+  };
+  for (const n of order) if (own.has(n) && !groups.has(n)) place(n);
+  return groups;
 }
 
 /**
