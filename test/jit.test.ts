@@ -3,7 +3,9 @@
 // donates, and says why when a jitted function reads a value or uses a disposed array.
 import { describe, expect, it } from 'vitest';
 import {
+  adam,
   add,
+  applyUpdates,
   array,
   ConcretizationError,
   DisposedArrayError,
@@ -12,6 +14,7 @@ import {
   matmul,
   mean,
   memoryStats,
+  mul,
   NDArray,
   randomNormal,
   randomUniform,
@@ -63,12 +66,13 @@ describe('jit', () => {
     expect(traces).toBe(2);
   });
 
-  it('keys on non-array values and static arguments, and keeps at most JIT_CACHE_SIZE recipes', async () => {
+  it('traces number leaves as 0-d arrays (no retrace), keys on static arguments, and keeps at most JIT_CACHE_SIZE recipes', async () => {
     let traces = 0;
     const f = jit(
-      (x: NDArray, c: number, opts: { power: number }) => {
+      (x: NDArray, c: NDArray, opts: { power: number; tag?: number }) => {
         traces++;
-        let r = scale(x, c);
+        expect(c.shape).toEqual([]);
+        let r = mul(x, c);
         for (let i = 1; i < opts.power; i++) r = matmul(reshape(r, [1, -1]), reshape(x, [-1, 1]));
         return sum(r);
       },
@@ -78,9 +82,9 @@ describe('jit', () => {
     expect(await f(x, 2, { power: 1 }).item()).toBe(12);
     expect(await f(x, 3, { power: 1 }).item()).toBe(18);
     expect(await f(x, 2, { power: 2 }).item()).toBe(28);
-    expect(await f(x, 2, { power: 1 }).item()).toBe(12);
-    expect(traces).toBe(3);
-    for (let c = 0; c < JIT_CACHE_SIZE + 5; c++) expect(await f(x, c, { power: 1 }).item()).toBe(6 * c);
+    expect(await f(x, 0.5, { power: 1 }).item()).toBe(3);
+    expect(traces).toBe(2);
+    for (let c = 0; c < JIT_CACHE_SIZE + 5; c++) expect(await f(x, c, { power: 1, tag: c }).item()).toBe(6 * c);
     expect(f.cacheSize()).toBe(JIT_CACHE_SIZE);
   });
 
@@ -139,6 +143,38 @@ describe('jit', () => {
     expect(old.w1.isDisposed).toBe(true);
     // Never above the first sample: earlier tests' forgotten arrays may be collected meanwhile (live falls), a leak would make it climb.
     expect(Math.max(...live)).toBeLessThanOrEqual(live[0]! + 2);
+  });
+
+  it('jits a whole Adam step (its count traced, not a key): one recipe for 150 steps, the eager losses to float32 rounding', async () => {
+    const opt = adam(0.02);
+    const x = randomUniform([64, 1], 31, -3, 3);
+    const y = sin(x);
+    let traces = 0;
+    const step = jit(
+      (p: P, s: unknown, xb: NDArray, yb: NDArray): [NDArray, P, unknown] => {
+        traces++;
+        const [l, g] = valueAndGrad(loss)(p, xb, yb);
+        const [u, s2] = opt.update(g, s as unknown[], p);
+        return [l, applyUpdates(p, u), s2];
+      },
+      { donateArgnums: [0, 1] },
+    );
+    let pe = makeParams(11);
+    let se = opt.init(pe);
+    let pj = makeParams(11);
+    let sj: unknown = opt.init(pj);
+    for (let i = 0; i < 150; i++) {
+      const [le, g] = valueAndGrad(loss)(pe, x, y);
+      const [u, s2] = opt.update(g, se, pe);
+      se = s2;
+      pe = applyUpdates(pe, u);
+      const [lj, p2, s3] = step(pj, sj, x, y);
+      pj = p2;
+      sj = s3;
+      if (i % 30 === 29) expect(await lj.item()).toBeCloseTo(await le.item(), 5);
+    }
+    expect(traces).toBe(1);
+    expect(await (sj as { count: NDArray }[])[0]!.count.item()).toBe(150);
   });
 
   it('gives each output leaf its own handle, passes numbers through, and returns inputs and captured arrays as new handles', async () => {

@@ -10,9 +10,10 @@
 // one submission per call, f itself never runs again.
 //
 // What keys a recipe (as JAX's jit): the arguments' tree structure, each array
-// leaf's shape and dtype, and the value of everything that is not an array (a
-// number leaf, a static argument): those are constants of the recipe, so a new
-// value records a new one. Host data (a Float32Array, Int32Array or Uint8Array
+// leaf's shape and dtype, and the value of each static argument (a constant of
+// the recipe: a new value records a new one). A number leaf is traced, as JAX
+// traces a Python scalar: f sees a 0-d float32 array, so an optimizer's step
+// count or a learning rate passed in changes every call without retracing. Host data (a Float32Array, Int32Array or Uint8Array
 // leaf) is an input like an array: it is uploaded with the call's submission and
 // freed after it, so a loop feeding a fresh batch each step leaves nothing for
 // the garbage collector.
@@ -59,7 +60,7 @@ interface Step {
   inputs: Source[];
 }
 
-interface Recipe {
+export interface Recipe {
   steps: Step[];
   /** Output leaves: a step's index, or a constant (a non-array leaf f returned). */
   outputs: Array<{ step: number } | { value: unknown }>;
@@ -86,14 +87,14 @@ function staticKey(v: unknown): string {
 }
 
 /** One flattened call: the dynamic leaves (arrays and host data), the treedef, and the cache key. */
-interface Call {
+export interface Call {
   leaves: unknown[];
   def: TreeDef;
   dynamic: number[]; // indices of array / host-data leaves
   key: string;
 }
 
-function describeCall(args: unknown[], statics: ReadonlySet<number>): Call {
+export function describeCall(args: unknown[], statics: ReadonlySet<number>): Call {
   const dynamicArgs = args.map((a, i) => (statics.has(i) ? null : a));
   const [leaves, def] = flatten(dynamicArgs, { isLeaf: isHostData, rootName: 'arguments' });
   const dynamic: number[] = [];
@@ -106,14 +107,18 @@ function describeCall(args: unknown[], statics: ReadonlySet<number>): Call {
       dynamic.push(i);
       return `h${l.constructor.name}[${l.length}]`;
     }
-    return `n${String(l)}`; // a number leaf: a constant of the recipe
+    if (typeof l === 'number') {
+      dynamic.push(i);
+      return 'afloat32[]'; // traced as a 0-d float32 input: the same recipe as for such an array
+    }
+    return `c${String(l)}`; // anything else (null, a string, a boolean): a constant of the recipe
   });
   const st = [...statics].sort((a, b) => a - b).map((i) => `${i}=${staticKey(args[i])}`);
   return { leaves, def, dynamic, key: `${def.toString()}|${parts.join(';')}|${st.join(';')}` };
 }
 
 /** Run f under a jit trace on stand-ins for the call's inputs and write down what it made. */
-function record(f: (...a: unknown[]) => unknown, args: unknown[], call: Call, statics: ReadonlySet<number>): Recipe {
+export function record(f: (...a: unknown[]) => unknown, args: unknown[], call: Call, statics: ReadonlySet<number>): Recipe {
   const inputOf = new Map<Node, number>();
   let outLeaves: unknown[] = [];
   let outDef: TreeDef | null = null;
@@ -123,7 +128,7 @@ function record(f: (...a: unknown[]) => unknown, args: unknown[], call: Call, st
       // Stand-ins: an identity node per array leaf, a constant of the right shape per host-data leaf.
       const stand = call.leaves.map((l, i) => {
         if (!call.dynamic.includes(i)) return l;
-        const a = l instanceof NDArray ? bind('identity', [l], {}, l.shape) : array(l as HostArray);
+        const a = l instanceof NDArray ? bind('identity', [l], {}, l.shape) : array(l as HostArray | number);
         inputOf.set(a.node, call.dynamic.indexOf(i));
         return a;
       });
@@ -188,54 +193,49 @@ function record(f: (...a: unknown[]) => unknown, args: unknown[], call: Call, st
   return { steps, outputs, outDef: outDef! };
 }
 
-/** Make the recipe's nodes over this call's inputs; returns the output tree. */
-function replay(r: Recipe, inputs: Node[]): unknown {
-  const outNodes: Node[] = [];
-  const [outLeaves, created] = withNodeScope(() => {
-    const made: Node[] = [];
-    for (const s of r.steps) {
-      const ins = s.inputs.map((src) => {
-        if (src.kind === 'step') return made[src.index]!;
-        if (src.kind === 'input') return inputs[src.index]!;
-        if (src.node.dead) {
-          throw new DisposedArrayError(`jit: an array the function captured (shape [${src.node.shape.join(', ')}]) was ${src.node.dead}`);
-        }
-        return src.node;
-      });
-      made.push(makeNode(s.prim, ins, s.params as never, s.shape, s.dtype, s.cpu));
-    }
-    // Each output leaf its own node (two leaves of one step would otherwise share one handle's fate).
-    const seen = new Set<number>();
-    return r.outputs.map((o) => {
-      if (!('step' in o)) return o.value;
-      const n = made[o.step]!;
-      const out = seen.has(o.step) ? makeNode('identity', [n], {}, n.shape, n.dtype) : n;
-      seen.add(o.step);
-      outNodes.push(out);
-      return out;
+/**
+ * Make the recipe's nodes over these inputs, in the caller's scope: the output
+ * leaves, a node per array leaf (each its own, even where f returned one
+ * value twice) and the value of each constant leaf.
+ */
+export function replayNodes(r: Recipe, inputs: readonly Node[]): Array<Node | { value: unknown }> {
+  const made: Node[] = [];
+  for (const s of r.steps) {
+    const ins = s.inputs.map((src) => {
+      if (src.kind === 'step') return made[src.index]!;
+      if (src.kind === 'input') return inputs[src.index]!;
+      if (src.node.dead) {
+        throw new DisposedArrayError(`jit: an array the function captured (shape [${src.node.shape.join(', ')}]) was ${src.node.dead}`);
+      }
+      return src.node;
     });
+    made.push(makeNode(s.prim, ins, s.params as never, s.shape, s.dtype, s.cpu));
+  }
+  const seen = new Set<number>();
+  return r.outputs.map((o) => {
+    if (!('step' in o)) return o;
+    const n = made[o.step]!;
+    const out = seen.has(o.step) ? makeNode('identity', [n], {}, n.shape, n.dtype) : n;
+    seen.add(o.step);
+    return out;
   });
+}
+
+/** Replay the recipe as one sealed scope whose outputs are computed together; returns the output tree. */
+function replay(r: Recipe, inputs: Node[]): unknown {
+  const [outLeaves, created] = withNodeScope(() => replayNodes(r, inputs));
+  const outNodes = outLeaves.filter((o): o is Node => !('value' in o));
   sealScope(created, outNodes);
   for (const n of outNodes) n.group = outNodes; // computed together: one submission
-  const mine = new Set(outNodes);
   return unflatten(
     r.outDef,
-    outLeaves.map((o) => (mine.has(o as Node) ? new NDArray(o as Node) : o)),
+    outLeaves.map((o) => ('value' in o ? o.value : new NDArray(o))),
   );
 }
 
-/**
- * JAX's jit: `jit(f)` returns a function with f's results that records f's
- * graph on the first call for each kind of input (tree structure, shapes,
- * dtypes, non-array values) and replays it afterwards, without running f.
- * Results are the same numbers as calling f (the same kernels run). Inside f,
- * reading an array's values is a ConcretizationError. Host data leaves
- * (Float32Array, Int32Array, Uint8Array) are inputs, uploaded per call, as 1-D
- * arrays (reshape them inside f).
- */
-/** An argument of a jitted function: where f takes an NDArray, host data is accepted too. */
+/** An argument of a jitted function: where f takes an NDArray, host data and numbers are accepted too. */
 export type JitArg<T> = T extends NDArray
-  ? NDArray | Float32Array | Int32Array | Uint8Array
+  ? NDArray | Float32Array | Int32Array | Uint8Array | number
   : T extends (...a: never[]) => unknown
     ? T
     : T extends object
@@ -246,6 +246,17 @@ export type JitArg<T> = T extends NDArray
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any argument list and result (pytrees)
 export type Jitted<F extends (...args: any[]) => any> = ((...args: JitArg<Parameters<F>>) => ReturnType<F>) & { cacheSize: () => number };
 
+/**
+ * JAX's jit: `jit(f)` returns a function with f's results that records f's
+ * graph on the first call for each kind of input (tree structure, shapes,
+ * dtypes, static arguments' values) and replays it afterwards, without
+ * running f. Results are the same numbers as calling f (the same kernels
+ * run). Inside f, reading an array's values is a ConcretizationError. Number
+ * leaves are traced as 0-d float32 arrays (list an argument in staticArgnums
+ * to keep it a number); host data leaves (Float32Array, Int32Array,
+ * Uint8Array) are inputs, uploaded per call, as 1-D arrays (reshape them
+ * inside f).
+ */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any argument list and result (pytrees)
 export function jit<F extends (...args: any[]) => any>(f: F, opts: JitOptions = {}): Jitted<F> {
   if (typeof f !== 'function') throw new ValueError(`jit: f must be a function; got ${f === null ? 'null' : typeof f}`);
@@ -278,11 +289,11 @@ export function jit<F extends (...args: any[]) => any>(f: F, opts: JitOptions = 
       if (cache.size >= JIT_CACHE_SIZE) cache.delete(cache.keys().next().value!);
     }
     cache.set(call.key, recipe);
-    // Host data: constants no handle holds, freed once the call's kernels have read them.
+    // Host data and numbers: constants no handle holds, freed once the call's kernels have read them.
     const uploads: Node[] = [];
     const nodes = call.dynamic.map((i, k) => {
       if (inputs[k]) return inputs[k];
-      const n = array(call.leaves[i] as HostArray).node;
+      const n = array(call.leaves[i] as HostArray | number).node;
       uploads.push(n);
       return n;
     });

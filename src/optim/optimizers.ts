@@ -14,13 +14,19 @@ import { makeNode } from '../array/node';
 import type { PrimParams } from '../array/prims';
 import { sealed } from '../array/lifetime';
 import { evaluator } from '../array/evaluator';
-import { add, array, bind, div, full, maximum, mul, scale, sqrt, square, sum } from '../array/ops';
+import { add, addScalar, array, bind, cos, div, exp, full, maximum, minimum, mul, scale, sqrt, square, sub, sum } from '../array/ops';
 import { assertSameStructure, flatten, leaves, leavesWithPath, map, unflatten, type MapLeaves } from '../tree/tree';
 import { DisposedArrayError, ShapeError, ValueError } from '../errors';
 
 export type Params = unknown;
-/** A learning rate as a function of the step count (from 0). */
-export type Schedule = (step: number) => number;
+/**
+ * A learning rate as a function of the step count (from 0). Inside `scan`,
+ * `foriLoop` or `jit` the count is a 0-d array; a schedule that can run there
+ * carries `onDevice`, the same function written with array ops.
+ */
+export type Schedule = ((step: number) => number) & { onDevice?: (step: NDArray) => NDArray };
+/** The step count in an optimizer's state: a number, or a 0-d array where the update is traced (scan, jit). */
+export type StepCount = number | NDArray;
 /** A learning rate: a number, or a schedule of the step count. */
 export type LearningRate = number | Schedule;
 
@@ -30,10 +36,15 @@ export type LearningRate = number | Schedule;
  */
 export function cosineDecaySchedule(initValue: number, decaySteps: number, alpha = 0): Schedule {
   if (!(decaySteps > 0)) throw new ValueError(`cosineDecaySchedule: decaySteps must be positive; got ${decaySteps}`);
-  return (step) => {
+  const schedule: Schedule = (step) => {
     const cosine = 0.5 * (1 + Math.cos((Math.PI * Math.min(step, decaySteps)) / decaySteps));
     return initValue * ((1 - alpha) * cosine + alpha);
   };
+  schedule.onDevice = (step) => {
+    const cosine = scale(addScalar(cos(scale(minimum(step, decaySteps), Math.PI / decaySteps)), 1), 0.5);
+    return scale(addScalar(scale(cosine, 1 - alpha), alpha), initValue);
+  };
+  return schedule;
 }
 
 /** An Optax-style optimizer or transformation: init makes the state, update transforms grads. */
@@ -119,7 +130,17 @@ function asArrayLeaf(x: unknown): NDArray {
   return x instanceof NDArray ? x : array(x as number);
 }
 
-function lrAt(lr: LearningRate, step: number): number {
+/** The learning rate at this step (an array for a traced count); `probe`: only check that it can be computed. */
+function lrAt(lr: LearningRate, step: StepCount, probe = false): number | NDArray {
+  if (step instanceof NDArray) {
+    if (typeof lr !== 'function') return lr;
+    if (!lr.onDevice) {
+      throw new ValueError(
+        'learning rate: inside scan, foriLoop or jit the step count is an array, and this schedule only takes a number (give it an onDevice form, as cosineDecaySchedule has, or use a constant rate)',
+      );
+    }
+    return probe ? 0 : lr.onDevice(step);
+  }
   const v = typeof lr === 'function' ? lr(step) : lr;
   if (typeof v !== 'number' || !Number.isFinite(v)) throw new ValueError(`learning rate must be a finite number; got ${String(v)} at step ${step}`);
   return v;
@@ -136,17 +157,19 @@ export function scaleBy(step: number): GradientTransformation<Record<string, nev
 }
 
 /** Multiply updates by -lr (lr a number or a schedule of the step count). */
-export function scaleByLearningRate(lr: LearningRate, flipSign = true): GradientTransformation<{ count: number }> {
+export function scaleByLearningRate(lr: LearningRate, flipSign = true): GradientTransformation<{ count: StepCount }> {
   if (typeof lr === 'number') finite(lr, 'the learning rate');
   return transformation({
-    init: () => ({ count: 0 }),
+    init: (): { count: StepCount } => ({ count: 0 }),
     check: (grads, state) => {
       usable(grads, 'grads');
-      lrAt(lr, stateWith(state, 'scaleByLearningRate', ['count']).count); // a schedule that throws or gives NaN fails here
+      lrAt(lr, stateWith(state, 'scaleByLearningRate', ['count']).count, true); // a schedule that throws or gives NaN fails here
     },
     apply: (grads, state) => {
-      const s = lrAt(lr, state.count) * (flipSign ? -1 : 1);
-      return [map((g: unknown) => scale(asArrayLeaf(g), s), grads), { count: state.count + 1 }];
+      const rate = lrAt(lr, state.count);
+      const sign = flipSign ? -1 : 1;
+      const by = (g: NDArray) => (typeof rate === 'number' ? scale(g, rate * sign) : mul(g, scale(rate, sign)));
+      return [map((g: unknown) => by(asArrayLeaf(g)), grads), { count: nextCount(state.count) }];
     },
   });
 }
@@ -161,7 +184,7 @@ export interface AdamOptions {
 
 /** Adam's state: the step count and the moment estimates. */
 export interface AdamState {
-  count: number;
+  count: StepCount;
   mu: unknown;
   nu: unknown;
 }
@@ -171,7 +194,7 @@ export function scaleByAdam(opts: AdamOptions = {}): GradientTransformation<Adam
   const { b1 = 0.9, b2 = 0.999, eps = 1e-8, epsRoot = 0 } = opts;
   for (const [k, v] of Object.entries({ b1, b2, eps, epsRoot })) finite(v, `adam: ${k}`);
   return transformation({
-    init: (params) => ({
+    init: (params): AdamState => ({
       count: 0,
       mu: map((p: unknown) => full(asArrayLeaf(p).shape, 0), params),
       nu: map((p: unknown) => full(asArrayLeaf(p).shape, 0), params),
@@ -185,12 +208,14 @@ export function scaleByAdam(opts: AdamOptions = {}): GradientTransformation<Adam
       usable(state.nu, 'optimizer state (nu)');
     },
     apply: (grads, state) => {
-      const t = state.count + 1;
+      const t = nextCount(state.count);
       const [gl, def] = flatten(grads);
       const [ml] = flatten(state.mu);
       const [vl] = flatten(state.nu);
       const out = gl.map((g, i) =>
-        fusedAdam(asArrayLeaf(g), ml[i] as NDArray, vl[i] as NDArray, { b1, b2, eps, epsRoot, bc1: 1 - b1 ** t, bc2: 1 - b2 ** t, scale: 1 }),
+        typeof t === 'number'
+          ? fusedAdam(asArrayLeaf(g), ml[i] as NDArray, vl[i] as NDArray, { b1, b2, eps, epsRoot, bc1: 1 - b1 ** t, bc2: 1 - b2 ** t, scale: 1 })
+          : tracedAdam(asArrayLeaf(g), ml[i] as NDArray, vl[i] as NDArray, t, { b1, b2, eps, epsRoot }),
       );
       donate(state.mu, CONSUMED_BY_UPDATE);
       donate(state.nu, CONSUMED_BY_UPDATE);
@@ -202,6 +227,25 @@ export function scaleByAdam(opts: AdamOptions = {}): GradientTransformation<Adam
       return [part(2), { count: t, mu: part(0), nu: part(1) }];
     },
   });
+}
+
+/** The step count after this update: a number stays a number, a traced count stays on the device. */
+function nextCount(c: StepCount): StepCount {
+  return typeof c === 'number' ? c + 1 : addScalar(c, 1);
+}
+
+/**
+ * Adam where the step count t is a 0-d array (inside scan or jit): the fused
+ * kernel's arithmetic in the same order as elementwise ops, the bias
+ * corrections 1 - b^t computed on the device as 1 - exp(t log b).
+ */
+function tracedAdam(g: NDArray, m: NDArray, v: NDArray, t: NDArray, c: Required<AdamOptions>): [NDArray, NDArray, NDArray] {
+  const bc = (b: number) => sub(1, exp(scale(t, Math.log(b))));
+  const [bc1, bc2] = [bc(c.b1), bc(c.b2)];
+  const m1 = add(scale(m, c.b1), scale(g, 1 - c.b1));
+  const v1 = add(scale(v, c.b2), mul(scale(g, 1 - c.b2), g));
+  const d = addScalar(div(sqrt(add(v1, scale(bc2, c.epsRoot))), sqrt(bc2)), c.eps);
+  return [m1, v1, div(div(m1, d), bc1)];
 }
 
 function fusedAdam(g: NDArray, m: NDArray, v: NDArray, p: Omit<PrimParams['adam'], 'n' | 'seg'>): [NDArray, NDArray, NDArray] {
