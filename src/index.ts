@@ -87,6 +87,7 @@ export type { MemoryStats } from './gpu/pool';
 export { tree, flatten, unflatten, leaves, structure, leavesWithPath, assertSameStructure, TreeDef, type MapLeaves } from './tree/tree';
 export { grad, valueAndGrad, vjp, type GradOptions } from './autodiff/grad';
 export { jit, JIT_CACHE_SIZE, type JitOptions, type Jitted, type JitArg } from './jit/jit';
+export { foriLoop, scan, LOOP_CHUNK_NODES } from './jit/loops';
 export { checkGrads, GradCheckError, type CheckGradsOptions } from './autodiff/check';
 export { gradOverFlatParams, linearLoss, type MatrixInput, type VectorInput } from './models/linear';
 export {
