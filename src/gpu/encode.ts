@@ -94,12 +94,11 @@ export function execute(p: Plan, steps: Step[], read: Node[], r: Runtime, mayChe
       if (grid[0] * grid[1] * grid[2] === 0 || dry()) return;
       arena.set(new Uint8Array(params), paramAt);
       const pipeline = r.pipelines.get(spec)!;
-      const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: uniformBuffer, offset: paramAt, size: params.byteLength } }];
-      resources.forEach((res, i) => entries.push({ binding: i + 1, resource: res }));
+      const group = r.bindGroups.get(pipeline, [{ buffer: uniformBuffer, offset: paramAt, size: params.byteLength }, ...resources]);
       paramAt += align(params.byteLength);
       const ps = pass ?? encoder!.beginComputePass(timer!.pass(`${spec.template}:${spec.entry}`, grid));
       ps.setPipeline(pipeline);
-      ps.setBindGroup(0, device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries }));
+      ps.setBindGroup(0, group);
       ps.dispatchWorkgroups(grid[0], grid[1], grid[2]);
       if (!pass) ps.end();
       signature += `${grid[0] * grid[1] * grid[2]},`;
@@ -204,6 +203,7 @@ export function execute(p: Plan, steps: Step[], read: Node[], r: Runtime, mayChe
     // A synchronous failure while encoding (createBuffer threw, a bug): nothing was submitted.
     const alloc = e instanceof AllocationFailed;
     if (checked) {
+      r.bindGroups.clear();
       for (const b of undo()) b.destroy();
     } else {
       pool.commit();
@@ -378,5 +378,6 @@ function dropNewUniform(r: Runtime, uniform: { buffer: GPUBuffer; created: boole
   if (!uniform?.created) return;
   const i = r.uniforms.indexOf(uniform.buffer);
   if (i >= 0) r.uniforms.splice(i, 1);
+  r.bindGroups.clear();
   uniform.buffer.destroy();
 }

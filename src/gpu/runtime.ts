@@ -8,11 +8,13 @@ import { BufferPool, type MemoryStats } from './pool';
 import { PipelineCache } from './kernels';
 import { IdleWait, idleWaitWanted } from './wait';
 import { SmallValues, Staging } from './readback';
+import { BindGroupCache } from './bindgroups';
 
 export interface Runtime {
   ctx: GpuContext;
   pool: BufferPool;
   pipelines: PipelineCache;
+  bindGroups: BindGroupCache;
   /** Uniform buffers free for the next submission (queue order makes reuse safe). */
   uniforms: GPUBuffer[];
   staging: Staging;
@@ -44,6 +46,7 @@ onDeviceReset(() => {
 
 /** Destroy what is idle: the pool's free buffers and the kept readback buffers. */
 export function freeIdle(r: Runtime): void {
+  r.bindGroups.clear(); // they may name a buffer destroyed here
   r.pool.flush();
   r.staging.flush();
 }
@@ -56,6 +59,7 @@ function make(ctx: GpuContext): Runtime {
     ctx,
     pool,
     pipelines: new PipelineCache(ctx.device),
+    bindGroups: new BindGroupCache(ctx.device),
     uniforms: [],
     staging,
     small: new SmallValues(pool, staging),
