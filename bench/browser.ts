@@ -3,6 +3,7 @@
 // /bench.html?autorun=1[&quick=1&only=...&libs=...&sizes=large&budget=...].
 // bench/chrome.ts drives it headless and reads window.__bench.
 import { ours, oursDevice } from './ours';
+import { oursJit } from './ours-jit';
 import { rivals } from './rivals/workloads';
 import type { Rival } from './rivals/spec';
 import { type BenchOptions, type BenchReport, initLibs, optionsToParams, parseOptions, runBench, selectLibs } from './run';
@@ -85,7 +86,7 @@ async function run(o: BenchOptions): Promise<void> {
   try {
     if (!('gpu' in navigator))
       throw new Error('navigator.gpu is missing: this browser has no WebGPU (Chrome/Edge 113+, or start Chromium with --enable-unsafe-webgpu)');
-    const libs = selectLibs([ours, ...rivals], o);
+    const libs = selectLibs([ours, oursJit, ...rivals], o);
     statusEl.textContent = 'Initialising libraries…';
     const failures = new Map<Rival, string>();
     for (const l of libs) {

@@ -16,6 +16,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { ours, oursDevice } from './ours';
+import { oursJit } from './ours-jit';
 import { installNodeGpu } from './rivals/node-gpu';
 import { rivals } from './rivals/workloads';
 import { initLibs, parseOptions, runBench, selectLibs } from './run';
@@ -30,20 +31,20 @@ async function main(): Promise<number> {
   const strict = opts.quick || flag('--strict');
   const log = (s: string) => console.log(s);
 
-  const libs = selectLibs([ours, ...rivals], opts);
+  const libs = selectLibs([ours, oursJit, ...rivals], opts);
   // Ours first: it looks for its own adapter (real GPU, else SwiftShader).
   const initFailures = await initLibs(
-    libs.filter((l) => l === ours),
+    libs.filter((l) => l === ours || l === oursJit),
     log,
   );
   let rivalAdapter: string | undefined;
-  const gpuRivals = libs.filter((l) => l !== ours && l.name !== 'plain-js');
+  const gpuRivals = libs.filter((l) => l !== ours && l !== oursJit && l.name !== 'plain-js');
   if (gpuRivals.length) {
     const info = await installNodeGpu();
     rivalAdapter = `${info.adapterDescription}${info.software ? ' (software)' : ''}`;
   }
   for (const [k, v] of await initLibs(
-    libs.filter((l) => l !== ours),
+    libs.filter((l) => l !== ours && l !== oursJit),
     log,
   ))
     initFailures.set(k, v);

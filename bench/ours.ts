@@ -18,6 +18,11 @@ import {
   add,
   applyUpdates,
   array,
+  broadcastTo,
+  expandDims,
+  jit,
+  scan,
+  slice,
   conv2d,
   deviceInfo,
   evaluate,
@@ -76,29 +81,29 @@ const mlpParams = ({ inDim: D, hidden: H, outDim: O, layer1, layer2 }: MlpInit):
 });
 
 /** The benchmark MLP (tanh, MSE) with Adam. */
-async function ourMlp(init: MlpInit, xs: Float32Array, ys: Float32Array) {
+export async function ourMlp(init: MlpInit, xs: Float32Array, ys: Float32Array, jitted = false) {
   const batch = xs.length / init.inDim;
   const mse = (p: Params, x: NDArray, y: NDArray) => {
     const h = tanh(add(matmul(x, p.layer1.w), p.layer1.b));
     const pred = add(matmul(h, p.layer2.w), p.layer2.b);
     return mean(square(sub(pred, y)));
   };
-  return trainer(mlpParams(init), [array(xs, [batch, init.inDim]), array(ys, [batch, init.outDim])], mse);
+  return trainer(mlpParams(init), [array(xs, [batch, init.inDim]), array(ys, [batch, init.outDim])], mse, jitted);
 }
 
 /** The MNIST-shaped classifier: relu hidden layer, Optax's cross-entropy with integer labels. */
-async function ourClassifier(init: MlpInit, xs: Float32Array, labels: Int32Array) {
+export async function ourClassifier(init: MlpInit, xs: Float32Array, labels: Int32Array, jitted = false) {
   const ce = (p: Params, x: NDArray, y: NDArray) => {
     const h = relu(add(matmul(x, p.layer1.w), p.layer1.b));
     return mean(nn.softmaxCrossEntropyWithIntegerLabels(add(matmul(h, p.layer2.w), p.layer2.b), y));
   };
-  return trainer(mlpParams(init), [array(xs, [labels.length, init.inDim]), array(labels)], ce);
+  return trainer(mlpParams(init), [array(xs, [labels.length, init.inDim]), array(labels)], ce, jitted);
 }
 
 type Cnn = { c1: { w: NDArray; b: NDArray }; c2: { w: NDArray; b: NDArray }; out: { w: NDArray; b: NDArray } };
 
 /** The MNIST CNN: conv2d + relu + maxPool twice, dense, cross-entropy with integer labels. */
-async function ourCnn(init: CnnInit, xs: Float32Array, labels: Int32Array) {
+export async function ourCnn(init: CnnInit, xs: Float32Array, labels: Int32Array, jitted = false) {
   const [C1, C2] = [init.c1b.length, init.c2b.length];
   const params: Cnn = {
     c1: { w: array(init.c1w, [3, 3, 1, C1]), b: array(init.c1b) },
@@ -111,11 +116,11 @@ async function ourCnn(init: CnnInit, xs: Float32Array, labels: Int32Array) {
     h = maxPool(relu(add(conv2d(h, p.c2.w), p.c2.b)), 2);
     return mean(nn.softmaxCrossEntropyWithIntegerLabels(add(matmul(reshape(h, [B, -1]), p.out.w), p.out.b), y));
   };
-  return trainer(params, [array(xs, [B, 28, 28, 1]), array(labels)], ce);
+  return trainer(params, [array(xs, [B, 28, 28, 1]), array(labels)], ce, jitted);
 }
 
 /** The benchmark transformer: the params tree built from the workload's paths (`blocks.0.attn.wq` and so on). */
-async function ourTransformer(init: TransformerInit, d: TransformerData) {
+export async function ourTransformer(init: TransformerInit, d: TransformerData, jitted = false) {
   const root: Record<string, unknown> = {};
   for (const [path, shape] of transformerShapes(init.config)) {
     const keys = path.split('.');
@@ -127,23 +132,45 @@ async function ourTransformer(init: TransformerInit, d: TransformerData) {
   const { context: T, heads } = init.config;
   const B = d.tokens.length / T;
   const loss = (p: TransformerParams, x: NDArray, y: NDArray, w: NDArray) => sequenceLoss(transformerLogits(p, x, heads), y, w);
-  return trainer(root as unknown as TransformerParams, [array(d.tokens, [B, T]), array(d.targets, [B, T]), array(d.weights, [B, T])], loss);
+  return trainer(root as unknown as TransformerParams, [array(d.tokens, [B, T]), array(d.targets, [B, T]), array(d.weights, [B, T])], loss, jitted);
 }
 
-/** A model with Adam: step() runs one training step on the whole data and returns its loss, unread. */
-async function trainer<P>(init: P, data: NDArray[], lossFn: (p: P, ...data: NDArray[]) => NDArray) {
+/**
+ * A model with Adam: step() runs one training step on the whole data and
+ * returns its loss, unread; `jitted`: the step (valueAndGrad, update,
+ * applyUpdates) is one jitted function that consumes the old params and state.
+ */
+async function trainer<P>(init: P, data: NDArray[], lossFn: (p: P, ...data: NDArray[]) => NDArray, jitted = false) {
   let params = init;
   const lossAndGrad = valueAndGrad(lossFn);
   const optimizer = adam(ADAM.lr, { b1: ADAM.b1, b2: ADAM.b2, eps: ADAM.eps });
   let state = optimizer.init(params);
+  const eagerStep = (p: P, s: unknown[], ...d: NDArray[]): [NDArray, P, unknown[]] => {
+    const [loss, grads] = lossAndGrad(p, ...d);
+    const [updates, next] = optimizer.update(grads, s, p);
+    return [loss, applyUpdates(p, updates) as P, next];
+  };
+  const stepFn = (jitted ? jit(eagerStep, { donateArgnums: [0, 1] }) : eagerStep) as typeof eagerStep;
   await upload(...data, ...(tree.leaves(params) as NDArray[]), ...(tree.leaves(state) as NDArray[]).filter((l) => l instanceof NDArray));
   return {
     step(): NDArray {
-      const [loss, grads] = lossAndGrad(params, ...data);
-      const [updates, next] = optimizer.update(grads, state, params);
-      state = next;
-      params = applyUpdates(params, updates) as P;
+      const [loss, p, s] = stepFn(params, state, ...data);
+      [params, state] = [p, s];
       return loss;
+    },
+    /** `steps` steps by one scan over the data stacked `steps` times: one submission; the last loss. */
+    scanSteps(steps: number): NDArray {
+      const stacked = data.map((d) => broadcastTo(expandDims(d, 0), [steps, ...d.shape]));
+      const [[p, s], losses] = scan(
+        ([p, s]: [P, unknown[]], d: NDArray[]): [[P, unknown[]], NDArray] => {
+          const [loss, p2, s2] = eagerStep(p, s, ...d);
+          return [[p2, s2], loss];
+        },
+        [params, state] as [P, unknown[]],
+        stacked,
+      );
+      [params, state] = [p, s];
+      return reshape(slice(losses, [steps - 1], [steps]), []);
     },
     params: () => params,
     free() {
@@ -155,7 +182,7 @@ async function trainer<P>(init: P, data: NDArray[], lossFn: (p: P, ...data: NDAr
 }
 
 /** One training step a call, its loss read and the array given back. */
-const stepRunner = (model: { step(): NDArray; free(): void }): Runner<number> =>
+export const stepRunner = (model: { step(): NDArray; free(): void }): Runner<number> =>
   track(async () => {
     const loss = model.step();
     const value = await loss.item();
@@ -163,7 +190,7 @@ const stepRunner = (model: { step(): NDArray; free(): void }): Runner<number> =>
     return value;
   }, model.free);
 
-const track = <T>(fn: () => Promise<T>, free: () => void): Runner<T> => runner(fn, owned, free);
+export const track = <T>(fn: () => Promise<T>, free: () => void): Runner<T> => runner(fn, owned, free);
 
 let info: DeviceInfo | undefined;
 
