@@ -28,6 +28,7 @@ import { flatten, unflatten, type TreeDef } from '../tree/tree';
 import type { DType, HostArray } from '../array/dtype';
 import type { Prim } from '../array/prims';
 
+/** Options of jit: which arguments are static (keys of the recipe) and which are donated. */
 export interface JitOptions {
   /** Positional arguments passed through as they are and keyed by value (any JS value; compared by JSON form). */
   staticArgnums?: number | readonly number[];
@@ -242,9 +243,15 @@ export type JitArg<T> = T extends NDArray
       ? { [K in keyof T]: JitArg<T[K]> }
       : T;
 
-/** A jitted f: f's results, host data accepted for its arrays, and the number of recipes it holds. */
+/**
+ * A jitted f: f's results, host data accepted for its arrays, and the number of recipes it holds.
+ * @typeParam F - the type of the function that was jitted
+ */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any argument list and result (pytrees)
-export type Jitted<F extends (...args: any[]) => any> = ((...args: JitArg<Parameters<F>>) => ReturnType<F>) & { cacheSize: () => number };
+export type Jitted<F extends (...args: any[]) => any> = ((...args: JitArg<Parameters<F>>) => ReturnType<F>) & {
+  /** How many recipes (kinds of input) this function holds now, at most JIT_CACHE_SIZE. */
+  cacheSize: () => number;
+};
 
 /**
  * JAX's jit: `jit(f)` returns a function with f's results that records f's
@@ -256,6 +263,7 @@ export type Jitted<F extends (...args: any[]) => any> = ((...args: JitArg<Parame
  * to keep it a number); host data leaves (Float32Array, Int32Array,
  * Uint8Array) are inputs, uploaded per call, as 1-D arrays (reshape them
  * inside f).
+ * @typeParam F - the type of the function to jit
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any argument list and result (pytrees)
 export function jit<F extends (...args: any[]) => any>(f: F, opts: JitOptions = {}): Jitted<F> {

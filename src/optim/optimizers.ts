@@ -24,7 +24,10 @@ export type Params = unknown;
  * `foriLoop` or `jit` the count is a 0-d array; a schedule that can run there
  * carries `onDevice`, the same function written with array ops.
  */
-export type Schedule = ((step: number) => number) & { onDevice?: (step: NDArray) => NDArray };
+export type Schedule = ((step: number) => number) & {
+  /** The same schedule of a 0-d array step count, written with array ops (for scan, foriLoop and jit). */
+  onDevice?: (step: NDArray) => NDArray;
+};
 /** The step count in an optimizer's state: a number, or a 0-d array where the update is traced (scan, jit). */
 export type StepCount = number | NDArray;
 /** A learning rate: a number, or a schedule of the step count. */
