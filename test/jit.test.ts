@@ -12,35 +12,20 @@ import {
   jit,
   JIT_CACHE_SIZE,
   matmul,
-  mean,
   memoryStats,
   mul,
   NDArray,
-  randomNormal,
   randomUniform,
   reshape,
   scale,
   sin,
-  square,
   sub,
   sum,
-  tanh,
   tree,
   valueAndGrad,
 } from '../src/index';
 
-type P = { w1: NDArray; b1: NDArray; w2: NDArray; b2: NDArray };
-const makeParams = (seed: number): P => ({
-  w1: randomNormal([1, 16], seed),
-  b1: randomNormal([16], seed + 1, 0, 0.1),
-  w2: scale(randomNormal([16, 1], seed + 2), 0.3),
-  b2: randomNormal([1], seed + 3, 0, 0.01),
-});
-const loss = (p: P, x: NDArray, y: NDArray) => mean(square(sub(add(matmul(tanh(add(matmul(x, p.w1), p.b1)), p.w2), p.b2), y)));
-
-async function values(t: unknown): Promise<number[][]> {
-  return Promise.all((tree.leaves(t) as NDArray[]).map(async (a) => Array.from(await a.data())));
-}
+import { loss, makeParams, values, type P } from './helpers/sine-mlp';
 
 describe('jit', () => {
   it('gives the same loss and gradients as eager, bit for bit, and runs f once per kind of input', async () => {

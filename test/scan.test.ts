@@ -13,12 +13,9 @@ import {
   grad,
   jit,
   LOOP_CHUNK_NODES,
-  matmul,
-  mean,
   memoryStats,
   mul,
   NDArray,
-  randomNormal,
   randomUniform,
   reshape,
   scale,
@@ -27,11 +24,9 @@ import {
   ShapeError,
   sin,
   slice,
-  square,
   stack,
   sub,
   sum,
-  tanh,
   tree,
   TreeStructureError,
   valueAndGrad,
@@ -39,19 +34,12 @@ import {
   astype,
 } from '../src/index';
 
-type P = { w1: NDArray; b1: NDArray; w2: NDArray; b2: NDArray };
-const makeParams = (seed: number): P => ({
-  w1: randomNormal([1, 16], seed),
-  b1: randomNormal([16], seed + 1, 0, 0.1),
-  w2: scale(randomNormal([16, 1], seed + 2), 0.3),
-  b2: randomNormal([1], seed + 3, 0, 0.01),
-});
-const loss = (p: P, x: NDArray, y: NDArray) => mean(square(sub(add(matmul(tanh(add(matmul(x, p.w1), p.b1)), p.w2), p.b2), y)));
+import { loss, makeParams, values, type P } from './helpers/sine-mlp';
+
 const sgd = (p: P, x: NDArray, y: NDArray): [P, NDArray] => {
   const [l, g] = valueAndGrad(loss)(p, x, y);
   return [tree.map((w: NDArray, d: NDArray) => sub(w, scale(d, 0.05)), p, g) as P, l];
 };
-const values = async (t: unknown) => Promise.all((tree.leaves(t) as NDArray[]).map(async (a) => Array.from(await a.data())));
 
 afterEach(() => setHostEvaluation(32768));
 
