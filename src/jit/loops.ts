@@ -165,7 +165,7 @@ function runLoop(l: Loop): { carry: NDArray[]; ys: NDArray[] } {
       ys.push(y);
     }
     if (l.K === 0) return { carry: c, ys: l.body(c, l.standIns())[1].map((y) => full([0, ...y.shape], 0, y.dtype)) };
-    return { carry: c, ys: ys[0]!.map((_, j) => stack(ys.map((y) => y[j]!))) };
+    return { carry: c, ys: stackEach(ys) };
   }
 
   const nC = l.carry0.length;
@@ -195,7 +195,7 @@ function runLoop(l: Loop): { carry: NDArray[]; ys: NDArray[] } {
         c = made.slice(0, nC);
         ys.push(made.slice(nC));
       }
-      const stacked = ys[0]!.map((_, j) => stack(ys.map((y) => new NDArray(y[j]!))));
+      const stacked = stackEach(ys.map((y) => y.map((n) => new NDArray(n))));
       return { c, stacked };
     });
     const outNodes = [...res.c, ...res.stacked.map((s) => s.node)];
@@ -212,4 +212,9 @@ function runLoop(l: Loop): { carry: NDArray[]; ys: NDArray[] } {
   const ys = yChunks[0]!.map((_, j) => concatenate(yChunks.map((c) => c[j]!)));
   for (const c of yChunks) for (const y of c) y.dispose();
   return { carry: owned, ys };
+}
+
+/** Per y leaf, its value from every iteration (ys[k][j]: iteration k, leaf j) stacked along a new leading axis. */
+function stackEach(ys: NDArray[][]): NDArray[] {
+  return ys[0]!.map((_, j) => stack(ys.map((y) => y[j]!)));
 }
