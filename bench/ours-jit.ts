@@ -4,7 +4,7 @@
 // The loop that never reads runs as one scan over the data stacked per step.
 
 import { add, array, evaluate, gradOverFlatParams, jit, matmul, mul, ones, sin, sub, tanh, vjp, type NDArray } from '../src/index';
-import { ours, ourClassifier, ourCnn, ourMlp, ourTransformer, stepRunner, track } from './ours';
+import { ours, ourClassifier, ourCnn, ourMlp, ourTransformer, stepLoop, stepRunner, track } from './ours';
 import { TINY_CHAIN_OPS, type Rival } from './rivals/spec';
 
 /** A jitted function of fixed inputs as a runner: each call replays it and reads the result. */
@@ -84,15 +84,7 @@ export const oursJit: Rival = {
 
   async prepareMlpLoop(init, xs, ys, readEvery, steps) {
     const mlp = await ourMlp(init, xs, ys, true);
-    return track(async () => {
-      if (!readEvery) return mlp.scanSteps(steps).item();
-      let loss: NDArray | null = null;
-      for (let i = 1; i <= steps; i++) {
-        loss = mlp.step();
-        if (i % readEvery === 0) await loss.item();
-      }
-      return loss!.item();
-    }, mlp.free);
+    return track(() => (readEvery ? stepLoop(mlp, readEvery, steps) : mlp.scanSteps(steps).item()), mlp.free);
   },
 
   async prepareTinyChain(v) {

@@ -181,6 +181,17 @@ async function trainer<P>(init: P, data: NDArray[], lossFn: (p: P, ...data: NDAr
   };
 }
 
+/** `steps` training steps reading the loss every `readEvery` (0: never, then wait for the params); the last loss. */
+export async function stepLoop(model: { step(): NDArray; params(): unknown }, readEvery: number, steps: number): Promise<number> {
+  let loss: NDArray | null = null;
+  for (let i = 1; i <= steps; i++) {
+    loss = model.step();
+    if (readEvery && i % readEvery === 0) await loss.item();
+  }
+  if (!readEvery) await evaluate(model.params());
+  return loss!.item();
+}
+
 /** One training step a call, its loss read and the array given back. */
 export const stepRunner = (model: { step(): NDArray; free(): void }): Runner<number> =>
   track(async () => {
@@ -302,15 +313,7 @@ export const ours: Rival = {
 
   async prepareMlpLoop(init, xs, ys, readEvery, steps) {
     const mlp = await ourMlp(init, xs, ys);
-    return track(async () => {
-      let loss: NDArray | null = null;
-      for (let i = 1; i <= steps; i++) {
-        loss = mlp.step();
-        if (readEvery && i % readEvery === 0) await loss.item();
-      }
-      if (!readEvery) await evaluate(mlp.params());
-      return loss!.item();
-    }, mlp.free);
+    return track(() => stepLoop(mlp, readEvery, steps), mlp.free);
   },
 
   async prepareTinyChain(v) {
