@@ -109,6 +109,11 @@ export class NDArray {
     if (holder) releaseIfUnused(this.node, reason);
   }
 
+  /** @internal Is this handle its node's holder (the one whose revoke frees it)? */
+  get isHolder(): boolean {
+    return !this.revoked && this.token !== null && this.node.holder === this.token;
+  }
+
   get isDisposed(): boolean {
     return this.revoked !== null || this.node.dead !== null;
   }

@@ -106,6 +106,30 @@ export function makeNode<P extends Prim>(
   return node;
 }
 
+/**
+ * A node whose value is already in `storage` (a compiled program's output):
+ * never pending, so it neither joins the dispatch list nor triggers the size bound.
+ */
+export function makeComputedNode(prim: Prim, params: Record<string, unknown>, shape: Shape, dtype: DType, storage: Storage, offset: number): Node {
+  return {
+    id: nextId++,
+    prim,
+    inputs: [],
+    params,
+    shape,
+    size: sizeOf(shape),
+    dtype,
+    storage,
+    offset,
+    cpu: null,
+    dead: null,
+    internal: false,
+    holder: null,
+    group: null,
+    consumers: 0,
+  };
+}
+
 /** Hand the dispatcher every node created since the last call. */
 export function takeUnsent(): Node[] {
   const out = unsent;

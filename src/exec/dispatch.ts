@@ -173,8 +173,8 @@ function flush(): void {
       .finally(() => (later = null));
 }
 
-/** Too much in flight: once the queue has drained, dispatch what accumulated meanwhile. */
-function waitForQueue(r: Runtime): void {
+/** Too much in flight: once the queue has drained, dispatch what accumulated meanwhile (also for compiled programs, to count finished submissions). */
+export function waitForQueue(r: Runtime): void {
   if (waiting) return;
   const upTo = r.submitted;
   // Sleep through the expected GPU time first where polling would starve a software GPU (gpu/wait.ts).

@@ -23,7 +23,8 @@ export type Outcome =
   | { kind: 'compile'; shaders: ShaderSpec[] }
   | { kind: 'checked'; failure: Promise<Failure | null> };
 
-function lowerContext(r: Runtime): LowerContext {
+/** What lowering rules need to know about the device. */
+export function lowerContext(r: Runtime): LowerContext {
   const { isFallback, limits } = r.ctx.info;
   return { isFallback, maxWorkgroups: limits.maxComputeWorkgroupsPerDimension, policy: config.policy };
 }

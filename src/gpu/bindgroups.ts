@@ -13,6 +13,8 @@ export class BindGroupCache {
   private readonly layouts = new WeakMap<GPUComputePipeline, { id: number; layout: GPUBindGroupLayout }>();
   private readonly groups = new Map<string, GPUBindGroup>();
   private nextId = 1;
+  /** Bumped by clear(): a bind group kept elsewhere (a compiled program's) is valid only for the generation it was made in. */
+  generation = 0;
   /** For tests and profiling: bind groups reused and created. */
   readonly stats = { hits: 0, misses: 0 };
 
@@ -45,5 +47,6 @@ export class BindGroupCache {
   /** Forget every bind group (one of the buffers they name may be destroyed). */
   clear(): void {
     this.groups.clear();
+    this.generation++;
   }
 }

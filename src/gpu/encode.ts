@@ -254,7 +254,7 @@ export function execute(p: Plan, steps: Step[], read: Node[], r: Runtime, mayChe
  * waiting on the GPU capture only this (a loop that never yields runs none of
  * them, and must not keep every step's graph alive meanwhile: nodes are held weakly).
  */
-function afterSubmit(
+export function afterSubmit(
   r: Runtime,
   s: {
     gating: boolean;

@@ -129,7 +129,12 @@ export class BufferPool {
     private maxBufferSize = Infinity,
   ) {}
 
-  acquire(bytes: number): Storage {
+  /**
+   * A buffer of at least `bytes`: from the pool if it has one (one of
+   * `prefer` if free: a compiled program asks for the buffers it had last
+   * time, so its bind groups repeat), else created.
+   */
+  acquire(bytes: number, prefer?: readonly GPUBuffer[]): Storage {
     if (bytes > this.maxBytes) {
       throw new OutOfMemoryError(
         `an array of ${bytes} bytes exceeds this device's maxStorageBufferBindingSize of ${this.maxBytes} bytes ` +
@@ -139,7 +144,16 @@ export class BufferPool {
     // The bucket may round past maxBufferSize when that limit is not a power of two.
     const size = Math.max(Math.ceil(bytes / 4) * 4, Math.min(bucketSize(bytes), Math.floor(this.maxBufferSize / 4) * 4));
     const list = this.free.get(size);
-    let buffer = list?.pop();
+    let buffer: GPUBuffer | undefined;
+    if (prefer && list)
+      for (const b of prefer) {
+        const at = list.lastIndexOf(b);
+        if (at >= 0) {
+          buffer = list.splice(at, 1)[0];
+          break;
+        }
+      }
+    buffer ??= list?.pop();
     const fromPool = !!buffer;
     if (buffer) {
       this.stats.pooledBuffers--;

@@ -20,13 +20,19 @@
 
 import { DisposedArrayError, ValueError } from '../errors';
 import { NDArray } from '../array/ndarray';
-import { makeNode, withNodeScope, type Node, type Shape } from '../array/node';
+import { inScope, isComputed, makeNode, pruneUnsent, withNodeScope, type Node, type Shape } from '../array/node';
 import { array, bind } from '../array/ops';
 import { sealScope } from '../array/lifetime';
 import { evaluator } from '../array/evaluator';
 import { flatten, unflatten, type TreeDef } from '../tree/tree';
 import type { DType, HostArray } from '../array/dtype';
 import type { Prim } from '../array/prims';
+import { plan } from '../exec/plan';
+import { fitsHost } from '../exec/host-backend';
+import { MAX_IN_FLIGHT, waitForQueue } from '../exec/dispatch';
+import { checkFits } from '../gpu/backend';
+import { runtimeNow, type Runtime } from '../gpu/runtime';
+import { compileProgram, programsAllowed, runProgram, type Program, type ProgramInput } from '../gpu/program';
 
 /** Options of jit: which arguments are static (keys of the recipe) and which are donated. */
 export interface JitOptions {
@@ -66,7 +72,16 @@ export interface Recipe {
   /** Output leaves: a step's index, or a constant (a non-array leaf f returned). */
   outputs: Array<{ step: number } | { value: unknown }>;
   outDef: TreeDef;
+  /** The recipe compiled for the GPU (gpu/program.ts), once a call could; null until then. */
+  program: Program | null;
+  /** Calls whose recipe could not be compiled (pending inputs): past a few, it is not tried again. */
+  failedCompiles: number;
+  /** Its work is small enough for the host backend, which the general path uses (no program then). */
+  onHost: boolean;
 }
+
+/** Compiling a recipe is given up after this many calls that could not compile it. */
+const MAX_FAILED_COMPILES = 3;
 
 /** An input leaf that is host data (uploaded by the call), not an array. */
 function isHostData(x: unknown): x is Float32Array | Int32Array | Uint8Array {
@@ -191,7 +206,7 @@ export function record(f: (...a: unknown[]) => unknown, args: unknown[], call: C
   });
   // The trace itself computes nothing: drop all of it (the call replays the recipe instead).
   sealScope(created, []);
-  return { steps, outputs, outDef: outDef! };
+  return { steps, outputs, outDef: outDef!, program: null, failedCompiles: 0, onHost: false };
 }
 
 /**
@@ -228,10 +243,64 @@ function replay(r: Recipe, inputs: Node[]): unknown {
   const outNodes = outLeaves.filter((o): o is Node => !('value' in o));
   sealScope(created, outNodes);
   for (const n of outNodes) n.group = outNodes; // computed together: one submission
+  return outputTree(r, outLeaves);
+}
+
+/** The output tree of a call whose array outputs are these nodes. */
+function outputTree(r: Recipe, nodes: Array<Node | { value: unknown }>): unknown {
   return unflatten(
     r.outDef,
-    outLeaves.map((o) => ('value' in o ? o.value : new NDArray(o))),
+    nodes.map((o) => ('value' in o ? o.value : new NDArray(o))),
   );
+}
+
+/**
+ * The fast path: run the recipe's compiled program, compiling it first if
+ * this call can (every input computed, nothing in a transformation). Null
+ * when the call must take the general path (replay the nodes, dispatch).
+ */
+function runCompiled(recipe: Recipe, inputs: ProgramInput[], consumed: ReadonlySet<Node>): unknown {
+  const r = runtimeNow();
+  if (!r || inScope() || !programsAllowed(r)) return null;
+  if (!recipe.program || recipe.program.runtime !== r) {
+    if (recipe.onHost || recipe.failedCompiles >= MAX_FAILED_COMPILES) return null;
+    recipe.program = compileRecipe(recipe, inputs, r);
+    if (!recipe.program) {
+      recipe.failedCompiles++;
+      return null;
+    }
+  }
+  const outs = runProgram(recipe.program, inputs, consumed);
+  if (!outs) return null;
+  if (r.submitted - r.finished >= MAX_IN_FLIGHT) waitForQueue(r); // keep the count of finished submissions current
+  let k = 0;
+  return outputTree(
+    recipe,
+    recipe.outputs.map((o) => ('step' in o ? outs[k++]! : o)),
+  );
+}
+
+/** Make the recipe's nodes over the inputs, plan them and record the plan as a program; the nodes are then dropped. */
+function compileRecipe(recipe: Recipe, inputs: ProgramInput[], r: Runtime): Program | null {
+  if (inputs.some((x) => 'prim' in x && !isComputed(x))) return null;
+  const [[nodes, outs], created] = withNodeScope(() => {
+    const ns = inputs.map((x) => ('prim' in x ? x : array(x).node));
+    return [ns, replayNodes(recipe, ns).filter((o): o is Node => !('value' in o))] as const;
+  });
+  try {
+    const p = plan(outs);
+    checkFits(p, [], r);
+    if (fitsHost(p, [])) {
+      recipe.onHost = true; // a GPU round trip would cost more than the work
+      return null;
+    }
+    return compileProgram(r, p, new Set(created), nodes, outs);
+  } catch {
+    return null; // the general path plans it again and reports the error
+  } finally {
+    sealScope(created, []);
+    pruneUnsent();
+  }
 }
 
 /** An argument of a jitted function: where f takes an NDArray, host data and numbers are accepted too. */
@@ -278,14 +347,13 @@ export function jit<F extends (...args: any[]) => any>(f: F, opts: JitOptions = 
     }
     const call = describeCall(args, statics);
     // Every input usable before anything is made (a disposed leaf is an error naming it).
-    const paths = call.def.paths();
     const inputs = call.dynamic.map((i) => {
       const l = call.leaves[i];
       if (!(l instanceof NDArray)) return null;
       try {
         return l.use();
       } catch (e) {
-        if (e instanceof DisposedArrayError) throw new DisposedArrayError(`jit: ${paths[i] || 'the argument'}: ${e.message}`);
+        if (e instanceof DisposedArrayError) throw new DisposedArrayError(`jit: ${call.def.paths()[i] || 'the argument'}: ${e.message}`);
         throw e;
       }
     });
@@ -297,20 +365,37 @@ export function jit<F extends (...args: any[]) => any>(f: F, opts: JitOptions = 
       if (cache.size >= JIT_CACHE_SIZE) cache.delete(cache.keys().next().value!);
     }
     cache.set(call.key, recipe);
-    // Host data and numbers: constants no handle holds, freed once the call's kernels have read them.
-    const uploads: Node[] = [];
-    const nodes = call.dynamic.map((i, k) => {
+    const host = call.dynamic.map((i, k) => {
       if (inputs[k]) return inputs[k];
-      const n = array(call.leaves[i] as HostArray | number).node;
-      uploads.push(n);
-      return n;
+      const l = call.leaves[i] as HostArray | number;
+      return typeof l === 'number' ? Float32Array.of(l) : l;
     });
-    const out = replay(recipe, nodes);
-    sealScope(uploads, []);
-    for (const d of donated) {
-      const [ls] = flatten(args[d], { isLeaf: isHostData });
-      for (const l of ls) if (l instanceof NDArray) l.revoke('donated to a jitted function (donateArgnums)');
+    // Donated arrays nothing else reads: freed after their last reader, inside the call.
+    const donatedLeaves = donated.flatMap((d) => flatten(args[d], { isLeaf: isHostData })[0].filter((l): l is NDArray => l instanceof NDArray));
+    const consumed = new Set<Node>();
+    if (donatedLeaves.length) {
+      const kept = new Set(
+        call.dynamic
+          .map((i) => call.leaves[i])
+          .filter((l) => l instanceof NDArray && !donatedLeaves.includes(l))
+          .map((l) => (l as NDArray).node),
+      );
+      for (const l of donatedLeaves) if (l.isHolder && l.node.consumers === 0 && !kept.has(l.node)) consumed.add(l.node);
     }
+    let out = runCompiled(recipe, host, consumed);
+    if (out === null) {
+      // Host data and numbers: constants no handle holds, freed once the call's kernels have read them.
+      const uploads: Node[] = [];
+      const nodes = host.map((x) => {
+        if ('prim' in x) return x;
+        const n = array(x).node;
+        uploads.push(n);
+        return n;
+      });
+      out = replay(recipe, nodes);
+      sealScope(uploads, []);
+    }
+    for (const l of donatedLeaves) l.revoke('donated to a jitted function (donateArgnums)');
     evaluator().flush();
     return out;
   };

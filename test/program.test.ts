@@ -1,0 +1,165 @@
+// Compiled programs, jit's fast path (src/gpu/program.ts): once a recipe has
+// been compiled, a call encodes its recorded dispatch list without building a
+// graph. It must give the general path's numbers bit for bit, dispatch the
+// same kernels, keep a donated loop's memory flat without the garbage
+// collector, take host data, and step aside whenever the general path has
+// something to decide.
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  adam,
+  applyUpdates,
+  DisposedArrayError,
+  evaluate,
+  jit,
+  logDispatches,
+  matmul,
+  memoryStats,
+  mul,
+  NDArray,
+  randomUniform,
+  reshape,
+  sgd,
+  sin,
+  sum,
+  valueAndGrad,
+} from '../src/index';
+import { programs } from '../src/gpu/program';
+import { runtimeNow } from '../src/gpu/runtime';
+import { loss, makeParams, values, type P } from './helpers/sine-mlp';
+
+const opt = adam(0.01);
+const step = (p: P, s: unknown, x: NDArray, y: NDArray): [NDArray, P, unknown] => {
+  const [l, g] = valueAndGrad(loss)(p, x, y);
+  const [u, s2] = opt.update(g, s as ReturnType<typeof opt.init>, p);
+  return [l, applyUpdates(p, u), s2];
+};
+
+/** `steps` jitted Adam steps, donating params and state, reading the loss every `readEvery`. */
+async function train(steps: number, readEvery: number, onStep?: (k: number) => void) {
+  const x = randomUniform([64, 1], 5, -3, 3);
+  const y = sin(x);
+  const f = jit(step, { donateArgnums: [0, 1] });
+  let p = makeParams(3);
+  let s: unknown = opt.init(p);
+  await evaluate(p, s, x, y);
+  const losses: number[] = [];
+  for (let k = 0; k < steps; k++) {
+    const [l, p2, s2] = f(p, s, x, y);
+    p = p2;
+    s = s2;
+    if ((k + 1) % readEvery === 0) losses.push(await l.item());
+    onStep?.(k);
+  }
+  return { losses, params: await values(p), state: await values(s) };
+}
+
+afterEach(() => {
+  programs.enabled = true;
+});
+
+describe('compiled programs (jit)', () => {
+  it('run a jitted Adam step with the general path numbers bit for bit, and the same dispatches', async () => {
+    programs.enabled = false;
+    const general = await train(40, 1);
+    const logGeneral = logDispatches(true);
+    await train(3, 1);
+    logDispatches(false);
+    programs.enabled = true;
+    const runs = programs.runs;
+    const compiled = await train(40, 1);
+    expect(programs.runs - runs).toBeGreaterThanOrEqual(38); // the first call or two take the general path
+    expect(compiled.losses).toEqual(general.losses);
+    expect(compiled.params).toEqual(general.params);
+    expect(compiled.state).toEqual(general.state);
+    const logCompiled = logDispatches(true);
+    await train(3, 1);
+    logDispatches(false);
+    // The same kernels over the same grids (the init's dispatches are in both logs; the order may differ).
+    expect([...logCompiled].sort()).toEqual([...logGeneral].sort());
+  });
+
+  it('keep a donated loop flat without the garbage collector: live buffers, pool and bind groups stop growing', async () => {
+    const seen: Array<{ live: number; pooled: number; made: number }> = [];
+    await train(300, 10, (k) => {
+      const made = runtimeNow()!.bindGroups.stats.misses;
+      if (k >= 100 && k % 50 === 0) seen.push({ live: memoryStats().liveBuffers, pooled: memoryStats().pooledBuffers, made });
+    });
+    for (const m of seen.slice(1)) {
+      expect(m.live).toBeLessThanOrEqual(seen[0]!.live);
+      expect(m.pooled).toBeLessThanOrEqual(seen[0]!.pooled);
+      expect(m.made).toBe(seen[0]!.made); // each run takes the buffers it had before: no new bind groups
+    }
+  });
+
+  it('leave an unread, dropped loss nothing to pin: it goes to a small-value slot', async () => {
+    const x = randomUniform([64, 1], 6, -3, 3);
+    const y = sin(x);
+    const f = jit((p: P, s: unknown) => step(p, s, x, y), { donateArgnums: [0, 1] });
+    let p = makeParams(4);
+    let s: unknown = opt.init(p);
+    await evaluate(p, s, x, y);
+    const live: number[] = [];
+    for (let k = 0; k < 400; k++) {
+      [, p, s] = f(p, s); // the loss is never read, never disposed
+      if (k % 100 === 99) {
+        await evaluate(p);
+        live.push(memoryStats().liveBuffers);
+      }
+    }
+    expect(live[3]).toBeLessThanOrEqual(live[0]!);
+  });
+
+  it('take host data for a batch argument, uploaded each call, the same numbers as an array batch', async () => {
+    const w = randomUniform([8, 1], 7);
+    const f = jit((w: NDArray, xs: NDArray) => sum(mul(matmul(reshape(xs, [-1, 8]), w), 2)));
+    const batches = Array.from({ length: 12 }, (_, k) => Float32Array.from({ length: 32 }, (_, i) => Math.sin(k * 31 + i)));
+    const runs = programs.runs;
+    const live0 = memoryStats().liveBuffers;
+    const got: number[] = [];
+    for (const b of batches) got.push(await f(w, b as unknown as NDArray).item());
+    expect(programs.runs - runs).toBeGreaterThanOrEqual(10);
+    expect(memoryStats().liveBuffers).toBeLessThanOrEqual(live0 + 1);
+    programs.enabled = false;
+    for (let k = 0; k < batches.length; k++) expect(await f(w, batches[k] as unknown as NDArray).item()).toBe(got[k]);
+  });
+
+  it('step aside for a pending input, and say which array was disposed', async () => {
+    const c = randomUniform([65536], 8); // past the host backend's work limit
+    const f = jit((x: NDArray) => sum(mul(x, c)));
+    const x = randomUniform([65536], 9);
+    await evaluate(c, x); // (a held random array left pending is recomputed inside its readers' kernels)
+    const first = await f(x).item();
+    expect(await f(x).item()).toBe(first);
+    const runs = programs.runs;
+    const pending = mul(x, 1); // not yet computed: the general path takes it
+    expect(await f(pending).item()).toBe(first);
+    expect(programs.runs).toBe(runs);
+    expect(await f(x).item()).toBe(first);
+    expect(programs.runs).toBe(runs + 1);
+    c.dispose(); // a captured constant, gone: the program says so
+    expect(() => f(x)).toThrow(DisposedArrayError);
+  });
+
+  it('donate inside the program: old params read as donated, new ones correct (SGD, one program run per call)', async () => {
+    const o = sgd(0.1);
+    const f = jit(
+      (p: NDArray, x: NDArray) => {
+        const [, g] = valueAndGrad((q: NDArray) => sum(mul(q, x)))(p);
+        const [u] = o.update(g, o.init(p), p);
+        return applyUpdates(p, u);
+      },
+      { donateArgnums: 0 },
+    );
+    const x = randomUniform([300], 10);
+    let p = randomUniform([300], 11);
+    const start = await p.data('float32');
+    const xs = await x.data('float32');
+    for (let k = 0; k < 5; k++) {
+      const old = p;
+      p = f(p, x);
+      expect(() => old.shape && old.use()).toThrow(/donated/);
+    }
+    const got = await p.data('float32');
+    got.forEach((v, i) => expect(v).toBeCloseTo(start[i]! - 0.5 * xs[i]!, 5));
+  });
+});
