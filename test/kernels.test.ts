@@ -188,6 +188,36 @@ describe('fused elementwise kernel, one element or four (vec4) per thread', () =
   });
 });
 
+describe('multi-output fusion: a target read by one same-shape kernel is written out from it', () => {
+  it('computes the moments and the parameter of an Adam-like update in one kernel, each value right, vec4 or not, with a bool output', async () => {
+    const { add, array, evaluate, exp, greater, mul, scale, sqrt, where } = await import('../src/index');
+    for (const n of [1, 7, 64, 1027]) {
+      const rnd = (seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(seed * 1000 + i * 1.3));
+      const [p, g, m0, v0] = [rnd(1), rnd(2), rnd(3), rnd(4).map(Math.abs)];
+      const [P, G, M0, V0] = [p, g, m0, v0].map((d) => array(d));
+      const log = logDispatches(true);
+      const m = add(scale(M0!, 0.9), scale(G!, 0.1));
+      const v = add(scale(V0!, 0.99), scale(mul(G!, G!), 0.01));
+      const pos = greater(G!, M0!); // a bool extra output (against M0: a constant 0 would take a binding)
+      const step = scale(mul(m, exp(scale(sqrt(v), -1))), -0.5);
+      const next = add(P!, where(pos, step, scale(step, 0.25)));
+      await evaluate(m, v, pos, next);
+      logDispatches(false);
+      expect(log).toHaveLength(1);
+      const [gm, gv, gpos, gnext] = await Promise.all([m.data('float32'), v.data('float32'), pos.data('bool'), next.data('float32')]);
+      for (let i = 0; i < n; i++) {
+        const wm = 0.9 * m0[i]! + 0.1 * g[i]!;
+        const wv = 0.99 * v0[i]! + 0.01 * g[i]! * g[i]!;
+        expect(gm[i]).toBeCloseTo(wm, 6);
+        expect(gv[i]).toBeCloseTo(wv, 6);
+        expect(gpos[i]).toBe(g[i]! > m0[i]! ? 1 : 0);
+        const step = -0.5 * wm * Math.exp(-Math.sqrt(wv));
+        expect(gnext[i]).toBeCloseTo(p[i]! + (g[i]! > m0[i]! ? step : 0.25 * step), 5);
+      }
+    }
+  });
+});
+
 describe('strided sums, one column or four (vec4) per thread', () => {
   it('sums the middle axis of (A, R, B) for B a multiple of 4 and not, over several passes', async () => {
     for (const [A, R, B] of [

@@ -114,7 +114,8 @@ export function execute(p: Plan, steps: Step[], read: Node[], r: Runtime, mayChe
     const finish = (n: Node) => letGoOfInputs(n, p.keep);
     // How many kernels compute each inlined intermediate, and those that must stay pending.
     const computedIn = new Map<Node, number>();
-    for (const s of steps) if (s.kind === 'fused') for (const m of s.members) if (m !== s.node) computedIn.set(m, (computedIn.get(m) ?? 0) + 1);
+    for (const s of steps)
+      if (s.kind === 'fused') for (const m of s.members) if (m !== s.node && !s.extras.includes(m)) computedIn.set(m, (computedIn.get(m) ?? 0) + 1);
     const stays = new Set<Node>();
 
     for (const s of steps) {
@@ -132,18 +133,27 @@ export function execute(p: Plan, steps: Step[], read: Node[], r: Runtime, mayChe
       n.offset = 0;
       assigned.push([n, out]);
       if (s.kind === 'fused') {
-        dispatch(s.shader, s.params, [bindOf(n), ...s.leaves.map(bindOf)], grid1d(s.threads));
+        for (const x of s.extras) {
+          x.storage = pool.acquire(x.size * 4);
+          x.offset = 0;
+          assigned.push([x, x.storage]);
+        }
+        dispatch(s.shader, s.params, [bindOf(n), ...s.extras.map(bindOf), ...s.leaves.map(bindOf)], grid1d(s.threads));
         // A member a user still holds stays pending, with its inputs (recomputed if read later),
         // and so does every member below it; the others are done once the last kernel that
         // computes them (a shared intermediate is computed in each of its readers') is encoded.
         const pending = new Set<Node>();
         for (let k = s.members.length - 1; k >= 0; k--) {
           const m = s.members[k]!;
-          if (m !== n && isHeld(m)) pending.add(m);
+          if (m !== n && isHeld(m) && !s.extras.includes(m)) pending.add(m);
           if (pending.has(m)) for (const q of m.inputs) pending.add(q);
         }
         for (const m of s.members) {
           if (m === n) continue;
+          if (s.extras.includes(m)) {
+            finish(m); // written out: computed, like the root
+            continue;
+          }
           if (pending.has(m)) stays.add(m);
           const left = (computedIn.get(m) ?? 1) - 1;
           computedIn.set(m, left);

@@ -81,6 +81,7 @@ export function bytesBound(p: Plan, steps: Step[]): number {
   for (const s of steps) {
     if (s.kind === 'alias') continue;
     b += bucketSize(s.node.size * 4);
+    if (s.kind === 'fused') for (const x of s.extras) b += bucketSize(x.size * 4);
     if (s.kind === 'lowered') for (const x of s.lowering.scratch ?? []) b += bucketSize(x);
   }
   return b;

@@ -13,7 +13,8 @@ import type { Lowering, ShaderSpec } from './kernels';
 import { wgslType } from '../array/dtype';
 
 export type Step =
-  | { kind: 'fused'; node: Node; members: Node[]; leaves: Node[]; shader: ShaderSpec; params: ArrayBuffer; threads: number }
+  /** One generated kernel: `node` and `extras` (members also written out, each to a buffer of its own) from `leaves`. */
+  | { kind: 'fused'; node: Node; members: Node[]; extras: Node[]; leaves: Node[]; shader: ShaderSpec; params: ArrayBuffer; threads: number }
   | { kind: 'lowered'; node: Node; lowering: Extract<Lowering, { calls: unknown }> }
   | { kind: 'alias'; node: Node; of: Node };
 
@@ -26,12 +27,12 @@ const MAX_SHARED_READERS = 8; // an intermediate read more often than this gets 
 
 /** The plan's nodes as steps, inputs before readers. */
 export function buildSteps(p: Plan, lctx: LowerContext): Step[] {
-  const groups = fusionGroups(p);
+  const { groups, extras } = fusionGroups(p);
   const steps: Step[] = [];
   for (const n of p.order) {
     if (rulesOf(n).elementwise) {
       const members = groups.get(n);
-      if (members) steps.push(fusedStep(n, members, new Set(members)));
+      if (members) steps.push(fusedStep(n, members, new Set(members), extras.get(n) ?? []));
       continue;
     }
     const lowering = rulesOf(n).lower!(n, lctx);
@@ -54,8 +55,13 @@ export function buildSteps(p: Plan, lctx: LowerContext): Step[] {
  * intermediates read by other kernels or later plans, and those read by more
  * than MAX_SHARED_READERS are materialised; so is a node whose folding
  * would pass a kernel's limits (bindings, broadcast slots, constants).
+ *
+ * A target with one reader, elementwise and of its shape, is computed inside
+ * that reader's kernel and written out from there as an extra output
+ * (multi-output fusion): an optimizer's new moments and the new parameter
+ * they give are one kernel, not three.
  */
-function fusionGroups(p: Plan): Map<Node, Node[]> {
+function fusionGroups(p: Plan): { groups: Map<Node, Node[]>; extras: Map<Node, Node[]> } {
   const { order, targets } = p;
   const index = new Map(order.map((n, i) => [n, i]));
   const isEw = (n: Node) => !!rulesOf(n).elementwise;
@@ -63,56 +69,101 @@ function fusionGroups(p: Plan): Map<Node, Node[]> {
   const readers = new Map<Node, Node[]>();
   for (const n of order) for (const q of n.inputs) (readers.get(q) ?? readers.set(q, []).get(q)!).push(n);
   const own = new Set<Node>();
+  /** Targets that could be extra outputs of their one reader's kernel. */
+  const extraCandidates = new Set<Node>();
   for (const n of order) {
     if (!isEw(n)) continue;
     const rs = readers.get(n) ?? [];
     // rs counts edges, as consumers does: fewer means a reader outside this plan.
     const inline = rs.length === n.consumers && rs.every((r) => isEw(r) && foldsInto(n.shape, r.shape));
     if (config.debugNans || targets.has(n) || !inline || n.consumers === 0 || n.consumers > MAX_SHARED_READERS) own.add(n);
+    if (!config.debugNans && targets.has(n) && inline && n.consumers === 1 && sameShape(n.shape, rs[0]!.shape)) extraCandidates.add(n);
   }
-  const foldable = (q: Node) => index.has(q) && isEw(q) && !own.has(q) && !isComputed(q);
-  /** The members of `root`, or the node whose folding would pass a limit. */
-  const gather = (root: Node): Node[] | Node => {
+  const groups = new Map<Node, Node[]>();
+  const extras = new Map<Node, Node[]>();
+  const isExtra = (q: Node, root: Node) => extraCandidates.has(q) && !groups.has(q) && sameShape(q.shape, root.shape);
+  const foldable = (q: Node, root: Node) => index.has(q) && isEw(q) && !isComputed(q) && (!own.has(q) || isExtra(q, root));
+  /**
+   * How many leaves the kernel will have once every foldable node below these
+   * leaves is folded in too: folding goes one node at a time, and counting
+   * only the leaves of the moment would see a chain's inputs before it is in.
+   */
+  const finalLeaves = (leaves: Set<Node>, root: Node): number => {
+    const out = new Set(leaves);
+    const stack = [...leaves];
+    while (stack.length) {
+      const c = stack.pop()!;
+      if (!foldable(c, root) || own.has(c)) continue;
+      out.delete(c);
+      for (const i of c.inputs) if (!out.has(i)) (out.add(i), stack.push(i));
+    }
+    return out.size;
+  };
+  /** The members of `root` and those written out too, or the node whose folding would pass a limit. */
+  const gather = (root: Node): { members: Node[]; outs: Node[] } | { overflow: Node } => {
     const members = [root];
+    const outs: Node[] = [];
     let leaves = new Set(root.inputs);
     let consts = nConsts(root);
     for (;;) {
       let next: Node | null = null; // the latest foldable leaf: the closest to the root first
-      for (const q of leaves) if (foldable(q) && (!next || index.get(q)! > index.get(next)!)) next = q;
+      for (const q of leaves) if (foldable(q, root) && (!next || index.get(q)! > index.get(next)!)) next = q;
       if (!next) break;
       // (the kernel's index is the root's: a node that reads it must have the root's shape)
-      if (rulesOf(next).elementwise!.indexed && !sameShape(next.shape, root.shape)) return next;
+      if (rulesOf(next).elementwise!.indexed && !sameShape(next.shape, root.shape)) return { overflow: next };
+      const out = own.has(next);
       const after = new Set(leaves);
       after.delete(next);
       for (const q of next.inputs) after.add(q);
       const broadcast = [...after].filter((q) => q.size !== root.size).length;
       consts += nConsts(next);
-      if (after.size > MAX_FUSED_INPUTS || broadcast > MAX_BROADCAST_INPUTS || consts > MAX_CONSTS || members.length >= MAX_MEMBERS) return next;
+      const bindings = finalLeaves(after, root) + outs.length + (out ? 1 : 0); // inputs and extra outputs share the limit
+      if (bindings > MAX_FUSED_INPUTS || broadcast > MAX_BROADCAST_INPUTS || consts > MAX_CONSTS || members.length >= MAX_MEMBERS) {
+        if (!out) return { overflow: next };
+        extraCandidates.delete(next); // it gets a kernel of its own instead
+        continue;
+      }
       members.push(next);
+      if (out) outs.push(next);
       leaves = after;
     }
-    return members.sort((a, b) => index.get(a)! - index.get(b)!);
+    return { members: members.sort((a, b) => index.get(a)! - index.get(b)!), outs };
   };
   // A node that would pass a limit gets its own kernel; then only the groups that had folded it in
   // are redone (redoing every group per overflow made a loop's 20,000-node plan quadratic).
-  const groups = new Map<Node, Node[]>();
   const containing = new Map<Node, Set<Node>>(); // member -> the roots whose kernels compute it inline
+  const absorbed = new Set<Node>(); // extra outputs of some root's kernel
   const place = (root: Node): void => {
     for (;;) {
       const g = gather(root);
-      if (Array.isArray(g)) {
+      if ('members' in g) {
         for (const m of groups.get(root) ?? []) containing.get(m)?.delete(root);
-        groups.set(root, g);
-        for (const m of g) if (m !== root) (containing.get(m) ?? containing.set(m, new Set()).get(m)!).add(root);
+        for (const m of extras.get(root) ?? []) absorbed.delete(m);
+        groups.set(root, g.members);
+        if (g.outs.length) extras.set(root, g.outs);
+        else extras.delete(root);
+        for (const m of g.outs) absorbed.add(m);
+        for (const m of g.members) if (m !== root) (containing.get(m) ?? containing.set(m, new Set()).get(m)!).add(root);
         return;
       }
-      own.add(g);
-      place(g);
-      for (const r of [...(containing.get(g) ?? [])]) place(r);
+      const o = g.overflow;
+      own.add(o);
+      extraCandidates.delete(o);
+      place(o);
+      for (const r of [...(containing.get(o) ?? [])]) place(r);
     }
   };
-  for (const n of order) if (own.has(n) && !groups.has(n)) place(n);
-  return groups;
+  // Readers first, so that a target their kernels can write out is not given a kernel of its own before.
+  for (let k = order.length - 1; k >= 0; k--) {
+    const n = order[k]!;
+    if (own.has(n) && !groups.has(n) && !absorbed.has(n) && !extraCandidates.has(n)) place(n);
+  }
+  // Candidates no reader took (or that a regrouped reader let go of) get kernels of their own.
+  for (;;) {
+    const left = order.filter((n) => own.has(n) && !groups.has(n) && !absorbed.has(n));
+    if (!left.length) return { groups, extras };
+    for (const n of left) if (!groups.has(n) && !absorbed.has(n)) place(n);
+  }
 }
 
 /**
@@ -128,13 +179,13 @@ function foldsInto(p: readonly number[], root: readonly number[]): boolean {
   if (sameShape(p, root)) return true;
   if (p.length > root.length) return false;
   const off = root.length - p.length;
-  return p.every((d, i) => d === 1 || d === root[i + off]) && p.reduce((a, b) => a * b, 1) < root.reduce((a, b) => a * b, 1);
+  return p.every((d, i) => d === 1 || d === root[i + off]) && p.reduce((a, b) => a * b, 1) <= root.reduce((a, b) => a * b, 1);
 }
 
 const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
 
-/** Generate the fused elementwise kernel for `root` and the nodes folded into it. */
-function fusedStep(root: Node, members: Node[], memberSet: Set<Node>): Step {
+/** Generate the fused elementwise kernel for `root` and the nodes folded into it (`extras` written out too). */
+function fusedStep(root: Node, members: Node[], memberSet: Set<Node>, extras: Node[]): Step {
   if (root.shape.length > MAX_RANK) throw new Error(`internal error: rank ${root.shape.length} > ${MAX_RANK}`);
   const leaves: Node[] = [];
   for (const m of members) for (const q of m.inputs) if (!memberSet.has(q) && !leaves.includes(q)) leaves.push(q);
@@ -164,10 +215,15 @@ function fusedStep(root: Node, members: Node[], memberSet: Set<Node>): Step {
   words.setUint32(0, vec4 ? root.size / 4 : root.size, true);
   const T = wgslType(root.dtype);
   const bindings = [`@group(0) @binding(1) var<storage, read_write> ${vec4 ? `out4: array<vec4<${T}>>` : `out: array<${T}>`};`];
+  extras.forEach((x, k) => {
+    const e = wgslType(x.dtype);
+    bindings.push(`@group(0) @binding(${k + 2}) var<storage, read_write> ${vec4 ? `xout${k}: array<vec4<${e}>>` : `xout${k}: array<${e}>`};`);
+  });
+  const firstIn = 2 + extras.length;
   leaves.forEach((q, k) => {
     const e = wgslType(q.dtype);
     const type = vec4 && access[k]!.lanes === 'vec' ? `vec4<${e}>` : e;
-    bindings.push(`@group(0) @binding(${k + 2}) var<storage, read> in${k}: array<${type}>;`);
+    bindings.push(`@group(0) @binding(${k + firstIn}) var<storage, read> in${k}: array<${type}>;`);
   });
   // The chain, as statements for one element i whose inputs are v0, v1, ...
   const chain: string[] = [];
@@ -199,6 +255,7 @@ function fusedStep(root: Node, members: Node[], memberSet: Set<Node>): Step {
   if (!vec4) {
     access.forEach((a, k) => lines.push(`  let v${k} = in${k}[${a.expr('i')}];`));
     lines.push(...chain.map((c) => `  ${c}`), `  out[i] = ${result};`);
+    extras.forEach((x, k) => lines.push(`  xout${k}[i] = ${names.get(x)!};`));
   } else {
     // Here i counts vec4s; each component's block re-declares i as its element index.
     lines.push('  let j = i;', '  let i4 = j * 4u;');
@@ -206,14 +263,16 @@ function fusedStep(root: Node, members: Node[], memberSet: Set<Node>): Step {
       lines.push(a.lanes === 'vec' ? `  let q${k} = in${k}[${a.expr('i4')} / 4u];` : `  let s${k} = in${k}[${a.expr('i4')}];`),
     );
     lines.push(`  var r: vec4<${T}>;`);
+    extras.forEach((x, k) => lines.push(`  var x${k}: vec4<${wgslType(x.dtype)}>;`));
     ['x', 'y', 'z', 'w'].forEach((c, lane) => {
       const loads = access.map((a, k) => `let v${k} = ${a.lanes === 'vec' ? `q${k}.${c}` : `s${k}`};`);
-      lines.push(`  { let i = i4 + ${lane}u; ${[...loads, ...chain].join(' ')} r.${c} = ${result}; _ = i; }`);
+      const written = extras.map((x, k) => `x${k}.${c} = ${names.get(x)!};`);
+      lines.push(`  { let i = i4 + ${lane}u; ${[...loads, ...chain].join(' ')} r.${c} = ${result}; ${written.join(' ')} _ = i; }`);
     });
-    lines.push('  out4[j] = r;');
+    lines.push('  out4[j] = r;', ...extras.map((_, k) => `  xout${k}[j] = x${k};`));
   }
   const shader: ShaderSpec = { template: 'elementwise', entry: 'main', fill: { BINDINGS: bindings.join('\n'), BODY: lines.join('\n') } };
-  return { kind: 'fused', node: root, members, leaves, shader, params: words.buffer, threads: vec4 ? root.size / 4 : root.size };
+  return { kind: 'fused', node: root, members, extras, leaves, shader, params: words.buffer, threads: vec4 ? root.size / 4 : root.size };
 }
 
 /** How one input is read by four consecutive output elements 4j..4j+3: as four aligned consecutive elements, as one element, or neither. */
