@@ -95,7 +95,11 @@ function fusionGroups(p: Plan): { groups: Map<Node, Node[]>; extras: Map<Node, N
       const c = stack.pop()!;
       if (!foldable(c, root) || own.has(c)) continue;
       out.delete(c);
-      for (const i of c.inputs) if (!out.has(i)) (out.add(i), stack.push(i));
+      for (const i of c.inputs) {
+        if (out.has(i)) continue;
+        out.add(i);
+        stack.push(i);
+      }
     }
     return out.size;
   };
