@@ -83,6 +83,10 @@ export function padLowering(n: Node, starts: readonly number[], inShape: readonl
 
 const ROWS_CHUNK = 1024; // elements a reduce_rows workgroup reduces
 const STRIDED_CHUNK = 64; // elements one reduce_strided thread combines
+// Up to this many rows a strided reduction is one pass, a thread per output looping over all of
+// them: a second pass would cost a dispatch, more than the longer loop (a small model's bias
+// gradients, a batch's loss).
+const STRIDED_ONE_PASS = 256;
 
 /**
  * Reduce the middle axis of (A, R, B) in passes (a float32 sum unless `fill`
@@ -103,7 +107,7 @@ export function sumPasses(
   do {
     // Workgroup-memory trees pay off on GPUs; on CPU adapters barriers cost more than they save.
     const rows = workgroupTree && B === 1 && r > 1;
-    const chunk = rows ? ROWS_CHUNK : STRIDED_CHUNK;
+    const chunk = rows ? ROWS_CHUNK : r <= STRIDED_ONE_PASS ? Math.max(1, r) : STRIDED_CHUNK;
     const rOut = Math.max(1, Math.ceil(r / chunk));
     let to: Slot = { out: true };
     if (rOut > 1) {
