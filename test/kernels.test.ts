@@ -1,7 +1,7 @@
 // Every kernel variant is tested on this machine, whichever one the adapter
 // would pick by itself: the policy is forced, then reset.
 import { afterAll, describe, expect, it } from 'vitest';
-import { logDispatches, matmul, randomNormal, setKernelPolicy, sum, transpose, type KernelPolicy } from '../src/index';
+import { logDispatches, matmul, randomNormal, setKernelPolicy, sum, transpose, type KernelPolicy, type NDArray } from '../src/index';
 import { matmulT } from '../src/array/linalg';
 
 afterAll(() => setKernelPolicy({ matmul: 'auto', reduce: 'auto', matvec: 'auto' }));
@@ -215,6 +215,39 @@ describe('multi-output fusion: a target read by one same-shape kernel is written
         expect(gnext[i]).toBeCloseTo(p[i]! + (g[i]! > m0[i]! ? step : 0.25 * step), 5);
       }
     }
+  });
+  it('does not write out a target reached through an intermediate that two kernels inline (the demo MLP: pred = h W2 + b2, its residual read by the loss and the backward pass)', async () => {
+    const { add, array, mean, square, sub, tanh, valueAndGrad } = await import('../src/index');
+    type P = { w1: NDArray; b1: NDArray; w2: NDArray; b2: NDArray };
+    const [n, h] = [256, 32]; // past what runs on the host
+    const rnd = (len: number, seed: number) => Float32Array.from({ length: len }, (_, i) => Math.sin(seed * 100 + i * 0.7));
+    const [x, y, w1, b1, w2] = [rnd(n, 1), rnd(n, 2), rnd(h, 3), rnd(h, 4), rnd(h, 5)];
+    const b2 = 0.5;
+    const X = array(x, [n, 1]);
+    const Y = array(y, [n, 1]);
+    const f = (p: P): [NDArray, NDArray] => {
+      const pred = add(matmul(tanh(add(matmul(X, p.w1), p.b1)), p.w2), p.b2);
+      return [mean(square(sub(pred, Y))), pred];
+    };
+    const p = { w1: array(w1, [1, h]), b1: array(b1), w2: array(w2, [h, 1]), b2: array([b2]) };
+    const [[loss, pred], g] = valueAndGrad(f, { hasAux: true })(p);
+    const gw2 = await g.w2.data('float32'); // the read that plans the aux and the gradients together
+    const [gp, gl, gb2] = [await pred.data('float32'), await loss.item(), await g.b2.item()];
+    const act = (i: number, j: number) => Math.tanh(x[i]! * w1[j]! + b1[j]!);
+    let [wantLoss, wantB2] = [0, 0];
+    const wantW2 = new Float64Array(h);
+    for (let i = 0; i < n; i++) {
+      let q = b2;
+      for (let j = 0; j < h; j++) q += act(i, j) * w2[j]!;
+      expect(gp[i]).toBeCloseTo(q, 4);
+      const r = q - y[i]!;
+      wantLoss += (r * r) / n;
+      wantB2 += (2 * r) / n;
+      for (let j = 0; j < h; j++) wantW2[j]! += (2 * r * act(i, j)) / n;
+    }
+    expect(gl).toBeCloseTo(wantLoss, 4);
+    expect(gb2).toBeCloseTo(wantB2, 4);
+    for (let j = 0; j < h; j++) expect(gw2[j]).toBeCloseTo(wantW2[j]!, 4);
   });
 });
 

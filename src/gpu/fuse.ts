@@ -136,17 +136,26 @@ function fusionGroups(p: Plan): { groups: Map<Node, Node[]>; extras: Map<Node, N
   // A node that would pass a limit gets its own kernel; then only the groups that had folded it in
   // are redone (redoing every group per overflow made a loop's 20,000-node plan quadratic).
   const containing = new Map<Node, Set<Node>>(); // member -> the roots whose kernels compute it inline
-  const absorbed = new Set<Node>(); // extra outputs of some root's kernel
+  const absorbed = new Map<Node, Node>(); // extra output -> the root whose kernel writes it out
   const place = (root: Node): void => {
     for (;;) {
       const g = gather(root);
       if ('members' in g) {
+        // A target reached through an intermediate inlined into two kernels is written out by
+        // neither: the first to run would let go of its inputs while the second still reads them.
+        const clash = g.outs.find((m) => (absorbed.get(m) ?? root) !== root);
+        if (clash) {
+          const other = absorbed.get(clash)!;
+          extraCandidates.delete(clash);
+          place(other);
+          continue;
+        }
         for (const m of groups.get(root) ?? []) containing.get(m)?.delete(root);
-        for (const m of extras.get(root) ?? []) absorbed.delete(m);
+        for (const m of extras.get(root) ?? []) if (absorbed.get(m) === root) absorbed.delete(m);
         groups.set(root, g.members);
         if (g.outs.length) extras.set(root, g.outs);
         else extras.delete(root);
-        for (const m of g.outs) absorbed.add(m);
+        for (const m of g.outs) absorbed.set(m, root);
         for (const m of g.members) if (m !== root) (containing.get(m) ?? containing.set(m, new Set()).get(m)!).add(root);
         return;
       }
