@@ -179,6 +179,16 @@ describe('optimizer contracts', () => {
     expect(Array.isArray(s2)).toBe(true);
   });
 
+  it("keeps Optax's state: a constant learning rate has none, a schedule its step count", () => {
+    const params = toTree(p0);
+    expect(scaleByLearningRate(0.1).init(params)).toEqual({});
+    expect(scaleByLearningRate(() => 0.1).init(params)).toEqual({ count: 0 });
+    const [adamState, lrState] = adam(0.1).init(params) as [{ count: number }, object];
+    expect(adamState.count).toBe(0);
+    expect(lrState).toEqual({});
+    expect(() => scaleByLearningRate(0.1).update(toTree(grads[0]!), null as never)).toThrow(/init\(\)/);
+  });
+
   it('mismatched structures throw naming the path, and nothing is consumed', async () => {
     const params = toTree(p0);
     const opt = adam(0.1);

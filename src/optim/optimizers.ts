@@ -159,20 +159,34 @@ export function scaleBy(step: number): GradientTransformation<Record<string, nev
   });
 }
 
-/** Multiply updates by -lr (lr a number or a schedule of the step count). */
-export function scaleByLearningRate(lr: LearningRate, flipSign = true): GradientTransformation<{ count: StepCount }> {
-  if (typeof lr === 'number') finite(lr, 'the learning rate');
+/**
+ * Multiply updates by -lr (lr a number or a schedule of the step count). As in
+ * Optax, only a schedule keeps a step count: a constant rate's state is empty,
+ * so a jitted step does not spend a kernel counting for it.
+ */
+export function scaleByLearningRate(lr: LearningRate, flipSign = true): GradientTransformation<{ count?: StepCount }> {
+  const sign = flipSign ? -1 : 1;
+  if (typeof lr === 'number') {
+    finite(lr, 'the learning rate');
+    return transformation({
+      init: () => ({}),
+      check: (grads, state) => {
+        stateWith(state, 'scaleByLearningRate', []);
+        usable(grads, 'grads');
+      },
+      apply: (grads, state) => [map((g: unknown) => scale(asArrayLeaf(g), lr * sign), grads), state],
+    });
+  }
   return transformation({
-    init: (): { count: StepCount } => ({ count: 0 }),
+    init: (): { count?: StepCount } => ({ count: 0 }),
     check: (grads, state) => {
       usable(grads, 'grads');
-      lrAt(lr, stateWith(state, 'scaleByLearningRate', ['count']).count, true); // a schedule that throws or gives NaN fails here
+      lrAt(lr, stateWith(state, 'scaleByLearningRate', ['count']).count!, true); // a schedule that throws or gives NaN fails here
     },
     apply: (grads, state) => {
-      const rate = lrAt(lr, state.count);
-      const sign = flipSign ? -1 : 1;
+      const rate = lrAt(lr, state.count!);
       const by = (g: NDArray) => (typeof rate === 'number' ? scale(g, rate * sign) : mul(g, scale(rate, sign)));
-      return [map((g: unknown) => by(asArrayLeaf(g)), grads), { count: nextCount(state.count) }];
+      return [map((g: unknown) => by(asArrayLeaf(g)), grads), { count: nextCount(state.count!) }];
     },
   });
 }
