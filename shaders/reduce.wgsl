@@ -3,11 +3,13 @@
 // The TS side repeats passes until R is 1, so the sum of 10^6 elements is a
 // tree of partial sums rather than one long float32 running total.
 // The TS side fills in the element type T (f32, i32 or u32) and the
-// reduction: combine(a, b) (sum, max, min), its vec4 form, and its identity.
+// reduction: combine(a, b) (sum, max, min), its vec4 form, its identity, and
+// what a stored value becomes (a float32 sum is times P.scale: a mean's 1/n in
+// its last pass, 1 in the others).
 //
-// Params: 0: A  1: R  2: B  3: Rout (= ceil(R / chunk))  4: chunk
+// Params: 0: A  1: R  2: B  3: Rout (= ceil(R / chunk))  4: chunk  5: scale (f32)
 
-struct Params { A: u32, R: u32, B: u32, Rout: u32, chunk: u32, _p0: u32, _p1: u32, _p2: u32 }
+struct Params { A: u32, R: u32, B: u32, Rout: u32, chunk: u32, scale: f32, _p1: u32, _p2: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
 alias T = {{T}};
 @group(0) @binding(1) var<storage, read_write> out: array<T>;
@@ -18,6 +20,8 @@ fn is_nan(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u
 fn combine(a: T, b: T) -> T { return {{COMBINE}}; }
 fn combine4(a: vec4<T>, b: vec4<T>) -> vec4<T> { return {{COMBINE4}}; }
 fn zero() -> T { return {{ZERO}}; }
+fn finish(v: T) -> T { return {{FINISH}}; }
+fn finish4(v: vec4<T>) -> vec4<T> { return {{FINISH}}; }
 
 const WG: u32 = 256u;
 var<workgroup> partial: array<T, WG>;
@@ -47,7 +51,7 @@ fn reduce_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
     if (lid.x < stride) { partial[lid.x] = combine(partial[lid.x], partial[lid.x + stride]); }
     workgroupBarrier();
   }
-  if (valid && lid.x == 0u) { out[g] = partial[0]; }
+  if (valid && lid.x == 0u) { out[g] = finish(partial[0]); }
 }
 
 // B > 1: one thread per output (a, rc, b); neighbouring threads read
@@ -70,7 +74,7 @@ fn reduce_strided(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
     s1 = combine(s1, src[base + (r + 1u) * P.B]);
   }
   if (r < r1) { s0 = combine(s0, src[base + r * P.B]); }
-  out[o] = combine(s0, s1);
+  out[o] = finish(combine(s0, s1));
 }
 
 // reduce_strided with vec4 loads and stores, for B a multiple of 4: one thread
@@ -98,5 +102,5 @@ fn reduce_strided4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
     s1 = combine4(s1, src4[base + (r + 1u) * B4]);
   }
   if (r < r1) { s0 = combine4(s0, src4[base + r * B4]); }
-  out4[o] = combine4(s0, s1);
+  out4[o] = finish4(combine4(s0, s1));
 }

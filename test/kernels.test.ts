@@ -1,7 +1,17 @@
 // Every kernel variant is tested on this machine, whichever one the adapter
 // would pick by itself: the policy is forced, then reset.
-import { afterAll, describe, expect, it } from 'vitest';
-import { logDispatches, matmul, randomNormal, setKernelPolicy, sum, transpose, type KernelPolicy, type NDArray } from '../src/index';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  logDispatches,
+  matmul,
+  randomNormal,
+  setHostEvaluation,
+  setKernelPolicy,
+  sum,
+  transpose,
+  type KernelPolicy,
+  type NDArray,
+} from '../src/index';
 import { matmulT } from '../src/array/linalg';
 
 afterAll(() => setKernelPolicy({ matmul: 'auto', reduce: 'auto', matvec: 'auto' }));
@@ -276,6 +286,56 @@ describe('strided sums, one column or four (vec4) per thread', () => {
           }
           expect(Math.abs(got[a * B + b]! - s)).toBeLessThanOrEqual(64 * EPS * abs);
         }
+    }
+  });
+});
+
+describe('constants and means cost no kernels of their own', () => {
+  beforeEach(() => setHostEvaluation(0)); // the kernels, not the host rules
+  afterEach(() => setHostEvaluation(1 << 15));
+  it('folds +, −, × and reshape over fills on the host to the bits the kernels give (a broadcast fill stays a node)', async () => {
+    const { add, addScalar, array, broadcastTo, full, mul, neg, reshape, scale, sub } = await import('../src/index');
+    const vals = [0.1, -3.7, 1e-30, 3e38, -0, Infinity, NaN, 12345.678];
+    for (const a of vals)
+      for (const b of [0.3, -1e-3, 7e37, -2.5]) {
+        const fa = full([2, 2], a);
+        const fb = full([2, 2], b);
+        const [ga, gb] = [array(new Float32Array(4).fill(a), [2, 2]), array(new Float32Array(4).fill(b), [2, 2])];
+        const pairs: Array<[NDArray, NDArray]> = [
+          [scale(fa, b), scale(ga, b)],
+          [addScalar(fa, b), addScalar(ga, b)],
+          [neg(fa), neg(ga)],
+          [add(fa, fb), add(ga, gb)],
+          [sub(fa, fb), sub(ga, gb)],
+          [mul(fa, fb), mul(ga, gb)],
+          [reshape(fa, [4]), reshape(ga, [4])],
+          [broadcastTo(fa, [3, 2, 2]), broadcastTo(ga, [3, 2, 2])],
+        ];
+        for (const [folded, kernel] of pairs) {
+          expect(folded.shape).toEqual(kernel.shape);
+          const [x, y] = [await folded.data('float32'), await kernel.data('float32')];
+          const bits = (v: Float32Array) => Array.from(new Uint32Array(v.buffer), (u, i) => (Number.isNaN(v[i]) ? 'NaN' : u)); // (a NaN's sign and payload are not specified)
+          expect(bits(x)).toEqual(bits(y));
+        }
+      }
+  });
+
+  it('computes a mean in the sum kernel (one dispatch), one pass or several, and its gradient', async () => {
+    const { grad, mean, randomUniform } = await import('../src/index');
+    for (const shape of [[256], [7, 1000], [3, 5, 4], [5000]]) {
+      const x = randomUniform(shape, 3, -1, 1);
+      const xs = await x.data('float32');
+      const log = logDispatches(true);
+      const m = mean(x);
+      const got = await m.item();
+      logDispatches(false);
+      expect(log.length).toBeGreaterThan(0);
+      expect(log.every((d) => d.startsWith('reduce:'))).toBe(true);
+      if (shape[0] === 256) expect(log).toHaveLength(1); // (256 rows or fewer: one pass)
+      const want = xs.reduce((s: number, v) => s + v, 0) / xs.length;
+      expect(got).toBeCloseTo(want, 5);
+      const g = await grad((y: NDArray) => mean(y))(x).data('float32');
+      expect(g.every((v) => v === Math.fround(1 / xs.length))).toBe(true);
     }
   });
 });

@@ -146,10 +146,18 @@ export function hostReduce(combine: (acc: number, v: number) => number, init: (n
   };
 }
 
-export const hostSum = hostReduce(
+const plainSum = hostReduce(
   (s, v) => s + v,
   () => 0,
 );
+
+/** A sum, then (a mean's) scale, rounded as the kernels round: the float32 sum times the float32 constant. */
+export const hostSum: HostRule = (n, xs) => {
+  const out = plainSum(n, xs);
+  const c = n.params.scale as number | undefined;
+  if (c !== undefined) for (let i = 0; i < out.length; i++) out[i] = out[i]! * Math.fround(c);
+  return out;
+};
 
 /** C[b] = op(A[b]) @ op(B[b]) with transpose flags and a broadcast batch, accumulated in float64. */
 export function hostMatmul(n: Node, [A, B]: HostArray[]): HostArray {

@@ -90,7 +90,8 @@ const STRIDED_ONE_PASS = 256;
 
 /**
  * Reduce the middle axis of (A, R, B) in passes (a float32 sum unless `fill`
- * says otherwise, see reduceFill); the last pass writes the output. Appends scratch sizes.
+ * says otherwise, see reduceFill); the last pass writes the output, a float32
+ * sum times `scale`. Appends scratch sizes.
  */
 export function sumPasses(
   A: number,
@@ -100,6 +101,7 @@ export function sumPasses(
   scratch: number[],
   workgroupTree = true,
   fill: Record<string, string> = reduceFill('sum', 'float32'),
+  scale = 1,
 ): KernelCall[] {
   const calls: KernelCall[] = [];
   let from = src;
@@ -114,7 +116,13 @@ export function sumPasses(
       scratch.push(A * rOut * B * 4);
       to = { scratch: scratch.length - 1 };
     }
-    const w = new Words(8).u32(0, A).u32(1, r).u32(2, B).u32(3, rOut).u32(4, chunk);
+    const w = new Words(8)
+      .u32(0, A)
+      .u32(1, r)
+      .u32(2, B)
+      .u32(3, rOut)
+      .u32(4, chunk)
+      .f32(5, rOut === 1 ? scale : 1);
     const vec4 = !rows && A * r * B > 0 && B % 4 === 0; // (vec4 bindings need 16 bytes or more)
     const grid = rows ? grid1d(A * rOut, 1) : grid1d((A * rOut * B) / (vec4 ? 4 : 1));
     const entry = rows ? 'reduce_rows' : vec4 ? 'reduce_strided4' : 'reduce_strided';
@@ -198,7 +206,9 @@ export function lowerMatvec(mat: number, vec: number, transposed: boolean, R: nu
   const colGroups = Math.ceil((wide ? C / 16 : vec4 ? C / 4 : C) / 64);
   // A CPU adapter needs far fewer splits to fill its cores, and each split's partial sums cost a
   // pass over splits x C floats afterwards (3.5 ms of the (65536, 512) gradient with 1024 splits).
-  const splits = Math.max(1, Math.min(Math.ceil(R / 64), Math.ceil((ctx.isFallback ? 256 : 2048) / colGroups)));
+  // Up to STRIDED_ONE_PASS rows, one pass: the sum of the splits would cost a dispatch, more than
+  // the longer loop (a small layer's weight gradient h^T g).
+  const splits = R <= STRIDED_ONE_PASS ? 1 : Math.max(1, Math.min(Math.ceil(R / 64), Math.ceil((ctx.isFallback ? 256 : 2048) / colGroups)));
   const chunk = Math.ceil(R / splits);
   const realSplits = Math.ceil(R / chunk);
   const grid: [number, number, number] = [colGroups, Math.min(realSplits, 65535), Math.ceil(realSplits / 65535)];
@@ -214,11 +224,18 @@ export function lowerMatvec(mat: number, vec: number, transposed: boolean, R: nu
 export function reduceFill(kind: 'sum' | 'max' | 'min', d: DType): Record<string, string> {
   const T = wgslType(d);
   const lanes = 'vec4<T>(combine(a.x, b.x), combine(a.y, b.y), combine(a.z, b.z), combine(a.w, b.w))';
-  if (kind === 'sum') return { T, COMBINE: 'a + b', COMBINE4: 'a + b', ZERO: T === 'f32' ? '0.0' : `0${T === 'i32' ? 'i' : 'u'}` };
+  if (kind === 'sum')
+    return {
+      T,
+      COMBINE: 'a + b',
+      COMBINE4: 'a + b',
+      ZERO: T === 'f32' ? '0.0' : `0${T === 'i32' ? 'i' : 'u'}`,
+      FINISH: T === 'f32' ? 'v * P.scale' : 'v',
+    };
   const [fn, cmp] = kind === 'max' ? ['max', '>='] : ['min', '<='];
   if (T !== 'f32') {
     const zero = kind === 'max' ? (T === 'i32' ? '(-2147483647i - 1i)' : '0u') : T === 'i32' ? '2147483647i' : '1u';
-    return { T, COMBINE: `${fn}(a, b)`, COMBINE4: `${fn}(a, b)`, ZERO: zero };
+    return { T, COMBINE: `${fn}(a, b)`, COMBINE4: `${fn}(a, b)`, ZERO: zero, FINISH: 'v' };
   }
   // NaN wins, whichever side it is on (tested on the bits).
   return {
@@ -227,13 +244,15 @@ export function reduceFill(kind: 'sum' | 'max' | 'min', d: DType): Record<string
     COMBINE4: lanes,
     // -Inf / Inf from a runtime word: WGSL rejects an infinite value in a constant expression.
     ZERO: `bitcast<f32>(${kind === 'max' ? '0xff800000u' : '0x7f800000u'} | (P.A & 0u))`,
+    FINISH: 'v',
   };
 }
 
 export function lowerReduce(n: Node, ctx: LowerContext, kind: 'sum' | 'max' | 'min'): Lowering {
   const [A, R, B] = runDims(n.inputs[0]!.shape, n.params.axes as number[]);
   const scratch: number[] = [];
-  return { calls: sumPasses(A, R, B, { input: 0 }, scratch, useTree(ctx), reduceFill(kind, n.dtype)), scratch };
+  const scale = (n.params.scale as number | undefined) ?? 1;
+  return { calls: sumPasses(A, R, B, { input: 0 }, scratch, useTree(ctx), reduceFill(kind, n.dtype), scale), scratch };
 }
 
 export function lowerArg(n: Node, better: '>' | '<'): Lowering {

@@ -8,6 +8,7 @@ import { currentContext } from '../gpu/device';
 import { NDArray, type NestedArray } from './ndarray';
 import { makeNode, sizeOf, type Shape } from './node';
 import type { Prim, PrimParams } from './prims';
+import { foldFills } from './fold';
 import { DTYPES, promote, weakDtype, type DType, type HostArray } from './dtype';
 
 /** An NDArray, or a number standing for a 0-d array. */
@@ -22,7 +23,10 @@ export function bind<P extends Prim>(prim: P, inputs: NDArray[], params: PrimPar
     throw new ShapeError(`${prim}: rank ${shape.length} (shape ${fmt(shape)}) is over the ${MAX_RANK} dimensions the kernels index`);
   currentContext(); // throws DeviceLostError once the device is gone
   const nodes = inputs.map((x) => x.use());
-  return new NDArray(makeNode(prim, nodes, params, shape, dtype ?? nodes[0]?.dtype ?? 'float32'));
+  const out = dtype ?? nodes[0]?.dtype ?? 'float32';
+  const folded = out === 'float32' ? foldFills(prim, nodes, params) : undefined;
+  if (folded !== undefined) return new NDArray(makeNode('fill', [], { value: folded }, shape, 'float32'));
+  return new NDArray(makeNode(prim, nodes, params, shape, out));
 }
 
 /** Most dimensions an array may have (the kernels index up to 8). */
@@ -466,9 +470,14 @@ export function normAxes(axes: number | readonly number[] | undefined, ndim: num
 
 /** Sum over `axes` (all by default), as a parallel tree reduction; int32 for int32 and bool arrays, as in JAX. */
 export function sum(x: NDArray, axes?: number | readonly number[], keepdims = false): NDArray {
-  need(x, 'sum');
+  return scaledSum(x, axes, keepdims, 'sum');
+}
+
+/** sum, times `scale` inside the reduction's last pass (one kernel for a mean, not two). */
+function scaledSum(x: NDArray, axes: number | readonly number[] | undefined, keepdims: boolean, op: string, factor?: number): NDArray {
+  need(x, op);
   if (x.dtype === 'bool') x = astype(x, 'int32');
-  const ax = normAxes(axes, x.ndim, 'sum');
+  const ax = normAxes(axes, x.ndim, op);
   const kept = x.shape.map((d, i) => (ax.includes(i) ? 1 : d));
   const outShape = x.shape.filter((_, i) => !ax.includes(i));
   let src = x;
@@ -480,7 +489,8 @@ export function sum(x: NDArray, axes?: number | readonly number[], keepdims = fa
     src = transpose(x, perm);
     run = ax.map((_, i) => x.ndim - ax.length + i);
   }
-  const out = ax.length === 0 ? x : bind('sum', [src], { axes: run }, outShape);
+  const params = factor === undefined ? { axes: run } : { axes: run, scale: factor };
+  const out = ax.length === 0 ? (factor === undefined ? x : scale(x, factor)) : bind('sum', [src], params, outShape);
   return keepdims ? reshape(out, kept) : out;
 }
 
@@ -490,7 +500,7 @@ export function mean(x: NDArray, axes?: number | readonly number[], keepdims = f
   x = astype(x, 'float32');
   const ax = normAxes(axes, x.ndim, 'mean');
   const count = ax.reduce((n, a) => n * x.shape[a]!, 1);
-  return scale(sum(x, ax, keepdims), 1 / count);
+  return scaledSum(x, ax, keepdims, 'mean', 1 / count);
 }
 
 /** Sum g down to `shape` (the reverse of broadcasting): the VJP of every broadcasting op. */

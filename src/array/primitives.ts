@@ -380,7 +380,7 @@ export const primitives: Rules = {
   sum: {
     host: hostSum,
     lower: (n, ctx) => lowerReduce(n, ctx, 'sum'),
-    vjp: (g, [x], _, p) => [ops.broadcastTo(ops.reshape(g, keptShape(x!.shape, p.axes)), x!.shape)],
+    vjp: (g, [x], _, p) => [ops.broadcastTo(ops.reshape(p.scale === undefined ? g : ops.scale(g, p.scale), keptShape(x!.shape, p.axes)), x!.shape)],
   },
   max: { host: hostReduce(maxOf, (n) => lowest(n.dtype)), lower: (n, ctx) => lowerReduce(n, ctx, 'max'), vjp: chooserVjp },
   min: {

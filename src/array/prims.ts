@@ -70,7 +70,7 @@ export interface PrimParams {
   pad: { starts: number[] };
   // reductions and contractions
   /** A contiguous run of axes. */
-  sum: { axes: number[] };
+  sum: { axes: number[]; scale?: number }; // scale: the result times it, in the last pass (a mean)
   max: { axes: number[] };
   min: { axes: number[] };
   /** The first index of the largest (smallest) element along one axis, int32. */
