@@ -270,11 +270,11 @@ describe('strided sums, one column or four (vec4) per thread', () => {
       [1, 64, 4],
     ] as const) {
       const x = randomNormal([A, R, B], A * R + B);
+      const xs = await x.data('float32'); // computed first: else a sum of 256 rows or fewer computes it inline
       const log = logDispatches(true);
       const got = await sum(x, 1).data('float32');
       logDispatches(false);
       expect(log.some((l) => l.startsWith(B % 4 === 0 ? 'reduce:reduce_strided4' : 'reduce:reduce_strided '))).toBe(true);
-      const xs = await x.data('float32');
       for (let a = 0; a < A; a++)
         for (let b = 0; b < B; b++) {
           let s = 0,
@@ -337,5 +337,71 @@ describe('constants and means cost no kernels of their own', () => {
       const g = await grad((y: NDArray) => mean(y))(x).data('float32');
       expect(g.every((v) => v === Math.fround(1 / xs.length))).toBe(true);
     }
+  });
+});
+
+describe('a sum computes its elementwise input as it reads it (≤ 256 rows)', () => {
+  beforeEach(() => setHostEvaluation(0));
+  afterEach(() => setHostEvaluation(1 << 15));
+  const cases: Array<{ shape: number[]; axes: number[]; bshape: number[] }> = [
+    { shape: [256], axes: [0], bshape: [] },
+    { shape: [3, 200, 5], axes: [1], bshape: [200, 1] },
+    { shape: [7, 13], axes: [0], bshape: [13] },
+    { shape: [4, 5, 6], axes: [1, 2], bshape: [4, 1, 1] },
+    { shape: [2, 3, 1], axes: [2], bshape: [1] },
+    { shape: [9, 1, 3], axes: [0, 1], bshape: [3] },
+  ];
+  it('one kernel for mean(square(2x − b)) and sum(...), values against float64, odd shapes and broadcasting', async () => {
+    const { array, mean, mul, square, sub } = await import('../src/index');
+    for (const { shape, axes, bshape } of cases) {
+      const size = shape.reduce((a, b) => a * b, 1);
+      const bsize = bshape.reduce((a, b) => a * b, 1);
+      const xs = Float32Array.from({ length: size }, (_, i) => Math.sin(i * 1.7 + 0.3));
+      const bs = Float32Array.from({ length: bsize }, (_, i) => Math.cos(i * 0.9));
+      const [x, b] = [array(xs, shape), array(bs, bshape)];
+      // float64 reference over (A, R, B) with b broadcast against x's trailing axes
+      const st = shape.map((_, d) => shape.slice(d + 1).reduce((a, c) => a * c, 1));
+      const bst = bshape.map((_, d) => bshape.slice(d + 1).reduce((a, c) => a * c, 1));
+      const off = shape.length - bshape.length;
+      const kept = shape.filter((_, d) => !axes.includes(d));
+      const want = new Float64Array(kept.reduce((a, c) => a * c, 1));
+      for (let e = 0; e < size; e++) {
+        const idx = shape.map((_, d) => Math.floor(e / st[d]!) % shape[d]!);
+        let bi = 0;
+        bshape.forEach((dim, d) => (bi += (dim === 1 ? 0 : idx[d + off]!) * bst[d]!));
+        const o = idx.filter((_, d) => !axes.includes(d)).reduce((acc, v, k) => acc * kept[k]! + v, 0);
+        want[o]! += (2 * xs[e]! - bs[bi]!) ** 2;
+      }
+      const count = axes.reduce((a, d) => a * shape[d]!, 1);
+      for (const [op, scaleBy] of [
+        [mean, 1 / count],
+        [sum, 1],
+      ] as const) {
+        const log = logDispatches(true);
+        const got = await op(square(sub(mul(x, 2), b)), axes).data('float32');
+        logDispatches(false);
+        expect(log, JSON.stringify({ shape, axes, log })).toHaveLength(1);
+        expect(log[0]).toMatch(/^elementwise:/);
+        expect(got.length).toBe(want.length);
+        want.forEach((w, i) => expect(got[i]).toBeCloseTo(w * scaleBy, 3));
+      }
+    }
+  });
+
+  it('leaves a held input computed and right, and differentiates through the fused sum', async () => {
+    const { array, grad, mean, square, sub } = await import('../src/index');
+    const xs = Float32Array.from({ length: 100 }, (_, i) => Math.sin(i));
+    const x = array(xs, [100]);
+    const e = square(sub(x, 0.5)); // held by us: computed on its own, not only inside the sum
+    const m = mean(e);
+    const [gm, ge] = [await m.item(), await e.data('float32')];
+    let want = 0;
+    xs.forEach((v, i) => {
+      expect(ge[i]).toBeCloseTo((v - 0.5) ** 2, 6);
+      want += (v - 0.5) ** 2 / 100;
+    });
+    expect(gm).toBeCloseTo(want, 5);
+    const g = await grad((y: NDArray) => mean(square(sub(y, 0.5))))(x).data('float32');
+    xs.forEach((v, i) => expect(g[i]).toBeCloseTo((2 * (v - 0.5)) / 100, 6));
   });
 });

@@ -86,7 +86,7 @@ const STRIDED_CHUNK = 64; // elements one reduce_strided thread combines
 // Up to this many rows a strided reduction is one pass, a thread per output looping over all of
 // them: a second pass would cost a dispatch, more than the longer loop (a small model's bias
 // gradients, a batch's loss).
-const STRIDED_ONE_PASS = 256;
+export const STRIDED_ONE_PASS = 256;
 
 /**
  * Reduce the middle axis of (A, R, B) in passes (a float32 sum unless `fill`

@@ -11,6 +11,8 @@ import { MAX_RANK } from '../array/ops';
 import type { Plan } from '../exec/plan';
 import type { Lowering, ShaderSpec } from './kernels';
 import { wgslType } from '../array/dtype';
+import { runDims } from '../array/host';
+import { STRIDED_ONE_PASS } from '../array/lowering';
 
 export type Step =
   /** One generated kernel: `node` and `extras` (members also written out, each to a buffer of its own) from `leaves`. */
@@ -28,11 +30,18 @@ const MAX_SHARED_READERS = 8; // an intermediate read more often than this gets 
 /** The plan's nodes as steps, inputs before readers. */
 export function buildSteps(p: Plan, lctx: LowerContext): Step[] {
   const { groups, extras } = fusionGroups(p);
+  const loaded = loadedSums(p, groups, extras);
+  const inside = new Set([...loaded.values()].map((m) => m[m.length - 1]!));
   const steps: Step[] = [];
   for (const n of p.order) {
     if (rulesOf(n).elementwise) {
       const members = groups.get(n);
-      if (members) steps.push(fusedStep(n, members, new Set(members), extras.get(n) ?? []));
+      if (members && !inside.has(n)) steps.push(fusedStep(n, members, new Set(members), extras.get(n) ?? []));
+      continue;
+    }
+    const load = loaded.get(n);
+    if (load) {
+      steps.push(loadedSumStep(n, load));
       continue;
     }
     const lowering = rulesOf(n).lower!(n, lctx);
@@ -197,23 +206,46 @@ function foldsInto(p: readonly number[], root: readonly number[]): boolean {
 
 const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
 
-/** Generate the fused elementwise kernel for `root` and the nodes folded into it (`extras` written out too). */
-function fusedStep(root: Node, members: Node[], memberSet: Set<Node>, extras: Node[]): Step {
-  if (root.shape.length > MAX_RANK) throw new Error(`internal error: rank ${root.shape.length} > ${MAX_RANK}`);
+/**
+ * Sums whose input is an elementwise kernel that only they read, over few
+ * enough rows for one thread per output to loop over them: the input is then
+ * computed inside the sum's kernel, as it reads it (a mean squared error is one
+ * kernel, not a kernel and a reduction). An input a user still holds stays
+ * pending, as any fused intermediate does, and is computed if read.
+ */
+function loadedSums(p: Plan, groups: Map<Node, Node[]>, extras: Map<Node, Node[]>): Map<Node, Node[]> {
+  const out = new Map<Node, Node[]>();
+  if (config.debugNans) return out;
+  for (const n of p.order) {
+    if (n.prim !== 'sum' || n.dtype !== 'float32') continue;
+    const q = n.inputs[0]!;
+    const members = groups.get(q);
+    if (!members || extras.has(q) || p.targets.has(q) || q.consumers !== 1 || q.dtype !== 'float32') continue;
+    const [A, R, B] = runDims(q.shape, n.params.axes as number[]);
+    if (A * B > 0 && R <= STRIDED_ONE_PASS) out.set(n, members);
+  }
+  return out;
+}
+
+/** The inputs of a kernel computing `members` that no member computes. */
+function leavesOf(members: Node[], memberSet: Set<Node>): Node[] {
   const leaves: Node[] = [];
   for (const m of members) for (const q of m.inputs) if (!memberSet.has(q) && !leaves.includes(q)) leaves.push(q);
-  const words = new DataView(new ArrayBuffer(128 * 4));
-  words.setUint32(4, root.shape.length, true);
-  root.shape.forEach((d, i) => words.setUint32((4 + i) * 4, d, true));
-  // How each leaf is read at output element i. Broadcast word slots start at 12, 8 words each.
+  return leaves;
+}
+
+/** How each leaf is read at element i of `shape` (its rank and dims go to words 1 and 4..; broadcast strides at 12 + 8k). */
+function leafAccess(shape: readonly number[], size: number, leaves: Node[], words: DataView): Array<{ expr: (i: string) => string; lanes: Lanes }> {
+  words.setUint32(4, shape.length, true);
+  shape.forEach((d, i) => words.setUint32((4 + i) * 4, d, true));
   let nBroadcast = 0;
-  const access = leaves.map((q) => {
-    if (q.size === root.size) return { expr: (i: string) => i, lanes: 'vec' as Lanes };
+  return leaves.map((q) => {
+    if (q.size === size) return { expr: (i: string) => i, lanes: 'vec' as Lanes };
     const base = 12 + 8 * nBroadcast++;
     const st = contiguousStrides(q.shape);
-    const off = root.shape.length - q.shape.length;
-    const strides = root.shape.map((_, d) => (d - off >= 0 && q.shape[d - off] !== 1 ? st[d - off]! : 0));
-    const fast = broadcastIndex(root.shape, strides);
+    const off = shape.length - q.shape.length;
+    const strides = shape.map((_, d) => (d - off >= 0 && q.shape[d - off] !== 1 ? st[d - off]! : 0));
+    const fast = broadcastIndex(shape, strides);
     if (fast) {
       fast.words.forEach((w, j) => words.setUint32((base + j) * 4, w, true));
       return { expr: (i: string) => fast.expr(base, i), lanes: fast.lanes };
@@ -222,23 +254,10 @@ function fusedStep(root: Node, members: Node[], memberSet: Set<Node>, extras: No
     strides.forEach((s, d) => words.setUint32((base + d) * 4, s, true));
     return { expr: (i: string) => `bcast(${i}, ${base}u)`, lanes: null };
   });
-  // Four elements per thread with vec4 loads and stores (about 2x on SwiftShader) when every
-  // leaf is read either as four consecutive, aligned elements or as one element for all four.
-  const vec4 = root.size > 0 && root.size % 4 === 0 && access.every((a) => a.lanes !== null);
-  words.setUint32(0, vec4 ? root.size / 4 : root.size, true);
-  const T = wgslType(root.dtype);
-  const bindings = [`@group(0) @binding(1) var<storage, read_write> ${vec4 ? `out4: array<vec4<${T}>>` : `out: array<${T}>`};`];
-  extras.forEach((x, k) => {
-    const e = wgslType(x.dtype);
-    bindings.push(`@group(0) @binding(${k + 2}) var<storage, read_write> ${vec4 ? `xout${k}: array<vec4<${e}>>` : `xout${k}: array<${e}>`};`);
-  });
-  const firstIn = 2 + extras.length;
-  leaves.forEach((q, k) => {
-    const e = wgslType(q.dtype);
-    const type = vec4 && access[k]!.lanes === 'vec' ? `vec4<${e}>` : e;
-    bindings.push(`@group(0) @binding(${k + firstIn}) var<storage, read> in${k}: array<${type}>;`);
-  });
-  // The chain, as statements for one element i whose inputs are v0, v1, ...
+}
+
+/** The members as WGSL statements over v0, v1, ... (the leaves' values); their constants go to words 64.. */
+function chainOf(members: Node[], memberSet: Set<Node>, leaves: Node[], words: DataView): { chain: string[]; names: Map<Node, string> } {
   const chain: string[] = [];
   const names = new Map<Node, string>();
   let nConst = 0;
@@ -263,6 +282,33 @@ function fusedStep(root: Node, members: Node[], memberSet: Set<Node>, extras: No
     names.set(m, name);
     chain.push(`let ${name} = ${expr};`);
   }
+  return { chain, names };
+}
+
+/** Generate the fused elementwise kernel for `root` and the nodes folded into it (`extras` written out too). */
+function fusedStep(root: Node, members: Node[], memberSet: Set<Node>, extras: Node[]): Step {
+  if (root.shape.length > MAX_RANK) throw new Error(`internal error: rank ${root.shape.length} > ${MAX_RANK}`);
+  const leaves = leavesOf(members, memberSet);
+  const words = new DataView(new ArrayBuffer(128 * 4));
+  const access = leafAccess(root.shape, root.size, leaves, words);
+  // Four elements per thread with vec4 loads and stores (about 2x on SwiftShader) when every
+  // leaf is read either as four consecutive, aligned elements or as one element for all four.
+  const vec4 = root.size > 0 && root.size % 4 === 0 && access.every((a) => a.lanes !== null);
+  words.setUint32(0, vec4 ? root.size / 4 : root.size, true);
+  const T = wgslType(root.dtype);
+  const bindings = [`@group(0) @binding(1) var<storage, read_write> ${vec4 ? `out4: array<vec4<${T}>>` : `out: array<${T}>`};`];
+  extras.forEach((x, k) => {
+    const e = wgslType(x.dtype);
+    bindings.push(`@group(0) @binding(${k + 2}) var<storage, read_write> ${vec4 ? `xout${k}: array<vec4<${e}>>` : `xout${k}: array<${e}>`};`);
+  });
+  const firstIn = 2 + extras.length;
+  leaves.forEach((q, k) => {
+    const e = wgslType(q.dtype);
+    const type = vec4 && access[k]!.lanes === 'vec' ? `vec4<${e}>` : e;
+    bindings.push(`@group(0) @binding(${k + firstIn}) var<storage, read> in${k}: array<${type}>;`);
+  });
+  // The chain, as statements for one element i whose inputs are v0, v1, ...
+  const { chain, names } = chainOf(members, memberSet, leaves, words);
   const result = names.get(root)!;
   const lines: string[] = [];
   if (!vec4) {
@@ -286,6 +332,48 @@ function fusedStep(root: Node, members: Node[], memberSet: Set<Node>, extras: No
   }
   const shader: ShaderSpec = { template: 'elementwise', entry: 'main', fill: { BINDINGS: bindings.join('\n'), BODY: lines.join('\n') } };
   return { kind: 'fused', node: root, members, extras, leaves, shader, params: words.buffer, threads: vec4 ? root.size / 4 : root.size };
+}
+
+/**
+ * A float32 sum over a contiguous run of axes whose input, the last of
+ * `members`, is computed inside it: one thread per output loops over the
+ * (at most STRIDED_ONE_PASS) rows, computing each element as it goes, in two
+ * running sums as reduce_strided does. Words 2, 3: R, B; 60: the mean's scale.
+ */
+function loadedSumStep(sum: Node, members: Node[]): Step {
+  const src = members[members.length - 1]!;
+  const memberSet = new Set(members);
+  const leaves = leavesOf(members, memberSet);
+  const words = new DataView(new ArrayBuffer(128 * 4));
+  const access = leafAccess(src.shape, src.size, leaves, words);
+  const [A, R, B] = runDims(src.shape, sum.params.axes as number[]);
+  words.setUint32(0, A * B, true);
+  words.setUint32(2 * 4, R, true);
+  words.setUint32(3 * 4, B, true);
+  words.setFloat32(60 * 4, (sum.params.scale as number | undefined) ?? 1, true);
+  const bindings = ['@group(0) @binding(1) var<storage, read_write> out: array<f32>;'];
+  leaves.forEach((q, k) => bindings.push(`@group(0) @binding(${k + 2}) var<storage, read> in${k}: array<${wgslType(q.dtype)}>;`));
+  const { chain, names } = chainOf(members, memberSet, leaves, words);
+  const element = (acc: string, row: string) => {
+    const loads = access.map((a, k) => `let v${k} = in${k}[${a.expr('i')}];`);
+    return `  { let i = base + (${row}) * p(3u); ${[...loads, ...chain].join(' ')} ${acc} = ${acc} + ${names.get(src)!}; }`;
+  };
+  const lines = [
+    '  let base = (i / p(3u)) * p(2u) * p(3u) + i % p(3u);',
+    '  var s0 = 0.0;',
+    '  var s1 = 0.0;',
+    '  var r = 0u;',
+    '  for (; r + 1u < p(2u); r += 2u) {',
+    element('s0', 'r'),
+    element('s1', 'r + 1u'),
+    '  }',
+    '  if (r < p(2u)) {',
+    element('s0', 'r'),
+    '  }',
+    '  out[i] = (s0 + s1) * bitcast<f32>(p(60u));',
+  ];
+  const shader: ShaderSpec = { template: 'elementwise', entry: 'main', fill: { BINDINGS: bindings.join('\n'), BODY: lines.join('\n') } };
+  return { kind: 'fused', node: sum, members, extras: [], leaves, shader, params: words.buffer, threads: A * B };
 }
 
 /** How one input is read by four consecutive output elements 4j..4j+3: as four aligned consecutive elements, as one element, or neither. */
