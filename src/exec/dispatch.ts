@@ -22,10 +22,12 @@
 import { setEvaluator } from '../array/evaluator';
 import { NDArray } from '../array/ndarray';
 import { leaves } from '../tree/tree';
-import { inScope, isTracing, pruneUnsent, putBack, takeUnsent, unsentCount, PENDING_BOUND, type Node } from '../array/node';
+import { inScope, isComputed, isTracing, pruneUnsent, putBack, takeUnsent, unsentCount, PENDING_BOUND, type Node } from '../array/node';
 import { dispatchTargets, plan, SMALL_MAX, type Plan } from './plan';
 import { fitsHost, runOnHost } from './host-backend';
 import { attemptOnGpu, checkFits, compile, type Outcome } from '../gpu/backend';
+import { readComputed } from '../gpu/encode';
+import { config } from '../config';
 import { countHostEvaluation, markFinished, runtime, runtimeNow, type Runtime } from '../gpu/runtime';
 import { internalError, MAX_CHECKS, outOfMemory } from '../gpu/failure';
 import type { HostArray } from '../array/dtype';
@@ -191,10 +193,21 @@ export function waitForQueue(r: Runtime): void {
     });
 }
 
+/** Nodes already computed, on a runtime with nothing to settle: read them without planning anything. */
+function readsOnly(nodes: Node[]): Promise<HostArray[]> | null {
+  const r = runtimeNow();
+  if (!r || r.settling || r.poisoned || r.ctx.lostError || config.debugNans || config.kernelProfile) return null;
+  for (const n of nodes) {
+    if (n.dead || !isComputed(n)) return null;
+    if (n.storage && n.storage.pool.device !== r.ctx.device) return null; // (the general path says why)
+  }
+  return readComputed(r, nodes);
+}
+
 /** Compute these nodes (with what they need, and their groups) and read them back: the only thing that waits. */
 async function read(nodes: Node[]): Promise<HostArray[]> {
   if (isTracing()) throw new Error('internal error: read during a trace'); // NDArray.data() says why first
-  const values = await evaluate(nodes);
+  const values = await (readsOnly(nodes) ?? evaluate(nodes));
   pruneUnsent();
   // A small value read back drops its GPU buffer (re-uploaded if used again): losses, metrics.
   nodes.forEach((n, i) => {
