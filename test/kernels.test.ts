@@ -405,3 +405,51 @@ describe('a sum computes its elementwise input as it reads it (≤ 256 rows)', (
     xs.forEach((v, i) => expect(g[i]).toBeCloseTo((2 * (v - 0.5)) / 100, 6));
   });
 });
+
+describe('a contiguous slice of a computed array is a view of its buffer', () => {
+  beforeEach(() => setHostEvaluation(0));
+  afterEach(() => setHostEvaluation(1 << 15));
+  it('no kernel where the run starts on a 256-byte boundary, a gather elsewhere; right values either way, and after the array is disposed', async () => {
+    const { array, evaluate, matmul, slice } = await import('../src/index');
+    const [K, R, C] = [5, 16, 8]; // one slice x[k] is 128 floats = 512 bytes
+    const xs = Float32Array.from({ length: K * R * C }, (_, i) => Math.sin(i * 0.37));
+    const cases: Array<{ starts: number[]; stops: number[]; view: boolean }> = [
+      { starts: [3, 0, 0], stops: [4, R, C], view: true }, // x[3]
+      { starts: [1, 0, 0], stops: [4, R, C], view: true }, // x[1:4]
+      { starts: [2, 8, 0], stops: [3, 16, C], view: true }, // x[2, 8:16]: 2 * 128 + 64 floats = 1280 bytes
+      { starts: [2, 1, 0], stops: [3, 3, C], view: false }, // starts at 264 floats: not on a boundary
+      { starts: [0, 0, 2], stops: [K, R, 4], view: false }, // not contiguous
+      { starts: [0, 0, 0], stops: [K, R, C], view: true }, // the whole array
+    ];
+    for (const { starts, stops, view } of cases) {
+      const x = array(xs, [K, R, C]);
+      await evaluate(x);
+      const log = logDispatches(true);
+      const s = slice(x, starts, stops);
+      await evaluate(s);
+      logDispatches(false);
+      expect(log, JSON.stringify(starts)).toHaveLength(view ? 0 : 1);
+      if (s !== x) x.dispose(); // a view keeps its buffer alive (the whole array is x itself)
+      const got = await s.data('float32');
+      const shape = stops.map((e, d) => e - starts[d]!);
+      let k = 0;
+      for (let a = 0; a < shape[0]!; a++)
+        for (let b = 0; b < shape[1]!; b++)
+          for (let c = 0; c < shape[2]!; c++) expect(got[k++]).toBe(xs[((a + starts[0]!) * R + b + starts[1]!) * C + c + starts[2]!]);
+    }
+    // A view as a kernel's input, at its offset.
+    const x = array(xs, [K * R, C]);
+    await evaluate(x);
+    const w = array(
+      Float32Array.from({ length: C * 3 }, (_, i) => i - 4),
+      [C, 3],
+    );
+    const got = await matmul(slice(x, [2 * R, 0], [3 * R, C]), w).data('float32');
+    for (let r = 0; r < R; r++)
+      for (let j = 0; j < 3; j++) {
+        let want = 0;
+        for (let c = 0; c < C; c++) want += xs[(2 * R + r) * C + c]! * (c * 3 + j - 4);
+        expect(got[r * 3 + j]).toBeCloseTo(want, 4);
+      }
+  });
+});

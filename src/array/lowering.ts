@@ -3,7 +3,7 @@
 // multi-pass plans (tree reductions, split-K matmul, matrix-vector forms)
 // chosen per adapter.
 
-import type { Node } from './node';
+import { isComputed, type Node } from './node';
 import type { KernelPolicy } from '../config';
 import { grid1d, Words, type KernelCall, type Lowering, type Slot } from '../gpu/kernels';
 import { aroundAxis, contiguousStrides, matmulDims } from './shapes';
@@ -48,6 +48,25 @@ function mergedAxes(shape: readonly number[], strides: readonly number[]): Array
     } else out.push([d, strides[i]!]);
   });
   return out;
+}
+
+/** Storage-buffer bindings start at multiples of this many bytes (WebGPU's largest minStorageBufferOffsetAlignment). */
+const BINDING_ALIGNMENT = 256;
+
+/**
+ * A slice that is one contiguous run of an array already computed, starting at
+ * element `first` on a binding boundary: a view of its buffer, not a copy
+ * (scan's minibatch x[k], a batch of a stacked dataset). Only of a computed
+ * input, which its holder keeps anyway; a view of an intermediate would keep
+ * the whole intermediate alive for as long as the slice is.
+ */
+export function contiguousView(n: Node, first: number): Lowering | null {
+  const x = n.inputs[0]!;
+  if (!isComputed(x) || n.size === 0 || (first * 4) % BINDING_ALIGNMENT !== 0) return null;
+  // One run: one index on each leading axis, then any range on one axis, then whole axes.
+  const j = n.shape.findIndex((d) => d !== 1);
+  const ok = j < 0 || n.shape.slice(j + 1).every((d, i) => d === x.shape[j + 1 + i]);
+  return ok ? { alias: 0, offset: first * 4 } : null;
 }
 
 /** out[i] = src[base + sum_d pos_d(i) * strides[d]], the sizes and strides as WGSL literals (shaders/layout.wgsl). */

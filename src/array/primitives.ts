@@ -41,6 +41,7 @@ import {
   type HostRule,
 } from './host';
 import {
+  contiguousView,
   gather,
   lowerArg,
   lowerIndexing,
@@ -353,11 +354,8 @@ export const primitives: Rules = {
       const inShape = n.inputs[0]!.shape;
       const st = contiguousStrides(inShape);
       const starts = n.params.starts as number[];
-      return gather(
-        n,
-        starts.reduce((o, s, d) => o + s * st[d]!, 0),
-        st,
-      );
+      const first = starts.reduce((o, s, d) => o + s * st[d]!, 0);
+      return contiguousView(n, first) ?? gather(n, first, st);
     },
     vjp: (g, [x], _, p) => [ops.pad(g, p.starts, x!.shape)],
   },

@@ -126,7 +126,7 @@ export function execute(p: Plan, steps: Step[], read: Node[], r: Runtime, mayChe
         n.storage = s.of.storage;
         n.storage!.pool.retain(n.storage!);
         assigned.push([n, n.storage!]);
-        n.offset = s.of.offset + ((n.params.offset as number | undefined) ?? 0);
+        n.offset = s.of.offset + s.offset;
         finish(n);
         continue;
       }

@@ -18,7 +18,7 @@ export type Step =
   /** One generated kernel: `node` and `extras` (members also written out, each to a buffer of its own) from `leaves`. */
   | { kind: 'fused'; node: Node; members: Node[]; extras: Node[]; leaves: Node[]; shader: ShaderSpec; params: ArrayBuffer; threads: number }
   | { kind: 'lowered'; node: Node; lowering: Extract<Lowering, { calls: unknown }> }
-  | { kind: 'alias'; node: Node; of: Node };
+  | { kind: 'alias'; node: Node; of: Node; offset: number }; // the node is `of`'s buffer, `offset` bytes further
 
 const MAX_FUSED_INPUTS = 7; // + the output = 8 storage bindings, WebGPU's default limit
 const MAX_BROADCAST_INPUTS = 6; // stride slots in the params uniform
@@ -45,7 +45,8 @@ export function buildSteps(p: Plan, lctx: LowerContext): Step[] {
       continue;
     }
     const lowering = rulesOf(n).lower!(n, lctx);
-    if ('alias' in lowering) steps.push({ kind: 'alias', node: n, of: n.inputs[lowering.alias]! });
+    if ('alias' in lowering)
+      steps.push({ kind: 'alias', node: n, of: n.inputs[lowering.alias]!, offset: lowering.offset ?? (n.params.offset as number | undefined) ?? 0 });
     else steps.push({ kind: 'lowered', node: n, lowering });
   }
   return steps;

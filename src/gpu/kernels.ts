@@ -57,7 +57,10 @@ export interface KernelCall {
 }
 
 /** What a primitive becomes on the GPU: kernel calls, or an alias of an input's buffer. */
-export type Lowering = { calls: KernelCall[]; scratch?: number[] } | { alias: number };
+export type Lowering =
+  | { calls: KernelCall[]; scratch?: number[] }
+  /** `offset`: bytes past the input's own offset (a contiguous slice), else the node's params.offset or 0. */
+  | { alias: number; offset?: number };
 
 /** Packs u32/f32 words for a params uniform. */
 export class Words {

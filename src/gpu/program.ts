@@ -152,7 +152,7 @@ export function compileProgram(r: Runtime, p: Plan, made: ReadonlySet<Node>, inp
     const n = s.node;
     if (s.kind === 'alias') {
       const w = where.get(s.of)!;
-      where.set(n, { buf: w.buf, offset: w.offset + ((n.params.offset as number | undefined) ?? 0) });
+      where.set(n, { buf: w.buf, offset: w.offset + s.offset });
       continue;
     }
     where.set(n, { buf: acquire(n.size * 4), offset: 0 });
