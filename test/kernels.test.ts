@@ -261,6 +261,35 @@ describe('multi-output fusion: a target read by one same-shape kernel is written
   });
 });
 
+describe('multi-output fusion with readers in later kernels', () => {
+  beforeEach(() => setHostEvaluation(0));
+  afterEach(() => setHostEvaluation(1 << 15));
+  it('writes a target read by its own kernel and by later ones out once; the later ones read it from memory', async () => {
+    const { add, array, evaluate, exp, mul, scale, sum: total } = await import('../src/index');
+    const n = 200;
+    const rnd = (seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(seed * 10 + i * 0.3));
+    const [a, b, c] = [rnd(1), rnd(2), rnd(3)];
+    const [A, B, C] = [array(a), array(b), array(c)];
+    await evaluate(A, B, C);
+    const log = logDispatches(true);
+    const m = add(scale(A, 0.9), B); // a target, read by two kernels
+    const p = mul(m, C);
+    const q = total(exp(scale(m, 0.5))); // a later reader of another kind
+    await evaluate(m, p, q);
+    logDispatches(false);
+    expect(log).toHaveLength(2); // m written out by p's kernel; the sum computes exp(m / 2) as it reads m
+    const [gm, gp, gq] = [await m.data('float32'), await p.data('float32'), await q.item()];
+    let want = 0;
+    for (let i = 0; i < n; i++) {
+      const w = 0.9 * a[i]! + b[i]!;
+      expect(gm[i]).toBeCloseTo(w, 6);
+      expect(gp[i]).toBeCloseTo(w * c[i]!, 6);
+      want += Math.exp(w / 2);
+    }
+    expect(gq).toBeCloseTo(want, 2);
+  });
+});
+
 describe('strided sums, one column or four (vec4) per thread', () => {
   it('sums the middle axis of (A, R, B) for B a multiple of 4 and not, over several passes', async () => {
     for (const [A, R, B] of [

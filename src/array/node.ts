@@ -46,6 +46,11 @@ export interface Node {
   holder: object | null;
   /** Nodes to compute in the same submission whenever this one is (the outputs of one grad call). */
   group: Node[] | null;
+  /**
+   * Written to memory like a target, though no one reads it back: a loop's carry between
+   * iterations (the next iteration's kernels read it instead of computing it again).
+   */
+  materialize?: boolean;
   /** How many not-yet-computed nodes read this one. */
   consumers: number;
 }

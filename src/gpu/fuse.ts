@@ -86,24 +86,55 @@ function fusionGroups(p: Plan): { groups: Map<Node, Node[]>; extras: Map<Node, N
     const rs = readers.get(n) ?? [];
     // rs counts edges, as consumers does: fewer means a reader outside this plan.
     const inline = rs.length === n.consumers && rs.every((r) => isEw(r) && foldsInto(n.shape, r.shape));
-    if (config.debugNans || targets.has(n) || !inline || n.consumers === 0 || n.consumers > MAX_SHARED_READERS) own.add(n);
-    if (!config.debugNans && targets.has(n) && inline && n.consumers === 1 && sameShape(n.shape, rs[0]!.shape)) extraCandidates.add(n);
+    const written = targets.has(n) || !!n.materialize;
+    if (config.debugNans || written || !inline || n.consumers === 0 || n.consumers > MAX_SHARED_READERS) own.add(n);
+    if (!config.debugNans && written && inline && n.consumers > 0 && rs.every((r) => sameShape(n.shape, r.shape))) extraCandidates.add(n);
   }
   const groups = new Map<Node, Node[]>();
   const extras = new Map<Node, Node[]>();
-  const isExtra = (q: Node, root: Node) => extraCandidates.has(q) && !groups.has(q) && sameShape(q.shape, root.shape);
-  const foldable = (q: Node, root: Node) => index.has(q) && isEw(q) && !isComputed(q) && (!own.has(q) || isExtra(q, root));
+  /**
+   * Whether what `q`'s readers inside this kernel compute is this kernel's alone: an
+   * intermediate inlined here and into another kernel too would read `q` there, maybe first.
+   */
+  const exclusive = (q: Node, root: Node, members: ReadonlySet<Node>): boolean => {
+    const stack = readers.get(q)!.filter((r) => members.has(r));
+    const seen = new Set<Node>();
+    while (stack.length) {
+      const c = stack.pop()!;
+      if (c === root || own.has(c) || seen.has(c)) continue; // (an extra output's other readers read it from memory)
+      seen.add(c);
+      for (const r of readers.get(c) ?? []) {
+        if (!members.has(r)) return false;
+        stack.push(r);
+      }
+    }
+    return true;
+  };
+  /**
+   * Whether `root`'s kernel can write `q` out. Its readers outside the kernel read it from
+   * memory, so each must come after `root` in the plan's order (their kernels run later), and
+   * only one kernel writes it.
+   */
+  const isExtra = (q: Node, root: Node, members: ReadonlySet<Node>) =>
+    extraCandidates.has(q) &&
+    !groups.has(q) &&
+    sameShape(q.shape, root.shape) &&
+    (absorbed.get(q) ?? root) === root &&
+    readers.get(q)!.every((r) => members.has(r) || index.get(r)! > index.get(root)!) &&
+    exclusive(q, root, members);
+  const foldable = (q: Node, root: Node, members: ReadonlySet<Node>) =>
+    index.has(q) && isEw(q) && !isComputed(q) && (!own.has(q) || isExtra(q, root, members));
   /**
    * How many leaves the kernel will have once every foldable node below these
    * leaves is folded in too: folding goes one node at a time, and counting
    * only the leaves of the moment would see a chain's inputs before it is in.
    */
-  const finalLeaves = (leaves: Set<Node>, root: Node): number => {
+  const finalLeaves = (leaves: Set<Node>, root: Node, members: ReadonlySet<Node>): number => {
     const out = new Set(leaves);
     const stack = [...leaves];
     while (stack.length) {
       const c = stack.pop()!;
-      if (!foldable(c, root) || own.has(c)) continue;
+      if (!foldable(c, root, members) || own.has(c)) continue;
       out.delete(c);
       for (const i of c.inputs) {
         if (out.has(i)) continue;
@@ -116,12 +147,13 @@ function fusionGroups(p: Plan): { groups: Map<Node, Node[]>; extras: Map<Node, N
   /** The members of `root` and those written out too, or the node whose folding would pass a limit. */
   const gather = (root: Node): { members: Node[]; outs: Node[] } | { overflow: Node } => {
     const members = [root];
+    const memberSet = new Set(members);
     const outs: Node[] = [];
     let leaves = new Set(root.inputs);
     let consts = nConsts(root);
     for (;;) {
       let next: Node | null = null; // the latest foldable leaf: the closest to the root first
-      for (const q of leaves) if (foldable(q, root) && (!next || index.get(q)! > index.get(next)!)) next = q;
+      for (const q of leaves) if (foldable(q, root, memberSet) && (!next || index.get(q)! > index.get(next)!)) next = q;
       if (!next) break;
       // (the kernel's index is the root's: a node that reads it must have the root's shape)
       if (rulesOf(next).elementwise!.indexed && !sameShape(next.shape, root.shape)) return { overflow: next };
@@ -131,13 +163,14 @@ function fusionGroups(p: Plan): { groups: Map<Node, Node[]>; extras: Map<Node, N
       for (const q of next.inputs) after.add(q);
       const broadcast = [...after].filter((q) => q.size !== root.size).length;
       consts += nConsts(next);
-      const bindings = finalLeaves(after, root) + outs.length + (out ? 1 : 0); // inputs and extra outputs share the limit
+      const bindings = finalLeaves(after, root, memberSet) + outs.length + (out ? 1 : 0); // inputs and extra outputs share the limit
       if (bindings > MAX_FUSED_INPUTS || broadcast > MAX_BROADCAST_INPUTS || consts > MAX_CONSTS || members.length >= MAX_MEMBERS) {
         if (!out) return { overflow: next };
         extraCandidates.delete(next); // it gets a kernel of its own instead
         continue;
       }
       members.push(next);
+      memberSet.add(next);
       if (out) outs.push(next);
       leaves = after;
     }
@@ -221,7 +254,7 @@ function loadedSums(p: Plan, groups: Map<Node, Node[]>, extras: Map<Node, Node[]
     if (n.prim !== 'sum' || n.dtype !== 'float32') continue;
     const q = n.inputs[0]!;
     const members = groups.get(q);
-    if (!members || extras.has(q) || p.targets.has(q) || q.consumers !== 1 || q.dtype !== 'float32') continue;
+    if (!members || extras.has(q) || p.targets.has(q) || q.materialize || q.consumers !== 1 || q.dtype !== 'float32') continue;
     const [A, R, B] = runDims(q.shape, n.params.axes as number[]);
     if (A * B > 0 && R <= STRIDED_ONE_PASS) out.set(n, members);
   }

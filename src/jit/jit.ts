@@ -214,9 +214,18 @@ export function record(f: (...a: unknown[]) => unknown, args: unknown[], call: C
  * leaves, a node per array leaf (each its own, even where f returned one
  * value twice) and the value of each constant leaf.
  */
-export function replayNodes(r: Recipe, inputs: readonly Node[]): Array<Node | { value: unknown }> {
+export function replayNodes(r: Recipe, inputs: readonly Node[], bareInputs = false): Array<Node | { value: unknown }> {
   const made: Node[] = [];
-  for (const s of r.steps) {
+  // bareInputs (a loop's iterations): an input's stand-in that is not returned as it is replays as
+  // the input itself, so that the previous iteration's kernels see their readers (an identity
+  // between them would hide them from fusion).
+  const returned = bareInputs ? new Set(r.outputs.map((o) => ('step' in o ? o.step : -1))) : null;
+  for (const [k, s] of r.steps.entries()) {
+    const bare = s.prim === 'identity' && s.inputs.length === 1 && s.inputs[0]!.kind === 'input' && returned && !returned.has(k);
+    if (bare) {
+      made.push(inputs[(s.inputs[0] as { index: number }).index]!);
+      continue;
+    }
     const ins = s.inputs.map((src) => {
       if (src.kind === 'step') return made[src.index]!;
       if (src.kind === 'input') return inputs[src.index]!;

@@ -191,8 +191,9 @@ function runLoop(l: Loop): { carry: NDArray[]; ys: NDArray[] } {
       let c = carry;
       const ys: Node[][] = [];
       for (let k = start; k < end; k++) {
-        const made = replayNodes(recipe, [...c, ...l.inputsAt(k).map((a) => a.use())]) as Node[];
+        const made = replayNodes(recipe, [...c, ...l.inputsAt(k).map((a) => a.use())], true) as Node[];
         c = made.slice(0, nC);
+        for (const n of c) n.materialize = true;
         ys.push(made.slice(nC));
       }
       const stacked = stackEach(ys.map((y) => y.map((n) => new NDArray(n))));
