@@ -440,13 +440,13 @@ describe('a contiguous slice of a computed array is a view of its buffer', () =>
   afterEach(() => setHostEvaluation(1 << 15));
   it('no kernel where the run starts on a 256-byte boundary, a gather elsewhere; right values either way, and after the array is disposed', async () => {
     const { array, evaluate, matmul, slice } = await import('../src/index');
-    const [K, R, C] = [5, 16, 8]; // one slice x[k] is 128 floats = 512 bytes
+    const [K, R, C] = [5, 64, 8]; // one slice x[k] is 512 floats = 2048 bytes (and x past a small value)
     const xs = Float32Array.from({ length: K * R * C }, (_, i) => Math.sin(i * 0.37));
     const cases: Array<{ starts: number[]; stops: number[]; view: boolean }> = [
       { starts: [3, 0, 0], stops: [4, R, C], view: true }, // x[3]
       { starts: [1, 0, 0], stops: [4, R, C], view: true }, // x[1:4]
-      { starts: [2, 8, 0], stops: [3, 16, C], view: true }, // x[2, 8:16]: 2 * 128 + 64 floats = 1280 bytes
-      { starts: [2, 1, 0], stops: [3, 3, C], view: false }, // starts at 264 floats: not on a boundary
+      { starts: [2, 8, 0], stops: [3, 16, C], view: true }, // x[2, 8:16]: 2 * 512 + 64 floats = 4352 bytes
+      { starts: [2, 1, 0], stops: [3, 3, C], view: false }, // starts at 1032 floats: not on a boundary
       { starts: [0, 0, 2], stops: [K, R, 4], view: false }, // not contiguous
       { starts: [0, 0, 0], stops: [K, R, C], view: true }, // the whole array
     ];

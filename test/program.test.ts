@@ -168,6 +168,26 @@ describe('compiled programs (jit)', () => {
     got.forEach((v, i) => expect(v).toBeCloseTo(start[i]! - 0.5 * xs[i]!, 5));
   });
 
+  it('return a view of a donated input (a slice) with its own values, call after call', async () => {
+    const { exp, slice } = await import('../src/index');
+    const f = jit((q: NDArray): [NDArray, NDArray] => [slice(q, [1024], [2048]), exp(q)], { donateArgnums: [0] });
+    const data = (k: number) => Float32Array.from({ length: 2048 }, (_, i) => k * 10000 + i);
+    const outs: NDArray[] = [];
+    for (let k = 0; k < 4; k++) {
+      const q = reshape(randomUniform([2048], k), [2048]);
+      await evaluate(q);
+      const fresh = (await import('../src/index')).array(data(k));
+      await evaluate(fresh);
+      outs.push(f(fresh)[0]);
+      q.dispose();
+    }
+    for (let k = 0; k < 4; k++) {
+      const got = await outs[k]!.data('float32');
+      expect(got[0]).toBe(k * 10000 + 1024);
+      expect(got[1023]).toBe(k * 10000 + 2047);
+    }
+  });
+
   it('count the dispatches of a 64-256-1 MLP Adam step: 15 jitted, 19 eager (the goal is 10)', async () => {
     const { add, matmul, mean, randomNormal, scale, square, sub, tanh } = await import('../src/index');
     type Q = { w1: NDArray; b1: NDArray; w2: NDArray; b2: NDArray };

@@ -202,9 +202,10 @@ describe('scan', () => {
     const log = logDispatches(true);
     await step(p0, s0, x, y)[1].item();
     logDispatches(false);
-    // + the loss's pad into the stacked ys, and its share of their sum (16.25 against 14 jitted
-    // here; 24.25 when the next iteration computed each carry again or a kernel of its own wrote it)
-    expect(perIteration).toBeLessThanOrEqual(log.length + 3);
+    // + slicing x[k] and y[k] (copies here: small arrays are not viewed), the loss's pad into the
+    // stacked ys and its share of their sum (17.25 against 14 jitted here; 25 when the next
+    // iteration computed each carry again or a kernel of its own wrote it)
+    expect(perIteration).toBeLessThanOrEqual(log.length + 4);
   });
 
   it('takes a pytree of xs, number ys, length without xs, and gives empty ys for length 0', async () => {

@@ -8,6 +8,7 @@ import type { KernelPolicy } from '../config';
 import { grid1d, Words, type KernelCall, type Lowering, type Slot } from '../gpu/kernels';
 import { aroundAxis, contiguousStrides, matmulDims } from './shapes';
 import { runDims } from './host';
+import { SMALL_MAX } from '../exec/plan';
 import { wgslType, type DType } from './dtype';
 
 /** What a lowering may depend on besides the node: the adapter and the kernel policy. */
@@ -58,11 +59,13 @@ const BINDING_ALIGNMENT = 256;
  * element `first` on a binding boundary: a view of its buffer, not a copy
  * (scan's minibatch x[k], a batch of a stacked dataset). Only of a computed
  * input, which its holder keeps anyway; a view of an intermediate would keep
- * the whole intermediate alive for as long as the slice is.
+ * the whole intermediate alive for as long as the slice is. Not of a small
+ * array (≤ SMALL_MAX elements): its value may sit in a small-value slot, which
+ * a view's read would not find.
  */
 export function contiguousView(n: Node, first: number): Lowering | null {
   const x = n.inputs[0]!;
-  if (!isComputed(x) || n.size === 0 || (first * 4) % BINDING_ALIGNMENT !== 0) return null;
+  if (!isComputed(x) || x.size <= SMALL_MAX || n.size === 0 || (first * 4) % BINDING_ALIGNMENT !== 0) return null;
   // One run: one index on each leading axis, then any range on one axis, then whole axes.
   const j = n.shape.findIndex((d) => d !== 1);
   const ok = j < 0 || n.shape.slice(j + 1).every((d, i) => d === x.shape[j + 1 + i]);

@@ -195,6 +195,9 @@ export function compileProgram(r: Runtime, p: Plan, made: ReadonlySet<Node>, inp
     for (const b of dropAfter.get(i) ?? []) placed.push({ drop: b });
   });
 
+  // An output that is a view of an input's (or a constant's) buffer: the general path keeps that
+  // buffer for it; here the input's drop would give it back to the pool under the output.
+  if (outputs.some((n) => sources[where.get(n)!.buf]!.kind !== 'made')) return null;
   const uniform = r.ctx.device.createBuffer({ size: Math.max(256, paramBytes), usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
   const arena = new Uint8Array(Math.max(256, paramBytes));
   for (const [at, data] of params) arena.set(new Uint8Array(data), at);
