@@ -184,15 +184,6 @@ function fusionGroups(p: Plan): { groups: Map<Node, Node[]>; extras: Map<Node, N
     for (;;) {
       const g = gather(root);
       if ('members' in g) {
-        // A target reached through an intermediate inlined into two kernels is written out by
-        // neither: the first to run would let go of its inputs while the second still reads them.
-        const clash = g.outs.find((m) => (absorbed.get(m) ?? root) !== root);
-        if (clash) {
-          const other = absorbed.get(clash)!;
-          extraCandidates.delete(clash);
-          place(other);
-          continue;
-        }
         for (const m of groups.get(root) ?? []) containing.get(m)?.delete(root);
         for (const m of extras.get(root) ?? []) if (absorbed.get(m) === root) absorbed.delete(m);
         groups.set(root, g.members);
