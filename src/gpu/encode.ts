@@ -196,20 +196,7 @@ export function execute(p: Plan, steps: Step[], read: Node[], r: Runtime, mayChe
     // Small results: into slots (their own buffers freed), and a read takes the active batch along.
     slotNodes = p.small.filter((n) => !read.includes(n) && n.storage);
     retiring = r.small.put(encoder, slotNodes);
-    const slotted = read.filter((n) => r.small.holds(n));
-    if (read.length > 0 && r.small.hasActive) {
-      const batch = r.small.retire()!;
-      batch.copy(encoder);
-      retiring.push(batch);
-    }
-    staging = read.map((n) => {
-      if (n.cpu && !n.storage) return null;
-      if (n.size === 0 || slotted.includes(n)) return null;
-      const b = r.staging.take(n.size * 4);
-      encoder.copyBufferToBuffer(n.storage!.buffer, n.offset, b, 0, n.size * 4);
-      requests.push({ bytes: n.size * 4, size: b.size });
-      return b;
-    });
+    staging = stageReads(r, encoder, read, retiring, requests);
     device.queue.writeBuffer(uniformBuffer, 0, arena.buffer, 0, Math.max(256, paramAt));
   } catch (e) {
     // A synchronous failure while encoding (createBuffer threw, a bug): nothing was submitted.
@@ -262,6 +249,33 @@ export function execute(p: Plan, steps: Step[], read: Node[], r: Runtime, mayChe
 }
 
 /**
+ * Encode the copies that bring `read` back: the active small-value batch (a
+ * read takes it along, so logged losses come back with it; pushed to
+ * `retiring`), and a staging buffer for each value not in a slot or on the host.
+ */
+function stageReads(
+  r: Runtime,
+  encoder: GPUCommandEncoder,
+  read: Node[],
+  retiring: Retiring[],
+  requests: Failure['requests'],
+): Array<GPUBuffer | null> {
+  const slotted = read.filter((n) => r.small.holds(n));
+  if (read.length > 0 && r.small.hasActive) {
+    const batch = r.small.retire()!;
+    batch.copy(encoder);
+    retiring.push(batch);
+  }
+  return read.map((n) => {
+    if ((n.cpu && !n.storage) || n.size === 0 || slotted.includes(n)) return null;
+    const b = r.staging.take(n.size * 4);
+    encoder.copyBufferToBuffer(n.storage!.buffer, n.offset, b, 0, n.size * 4);
+    requests.push({ bytes: n.size * 4, size: b.size });
+    return b;
+  });
+}
+
+/**
  * Read values that are all computed (on the GPU, in a small-value slot, or
  * on the host): the read alone, without planning or a uniform buffer. A
  * loss read after each step spent most of its ~0.2 ms in the general path's
@@ -275,21 +289,8 @@ export function readComputed(r: Runtime, read: Node[]): Promise<HostArray[]> {
   const staged0 = r.staging.buffers;
   const encoder = device.createCommandEncoder();
   const requests: Failure['requests'] = [];
-  const slotted = read.filter((n) => r.small.holds(n));
   const retiring: Retiring[] = [];
-  // As in execute(): a read takes the active slot batch along, so logged losses come back with it.
-  if (r.small.hasActive) {
-    const batch = r.small.retire()!;
-    batch.copy(encoder);
-    retiring.push(batch);
-  }
-  const staging = read.map((n) => {
-    if ((n.cpu && !n.storage) || n.size === 0 || slotted.includes(n)) return null;
-    const b = r.staging.take(n.size * 4);
-    encoder.copyBufferToBuffer(n.storage!.buffer, n.offset, b, 0, n.size * 4);
-    requests.push({ bytes: n.size * 4, size: b.size });
-    return b;
-  });
+  const staging = stageReads(r, encoder, read, retiring, requests);
   device.queue.submit([encoder.finish()]);
   r.pool.stats.submissions++;
   const ex = afterSubmit(r, {
