@@ -6,18 +6,21 @@
 // Split-K: grid z = batch * splits; split s sums k in [s*kChunk, (s+1)*kChunk)
 // and writes its partial product to C + s * batch * M * N (summed afterwards).
 //
-// Generated constants: TRANS_A, TRANS_B.
+// Generated: TRANS_A, TRANS_B; IN0, IN1 (A's and B's bindings), PARAMS_W
+// and EPILOGUE (store and store4, which write C's elements: by default as
+// they are, or through a fused elementwise epilogue, src/gpu/epilogue.ts).
 
 const TRANS_A: bool = {{TRANS_A}};
 const TRANS_B: bool = {{TRANS_B}};
 
 // zBase: the first (batch, split) index of this dispatch (more than 65535 are dispatched in parts).
 struct Params { M: u32, N: u32, K: u32, batch: u32, aBatch: u32, bBatch: u32, kChunk: u32, splits: u32,
-                zBase: u32, _p0: u32, _p1: u32, _p2: u32 }
+                zBase: u32, _p0: u32, _p1: u32, _p2: u32{{PARAMS_W}} }
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read_write> C: array<f32>;
-@group(0) @binding(2) var<storage, read> A: array<f32>;
-@group(0) @binding(3) var<storage, read> B: array<f32>;
+@group(0) @binding({{IN0}}) var<storage, read> A: array<f32>;
+@group(0) @binding({{IN1}}) var<storage, read> B: array<f32>;
+{{EPILOGUE}}
 
 // A is logically (M, K); stored (K, M) when TRANS_A. Out-of-range reads give 0.
 fn a_at(base: u32, m: u32, k: u32) -> f32 {
@@ -57,7 +60,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
     let m = m0 + i;
     if (m >= P.M) { break; }
     for (var j = 0u; j < 4u; j++) {
-      if (n0 + j < P.N) { C[cBase + m * P.N + n0 + j] = acc[i][j]; }
+      if (n0 + j < P.N) { store(cBase + m * P.N + n0 + j, acc[i][j]); }
     }
   }
 }
@@ -72,8 +75,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
 // The second half of a block (rows m0+4.., columns n0+4..) may lie past M or
 // N: it then re-reads the first half's rows/columns and is not stored.
 @group(0) @binding(1) var<storage, read_write> C4: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> A4: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> B4: array<vec4<f32>>;
+@group(0) @binding({{IN0}}) var<storage, read> A4: array<vec4<f32>>;
+@group(0) @binding({{IN1}}) var<storage, read> B4: array<vec4<f32>>;
 
 @compute @workgroup_size(8, 8)
 fn main8(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -146,12 +149,12 @@ fn main8(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) w
   }
   // Row r of C starts at vec4 index c + r * N4.
   let c = ((split * P.batch + batchIdx) * P.M * P.N + m0 * P.N + n0) / 4u;
-  C4[c] = c00; C4[c + N4] = c10; C4[c + 2u * N4] = c20; C4[c + 3u * N4] = c30;
-  if (nHi) { C4[c + 1u] = c01; C4[c + N4 + 1u] = c11; C4[c + 2u * N4 + 1u] = c21; C4[c + 3u * N4 + 1u] = c31; }
+  store4(c, c00); store4(c + N4, c10); store4(c + 2u * N4, c20); store4(c + 3u * N4, c30);
+  if (nHi) { store4(c + 1u, c01); store4(c + N4 + 1u, c11); store4(c + 2u * N4 + 1u, c21); store4(c + 3u * N4 + 1u, c31); }
   if (mHi) {
     let h = c + 4u * N4;
-    C4[h] = c40; C4[h + N4] = c50; C4[h + 2u * N4] = c60; C4[h + 3u * N4] = c70;
-    if (nHi) { C4[h + 1u] = c41; C4[h + N4 + 1u] = c51; C4[h + 2u * N4 + 1u] = c61; C4[h + 3u * N4 + 1u] = c71; }
+    store4(h, c40); store4(h + N4, c50); store4(h + 2u * N4, c60); store4(h + 3u * N4, c70);
+    if (nHi) { store4(h + 1u, c41); store4(h + N4 + 1u, c51); store4(h + 2u * N4 + 1u, c61); store4(h + 3u * N4 + 1u, c71); }
   }
 }
 
@@ -176,7 +179,7 @@ fn small(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
     s1 += a_at(aBase, m, k + 1u) * b_at(bBase, k + 1u, n);
   }
   if (k < P.K) { s0 += a_at(aBase, m, k) * b_at(bBase, k, n); }
-  C[o] = s0 + s1;
+  store(o, s0 + s1);
 }
 
 // The same for N a multiple of 4: one thread per four consecutive outputs of
@@ -198,8 +201,8 @@ fn small4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
     s += a_at(aBase, m, k) * b;
   }
   let c = batchIdx * P.M * P.N + m * P.N + n;
-  C[c] = s.x;
-  C[c + 1u] = s.y;
-  C[c + 2u] = s.z;
-  C[c + 3u] = s.w;
+  store(c, s.x);
+  store(c + 1u, s.y);
+  store(c + 2u, s.z);
+  store(c + 3u, s.w);
 }

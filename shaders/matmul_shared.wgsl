@@ -3,7 +3,8 @@
 // staging 64x16 slices of A and 16x64 slices of B in workgroup memory.
 // Same parameters, transposes and split-K layout as matmul_register.wgsl.
 //
-// Generated constants: TRANS_A, TRANS_B.
+// Generated: TRANS_A, TRANS_B, and IN0, IN1, PARAMS_W, EPILOGUE as in
+// matmul_register.wgsl.
 
 const TRANS_A: bool = {{TRANS_A}};
 const TRANS_B: bool = {{TRANS_B}};
@@ -12,11 +13,12 @@ const TK: u32 = 16u;
 
 // zBase: the first (batch, split) index of this dispatch (more than 65535 are dispatched in parts).
 struct Params { M: u32, N: u32, K: u32, batch: u32, aBatch: u32, bBatch: u32, kChunk: u32, splits: u32,
-                zBase: u32, _p0: u32, _p1: u32, _p2: u32 }
+                zBase: u32, _p0: u32, _p1: u32, _p2: u32{{PARAMS_W}} }
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read_write> C: array<f32>;
-@group(0) @binding(2) var<storage, read> A: array<f32>;
-@group(0) @binding(3) var<storage, read> B: array<f32>;
+@group(0) @binding({{IN0}}) var<storage, read> A: array<f32>;
+@group(0) @binding({{IN1}}) var<storage, read> B: array<f32>;
+{{EPILOGUE}}
 
 var<workgroup> As: array<f32, 1024>; // [TK][TILE]: As[k * TILE + m]
 var<workgroup> Bs: array<f32, 1024>; // [TK][TILE]: Bs[k * TILE + n]
@@ -71,7 +73,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     let m = m0 + i;
     if (m >= P.M) { break; }
     for (var j = 0u; j < 4u; j++) {
-      if (n0 + j < P.N) { C[cBase + m * P.N + n0 + j] = acc[i][j]; }
+      if (n0 + j < P.N) { store(cBase + m * P.N + n0 + j, acc[i][j]); }
     }
   }
 }

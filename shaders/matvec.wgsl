@@ -7,14 +7,17 @@
 //         row chunks; the TS side sums the chunks with reduce.wgsl)
 //
 // Params: 0: R  1: C  2: chunk (rows per split, cols only)
+// Generated: IN0, IN1 (A's and v's bindings), PARAMS_W and EPILOGUE (store,
+// which writes out's elements), as in matmul_register.wgsl.
 
-struct Params { R: u32, C: u32, chunk: u32, _p: u32 }
+struct Params { R: u32, C: u32, chunk: u32, _p: u32{{PARAMS_W}} }
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<storage, read> A: array<f32>;
-@group(0) @binding(3) var<storage, read> v: array<f32>;
+@group(0) @binding({{IN0}}) var<storage, read> A: array<f32>;
+@group(0) @binding({{IN1}}) var<storage, read> v: array<f32>;
+{{EPILOGUE}}
 // The same matrix as vec4s, for the *4 entry points (C a multiple of 4); no entry point uses both.
-@group(0) @binding(2) var<storage, read> A4: array<vec4<f32>>;
+@group(0) @binding({{IN0}}) var<storage, read> A4: array<vec4<f32>>;
 
 const WG: u32 = 64u;
 var<workgroup> partial: array<f32, WG>;
@@ -37,7 +40,7 @@ fn rows_thread(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     s3 += A[base + c + 3u] * v[c + 3u];
   }
   for (; c < P.C; c++) { s0 += A[base + c] * v[c]; }
-  out[r] = (s0 + s1) + (s2 + s3);
+  store(r, (s0 + s1) + (s2 + s3));
 }
 
 // One workgroup per row, coalesced loads and a tree in workgroup memory: for real GPUs.
@@ -57,7 +60,7 @@ fn rows_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
     if (lid.x < stride) { partial[lid.x] += partial[lid.x + stride]; }
     workgroupBarrier();
   }
-  if (valid && lid.x == 0u) { out[r] = partial[0]; }
+  if (valid && lid.x == 0u) { store(r, partial[0]); }
 }
 
 // Thread per column c, grid y over row chunks; neighbouring threads read neighbouring columns.
@@ -77,7 +80,7 @@ fn cols(@builtin(global_invocation_id) gid: vec3<u32>) {
     a1 += A[(r + 1u) * P.C + c] * v[r + 1u];
   }
   if (r < r1) { a0 += A[r * P.C + c] * v[r]; }
-  out[s * P.C + c] = a0 + a1;
+  store(s * P.C + c, a0 + a1);
 }
 
 // cols with 4 columns per thread and vec4 loads (C a multiple of 4). Four
@@ -105,17 +108,17 @@ fn cols4(@builtin(global_invocation_id) gid: vec3<u32>) {
   for (; r < r1; r++) { a0 += A4[r * C4 + c4] * v[r]; }
   let acc = (a0 + a1) + (a2 + a3);
   let o = s * P.C + c4 * 4u;
-  out[o] = acc.x;
-  out[o + 1u] = acc.y;
-  out[o + 2u] = acc.z;
-  out[o + 3u] = acc.w;
+  store(o, acc.x);
+  store(o + 1u, acc.y);
+  store(o + 2u, acc.z);
+  store(o + 3u, acc.w);
 }
 
 // rows_thread with vec4 loads of both A and v (C a multiple of 4) and four
 // accumulators, so more loads are in flight. (Loading v as four scalars made
 // it ~1.6x slower on SwiftShader, and two accumulators ~1.2x: the loop is
 // load-bound.)
-@group(0) @binding(3) var<storage, read> v4: array<vec4<f32>>;
+@group(0) @binding({{IN1}}) var<storage, read> v4: array<vec4<f32>>;
 
 @compute @workgroup_size(64)
 fn rows_thread4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -136,7 +139,7 @@ fn rows_thread4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
   }
   for (; c < C4; c++) { a0 += A4[base + c] * v4[c]; }
   let acc = (a0 + a1) + (a2 + a3);
-  out[r] = (acc.x + acc.y) + (acc.z + acc.w);
+  store(r, (acc.x + acc.y) + (acc.z + acc.w));
 }
 
 // For CPU adapters, more work per thread: each thread's loop overhead and
@@ -166,10 +169,10 @@ fn rows_block4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     a2 += A4[b2 + c] * w;
     a3 += A4[b3 + c] * w;
   }
-  out[r] = (a0.x + a0.y) + (a0.z + a0.w);
-  if (r + 1u < P.R) { out[r + 1u] = (a1.x + a1.y) + (a1.z + a1.w); }
-  if (r + 2u < P.R) { out[r + 2u] = (a2.x + a2.y) + (a2.z + a2.w); }
-  if (r + 3u < P.R) { out[r + 3u] = (a3.x + a3.y) + (a3.z + a3.w); }
+  store(r, (a0.x + a0.y) + (a0.z + a0.w));
+  if (r + 1u < P.R) { store(r + 1u, (a1.x + a1.y) + (a1.z + a1.w)); }
+  if (r + 2u < P.R) { store(r + 2u, (a2.x + a2.y) + (a2.z + a2.w)); }
+  if (r + 3u < P.R) { store(r + 3u, (a3.x + a3.y) + (a3.z + a3.w)); }
 }
 
 // cols4 with sixteen columns per thread (C a multiple of 16).
@@ -198,9 +201,9 @@ fn cols16(@builtin(global_invocation_id) gid: vec3<u32>) {
   let o = s * P.C + q * 16u;
   let acc = array<vec4<f32>, 4>(a0, a1, a2, a3);
   for (var j = 0u; j < 4u; j++) {
-    out[o + 4u * j] = acc[j].x;
-    out[o + 4u * j + 1u] = acc[j].y;
-    out[o + 4u * j + 2u] = acc[j].z;
-    out[o + 4u * j + 3u] = acc[j].w;
+    store(o + 4u * j, acc[j].x);
+    store(o + 4u * j + 1u, acc[j].y);
+    store(o + 4u * j + 2u, acc[j].z);
+    store(o + 4u * j + 3u, acc[j].w);
   }
 }

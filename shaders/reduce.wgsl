@@ -8,15 +8,16 @@
 // its last pass, 1 in the others).
 //
 // Params: 0: A  1: R  2: B  3: Rout (= ceil(R / chunk))  4: chunk  5: scale (f32)
+// Also generated: IN0 (src's binding), PARAMS_W and EPILOGUE (store and
+// store4, which write out's elements), as in matmul_register.wgsl: a
+// one-pass reduction can run an elementwise epilogue (src/gpu/epilogue.ts).
 
-struct Params { A: u32, R: u32, B: u32, Rout: u32, chunk: u32, scale: f32, _p1: u32, _p2: u32 }
+struct Params { A: u32, R: u32, B: u32, Rout: u32, chunk: u32, scale: f32, _p1: u32, _p2: u32{{PARAMS_W}} }
 @group(0) @binding(0) var<uniform> P: Params;
 alias T = {{T}};
 @group(0) @binding(1) var<storage, read_write> out: array<T>;
-@group(0) @binding(2) var<storage, read> src: array<T>;
-
-// NaN test on the bits (x != x is an ordered compare on Vulkan, false for NaN).
-fn is_nan(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u; }
+@group(0) @binding({{IN0}}) var<storage, read> src: array<T>;
+{{EPILOGUE}}
 fn combine(a: T, b: T) -> T { return {{COMBINE}}; }
 fn combine4(a: vec4<T>, b: vec4<T>) -> vec4<T> { return {{COMBINE4}}; }
 fn zero() -> T { return {{ZERO}}; }
@@ -51,7 +52,7 @@ fn reduce_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
     if (lid.x < stride) { partial[lid.x] = combine(partial[lid.x], partial[lid.x + stride]); }
     workgroupBarrier();
   }
-  if (valid && lid.x == 0u) { out[g] = finish(partial[0]); }
+  if (valid && lid.x == 0u) { store(g, finish(partial[0])); }
 }
 
 // B > 1: one thread per output (a, rc, b); neighbouring threads read
@@ -74,14 +75,14 @@ fn reduce_strided(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
     s1 = combine(s1, src[base + (r + 1u) * P.B]);
   }
   if (r < r1) { s0 = combine(s0, src[base + r * P.B]); }
-  out[o] = finish(combine(s0, s1));
+  store(o, finish(combine(s0, s1)));
 }
 
 // reduce_strided with vec4 loads and stores, for B a multiple of 4: one thread
 // per (a, rc, 4 consecutive b) (about 2x on SwiftShader, like the other
 // vec4 kernels: the loop is load-bound).
 @group(0) @binding(1) var<storage, read_write> out4: array<vec4<T>>;
-@group(0) @binding(2) var<storage, read> src4: array<vec4<T>>;
+@group(0) @binding({{IN0}}) var<storage, read> src4: array<vec4<T>>;
 
 @compute @workgroup_size(256)
 fn reduce_strided4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -102,5 +103,5 @@ fn reduce_strided4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
     s1 = combine4(s1, src4[base + (r + 1u) * B4]);
   }
   if (r < r1) { s0 = combine4(s0, src4[base + r * B4]); }
-  out4[o] = finish4(combine4(s0, s1));
+  store4(o, finish4(combine4(s0, s1)));
 }

@@ -12,6 +12,8 @@ export interface KernelPolicy {
   reduce: 'auto' | 'tree' | 'strided';
   /** A @ v: thread per row or workgroup per row; 'auto' = thread on CPU adapters. */
   matvec: 'auto' | 'thread' | 'group';
+  /** 'auto': an elementwise kernel that reads a matrix product runs inside the product's kernel, on its results (src/gpu/epilogue.ts); 'off': a kernel of its own. */
+  epilogue: 'auto' | 'off';
 }
 
 export const config = {
@@ -19,7 +21,7 @@ export const config = {
   debugNans: false,
   /** setHostEvaluation: most element-operations a graph may have to run on the host; 0 = never. */
   hostWorkLimit: 1 << 15,
-  policy: { matmul: 'auto', reduce: 'auto', matvec: 'auto' } as KernelPolicy,
+  policy: { matmul: 'auto', reduce: 'auto', matvec: 'auto', epilogue: 'auto' } as KernelPolicy,
   /** logDispatches: kernels of later submissions, or null. */
   dispatchLog: null as string[] | null,
   /** profileKernels: per-dispatch GPU times, or null. */

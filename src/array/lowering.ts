@@ -15,6 +15,8 @@ import { wgslType, type DType } from './dtype';
 export interface LowerContext {
   isFallback: boolean;
   maxWorkgroups: number;
+  /** Storage buffers one kernel may bind (the device's maxStorageBuffersPerShaderStage). */
+  maxStorageBuffers: number;
   policy: KernelPolicy;
 }
 

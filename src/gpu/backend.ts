@@ -26,7 +26,12 @@ export type Outcome =
 /** What lowering rules need to know about the device. */
 export function lowerContext(r: Runtime): LowerContext {
   const { isFallback, limits } = r.ctx.info;
-  return { isFallback, maxWorkgroups: limits.maxComputeWorkgroupsPerDimension, policy: config.policy };
+  return {
+    isFallback,
+    maxWorkgroups: limits.maxComputeWorkgroupsPerDimension,
+    maxStorageBuffers: limits.maxStorageBuffersPerShaderStage,
+    policy: config.policy,
+  };
 }
 
 /** Errors that no retry can fix: arrays too large for the device, inputs from a lost device. */

@@ -140,7 +140,7 @@ export function execute(p: Plan, steps: Step[], read: Node[], r: Runtime, mayChe
           x.offset = 0;
           assigned.push([x, x.storage]);
         }
-        dispatch(s.shader, s.params, [bindOf(n), ...s.extras.map(bindOf), ...s.leaves.map(bindOf)], grid1d(s.threads));
+        dispatch(s.shader, s.params, [bindOf(n), ...s.extras.map(bindOf), ...s.leaves.map(bindOf)], s.grid ?? grid1d(s.threads));
         // A member a user still holds stays pending, with its inputs (recomputed if read later),
         // and so does every member below it; the others are done once the last kernel that
         // computes them (a shared intermediate is computed in each of its readers') is encoded.

@@ -7,12 +7,13 @@ import reduceSrc from '../../shaders/reduce.wgsl?raw';
 import layoutSrc from '../../shaders/layout.wgsl?raw';
 import matmulRegisterSrc from '../../shaders/matmul_register.wgsl?raw';
 import matmulSharedSrc from '../../shaders/matmul_shared.wgsl?raw';
-import optimSrc from '../../shaders/optim.wgsl?raw';
 import matvecSrc from '../../shaders/matvec.wgsl?raw';
 import argreduceSrc from '../../shaders/argreduce.wgsl?raw';
 import indexingSrc from '../../shaders/indexing.wgsl?raw';
 import randomSrc from '../../shaders/random.wgsl?raw';
 import convSrc from '../../shaders/conv.wgsl?raw';
+import optimSrc from '../../shaders/optim.wgsl?raw';
+import scalarFunctionsSrc from '../../shaders/scalar_functions.wgsl?raw';
 
 const templates: Record<string, string> = {
   elementwise: elementwiseSrc,
@@ -39,10 +40,31 @@ export function shaderKey(s: ShaderSpec): string {
   return `${s.template}:${s.entry}:${s.fill ? JSON.stringify(s.fill) : ''}`;
 }
 
+// What the matrix-product and reduction templates store when no epilogue is fused into them (src/gpu/epilogue.ts).
+const productDefaults = (out: string, vec4: boolean, T = 'f32') => ({
+  IN0: '2',
+  IN1: '3',
+  PARAMS_W: '',
+  EPILOGUE: `fn store(i: u32, v: ${T}) { ${out}[i] = v; }${vec4 ? `\nfn store4(j: u32, v: vec4<${T}>) { ${out}4[j] = v; }` : ''}`,
+});
+
+/** Fills a template gets unless its spec gives them. */
+const defaults: Record<string, Record<string, string>> = {
+  matmul_register: productDefaults('C', true),
+  matmul_shared: productDefaults('C', false),
+  matvec: productDefaults('out', false),
+  reduce: {
+    ...productDefaults('out', true, 'T'),
+    // NaN test on the bits (x != x is an ordered compare on Vulkan, false for NaN); an epilogue brings scalar_functions' own.
+    EPILOGUE: `${productDefaults('out', true, 'T').EPILOGUE}\nfn is_nan(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u; }`,
+  },
+};
+
 export function shaderSource(s: ShaderSpec): string {
   let src = templates[s.template]!;
-  for (const [k, v] of Object.entries(s.fill ?? {})) src = src.split(`{{${k}}}`).join(v);
-  return src;
+  const fill = { ...defaults[s.template], ...s.fill };
+  for (const [k, v] of Object.entries(fill)) src = src.split(`{{${k}}}`).join(v);
+  return src.split('{{SCALAR_FUNCTIONS}}').join(scalarFunctionsSrc);
 }
 
 /** Where a kernel's binding i (after the params uniform at 0) gets its buffer. */

@@ -158,7 +158,7 @@ export function compileProgram(r: Runtime, p: Plan, made: ReadonlySet<Node>, inp
     where.set(n, { buf: acquire(n.size * 4), offset: 0 });
     if (s.kind === 'fused') {
       for (const x of s.extras) where.set(x, { buf: acquire(x.size * 4), offset: 0 });
-      dispatch(s.shader, s.params, [bindOf(n), ...s.extras.map(bindOf), ...s.leaves.map(bindOf)], grid1d(s.threads));
+      dispatch(s.shader, s.params, [bindOf(n), ...s.extras.map(bindOf), ...s.leaves.map(bindOf)], s.grid ?? grid1d(s.threads));
       continue;
     }
     const scratch = (s.lowering.scratch ?? []).map((bytes) => ({ buf: acquire(bytes), bytes }));
