@@ -132,9 +132,10 @@ export class BufferPool {
   /**
    * A buffer of at least `bytes`: from the pool if it has one (one of
    * `prefer` if free: a compiled program asks for the buffers it had last
-   * time, so its bind groups repeat), else created.
+   * time, so its bind groups repeat; else, if it can, one not in `avoid`,
+   * the buffers its other values had, so it takes none of theirs), else created.
    */
-  acquire(bytes: number, prefer?: readonly GPUBuffer[]): Storage {
+  acquire(bytes: number, prefer?: readonly GPUBuffer[], avoid?: ReadonlySet<GPUBuffer>): Storage {
     if (bytes > this.maxBytes) {
       throw new OutOfMemoryError(
         `an array of ${bytes} bytes exceeds this device's maxStorageBufferBindingSize of ${this.maxBytes} bytes ` +
@@ -153,6 +154,12 @@ export class BufferPool {
           break;
         }
       }
+    if (!buffer && avoid && list)
+      for (let at = list.length - 1; at >= 0; at--)
+        if (!avoid.has(list[at]!)) {
+          buffer = list.splice(at, 1)[0];
+          break;
+        }
     buffer ??= list?.pop();
     const fromPool = !!buffer;
     if (buffer) {

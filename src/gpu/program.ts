@@ -265,11 +265,16 @@ export function runProgram(prog: Program, inputs: readonly ProgramInput[], consu
     });
     encoder = device.createCommandEncoder();
     const pass = encoder.beginComputePass(clock ? { timestampWrites: clock.timestampWrites } : undefined);
+    // The buffers the program's values had in the last two runs. A value whose own are taken
+    // (the first runs) takes none of the others': one taken from another would make that one
+    // take a third, and so on, and with several values of one size the rotation might never repeat.
+    const claimed = new Set<GPUBuffer>();
+    for (const s of prog.sources) if (s.kind === 'made') for (const b of s.recent) claimed.add(b);
     for (const op of prog.ops) {
       if ('acquire' in op) {
         // The buffer it had last time, or the time before (an output still read as this run's input): the same bind groups.
         const src = prog.sources[op.acquire] as Extract<Source, { kind: 'made' }>;
-        const s = pool.acquire(src.bytes, src.recent);
+        const s = pool.acquire(src.bytes, src.recent, claimed);
         if (s.buffer !== src.recent[0]) src.recent = [s.buffer, ...src.recent.slice(0, 1)];
         bound[op.acquire] = { buffer: s.buffer, offset: 0, storage: s };
       } else if ('release' in op) {
