@@ -288,6 +288,28 @@ describe('multi-output fusion with readers in later kernels', () => {
     }
     expect(gq).toBeCloseTo(want, 2);
   });
+
+  it('writes a scalar target (a step count) out from the first bigger kernel that reads it, vec4 or not', async () => {
+    const { add, array, evaluate, mul, scale } = await import('../src/index');
+    for (const n of [256, 37]) {
+      const xs = Float32Array.from({ length: n }, (_, i) => Math.cos(i * 0.7));
+      const [X, Y, T] = [array(xs), array(xs.map((v) => v * 3)), array(41)];
+      await evaluate(X, Y, T);
+      const log = logDispatches(true);
+      const t = add(T, 1); // the new count: a target that kernels of another size read
+      const a = mul(X, scale(t, 0.5));
+      const b = add(Y, t);
+      await evaluate(t, a, b);
+      logDispatches(false);
+      expect(log, `n = ${n}`).toHaveLength(2);
+      const [gt, ga, gb] = [await t.item(), await a.data('float32'), await b.data('float32')];
+      expect(gt).toBe(42);
+      for (let i = 0; i < n; i++) {
+        expect(ga[i]).toBe(Math.fround(xs[i]! * 21));
+        expect(gb[i]).toBe(Math.fround(Math.fround(xs[i]! * 3) + 42));
+      }
+    }
+  });
 });
 
 describe('strided sums, one column or four (vec4) per thread', () => {

@@ -8,7 +8,7 @@ import type { Node } from './node';
 import type { Prim, PrimParams } from './prims';
 import type { NDArray } from './ndarray';
 import type { DType } from './dtype';
-import { Words, type Lowering } from '../gpu/kernels';
+import type { Lowering } from '../gpu/kernels';
 import * as ops from './ops';
 import { matmulT } from './linalg';
 import { contiguousStrides } from './shapes';
@@ -51,7 +51,6 @@ import {
   lowerThreefry,
   lowerWindow,
   padLowering,
-  single,
   transposeStrides,
   type LowerContext,
 } from './lowering';
@@ -339,8 +338,6 @@ export const primitives: Rules = {
   identity: { host: hostAlias, lower: () => ({ alias: 0 }), vjp: (g) => [g] },
   /** Same buffer; blocks gradients. */
   stop_gradient: { host: hostAlias, lower: () => ({ alias: 0 }), nonDifferentiable: true },
-  /** A view into a packed multi-output buffer (params.offset bytes in). */
-  view: { host: hostAlias, lower: () => ({ alias: 0 }), nonDifferentiable: true },
 
   // ---- data movement ----
   transpose: {
@@ -447,24 +444,6 @@ export const primitives: Rules = {
     lower: (n) => lowerWindow(n, 'max_pool_grad', n.shape),
     // Piecewise constant in x; linear in g, whose VJP gathers each window's chosen entry.
     vjp: (gg, [x, g], _, p) => [null, conv.maxPoolGather(gg, x!, p, g!.shape)],
-  },
-  adam: {
-    lower: (n) => {
-      const p = n.params;
-      const w = new Words(12)
-        .u32(0, p.n)
-        .u32(1, p.seg)
-        .f32(4, p.b1)
-        .f32(5, p.b2)
-        .f32(6, p.eps)
-        .f32(7, p.epsRoot)
-        .f32(8, p.bc1)
-        .f32(9, p.bc2)
-        .f32(10, p.scale);
-      const vec4 = p.n > 0 && p.n % 4 === 0;
-      return single({ template: 'optim', entry: vec4 ? 'adam4' : 'adam' }, w, [{ input: 0 }, { input: 1 }, { input: 2 }], vec4 ? p.n / 4 : p.n);
-    },
-    nonDifferentiable: true,
   },
 };
 

@@ -63,7 +63,6 @@ export interface PrimParams {
   identity: None;
   stop_gradient: None;
   /** Byte offset into a packed multi-output buffer. */
-  view: { offset: number };
   // data movement
   transpose: { perm: number[] };
   slice: { starts: number[] };
@@ -89,7 +88,6 @@ export interface PrimParams {
   max_pool: Window;
   max_pool_grad: Window;
   // optimizers
-  adam: { b1: number; b2: number; eps: number; epsRoot: number; bc1: number; bc2: number; scale: number; n: number; seg: number };
 }
 
 /** A 2-D window over an NHWC array: kernel size, strides, padding before, output size, and the value padding reads. */

@@ -96,7 +96,7 @@ export function epilogueStep(root: Node, members: Node[], extras: Node[], e: Epi
     'fn store(i: u32, v0: f32) {',
     ...[...loads, ...chain].map((l) => `  ${l}`),
     `  ${OUTPUT_NAME[e.call.shader.template]}[i] = ${names.get(root)!};`,
-    ...extras.map((x, k) => `  xout${k}[i] = ${names.get(x)!};`),
+    ...extras.map((x, k) => (x.size < root.size ? `  if (i == 0u) { xout${k}[0] = ${names.get(x)!}; }` : `  xout${k}[i] = ${names.get(x)!};`)),
     '}',
     'fn store4(j: u32, v: vec4<f32>) { store(4u * j, v.x); store(4u * j + 1u, v.y); store(4u * j + 2u, v.z); store(4u * j + 3u, v.w); }',
   ];

@@ -32,7 +32,9 @@ export type Step =
   | { kind: 'lowered'; node: Node; lowering: Extract<Lowering, { calls: unknown }> }
   | { kind: 'alias'; node: Node; of: Node; offset: number }; // the node is `of`'s buffer, `offset` bytes further
 
-const MAX_FUSED_INPUTS = 7; // + the output = 8 storage bindings, WebGPU's default limit
+// A kernel's inputs and extra outputs, + the output, fit the device's storage bindings (8 by
+// WebGPU's default; the device asks for the adapter's own limit, 12 on SwiftShader).
+const MAX_BINDINGS = 16;
 const MAX_BROADCAST_INPUTS = 6; // stride slots in the params uniform
 const MAX_CONSTS = 64;
 
@@ -41,7 +43,7 @@ const MAX_SHARED_READERS = 8; // an intermediate read more often than this gets 
 
 /** The plan's nodes as steps, inputs before readers. */
 export function buildSteps(p: Plan, lctx: LowerContext): Step[] {
-  const { groups, extras } = fusionGroups(p);
+  const { groups, extras } = fusionGroups(p, Math.min(lctx.maxStorageBuffers, MAX_BINDINGS) - 1);
   const loaded = loadedSums(p, groups, extras);
   const inside = new Set([...loaded.values()].map((m) => m[m.length - 1]!));
   const epi = epilogues(p, groups, extras, loaded, lctx);
@@ -86,9 +88,10 @@ export function buildSteps(p: Plan, lctx: LowerContext): Step[] {
  * A target with one reader, elementwise and of its shape, is computed inside
  * that reader's kernel and written out from there as an extra output
  * (multi-output fusion): an optimizer's new moments and the new parameter
- * they give are one kernel, not three.
+ * they give are one kernel, not three. A one-element target (a step count)
+ * can be written out by the kernel of a bigger reader, by its element 0.
  */
-function fusionGroups(p: Plan): { groups: Map<Node, Node[]>; extras: Map<Node, Node[]> } {
+function fusionGroups(p: Plan, maxInputs: number): { groups: Map<Node, Node[]>; extras: Map<Node, Node[]> } {
   const { order, targets } = p;
   const index = new Map(order.map((n, i) => [n, i]));
   const isEw = (n: Node) => !!rulesOf(n).elementwise;
@@ -105,7 +108,8 @@ function fusionGroups(p: Plan): { groups: Map<Node, Node[]>; extras: Map<Node, N
     const inline = rs.length === n.consumers && rs.every((r) => isEw(r) && foldsInto(n.shape, r.shape));
     const written = targets.has(n) || !!n.materialize;
     if (config.debugNans || written || !inline || n.consumers === 0 || n.consumers > MAX_SHARED_READERS) own.add(n);
-    if (!config.debugNans && written && inline && n.consumers > 0 && rs.every((r) => sameShape(n.shape, r.shape))) extraCandidates.add(n);
+    if (!config.debugNans && written && inline && n.consumers > 0 && (n.size === 1 || rs.every((r) => sameShape(n.shape, r.shape))))
+      extraCandidates.add(n);
   }
   const groups = new Map<Node, Node[]>();
   const extras = new Map<Node, Node[]>();
@@ -135,7 +139,7 @@ function fusionGroups(p: Plan): { groups: Map<Node, Node[]>; extras: Map<Node, N
   const isExtra = (q: Node, root: Node, members: ReadonlySet<Node>) =>
     extraCandidates.has(q) &&
     !groups.has(q) &&
-    sameShape(q.shape, root.shape) &&
+    (sameShape(q.shape, root.shape) || (q.size === 1 && root.size > 0)) && // (a scalar: written by thread 0)
     (absorbed.get(q) ?? root) === root &&
     readers.get(q)!.every((r) => members.has(r) || index.get(r)! > index.get(root)!) &&
     exclusive(q, root, members);
@@ -181,7 +185,7 @@ function fusionGroups(p: Plan): { groups: Map<Node, Node[]>; extras: Map<Node, N
       const broadcast = [...after].filter((q) => q.size !== root.size).length;
       consts += nConsts(next);
       const bindings = finalLeaves(after, root, memberSet) + outs.length + (out ? 1 : 0); // inputs and extra outputs share the limit
-      if (bindings > MAX_FUSED_INPUTS || broadcast > MAX_BROADCAST_INPUTS || consts > MAX_CONSTS || members.length >= MAX_MEMBERS) {
+      if (bindings > maxInputs || broadcast > MAX_BROADCAST_INPUTS || consts > MAX_CONSTS || members.length >= MAX_MEMBERS) {
         if (!out) return { overflow: next };
         extraCandidates.delete(next); // it gets a kernel of its own instead
         continue;
@@ -281,9 +285,11 @@ function fusedStep(root: Node, members: Node[], memberSet: Set<Node>, extras: No
   words.setUint32(0, vec4 ? root.size / 4 : root.size, true);
   const T = wgslType(root.dtype);
   const bindings = [`@group(0) @binding(1) var<storage, read_write> ${vec4 ? `out4: array<vec4<${T}>>` : `out: array<${T}>`};`];
+  // An extra output of one element in a bigger kernel (a step count) is written by element 0 alone.
+  const scalar = (x: Node) => x.size < root.size;
   extras.forEach((x, k) => {
     const e = wgslType(x.dtype);
-    bindings.push(`@group(0) @binding(${k + 2}) var<storage, read_write> ${vec4 ? `xout${k}: array<vec4<${e}>>` : `xout${k}: array<${e}>`};`);
+    bindings.push(`@group(0) @binding(${k + 2}) var<storage, read_write> xout${k}: array<${vec4 && !scalar(x) ? `vec4<${e}>` : e}>;`);
   });
   const firstIn = 2 + extras.length;
   leaves.forEach((q, k) => {
@@ -298,7 +304,7 @@ function fusedStep(root: Node, members: Node[], memberSet: Set<Node>, extras: No
   if (!vec4) {
     access.forEach((a, k) => lines.push(`  let v${k} = in${k}[${a.expr('i')}];`));
     lines.push(...chain.map((c) => `  ${c}`), `  out[i] = ${result};`);
-    extras.forEach((x, k) => lines.push(`  xout${k}[i] = ${names.get(x)!};`));
+    extras.forEach((x, k) => lines.push(scalar(x) ? `  if (i == 0u) { xout${k}[0] = ${names.get(x)!}; }` : `  xout${k}[i] = ${names.get(x)!};`));
   } else {
     // Here i counts vec4s; each component's block re-declares i as its element index.
     lines.push('  let j = i;', '  let i4 = j * 4u;');
@@ -306,13 +312,15 @@ function fusedStep(root: Node, members: Node[], memberSet: Set<Node>, extras: No
       lines.push(a.lanes === 'vec' ? `  let q${k} = in${k}[${a.expr('i4')} / 4u];` : `  let s${k} = in${k}[${a.expr('i4')}];`),
     );
     lines.push(`  var r: vec4<${T}>;`);
-    extras.forEach((x, k) => lines.push(`  var x${k}: vec4<${wgslType(x.dtype)}>;`));
+    extras.forEach((x, k) => scalar(x) || lines.push(`  var x${k}: vec4<${wgslType(x.dtype)}>;`));
     ['x', 'y', 'z', 'w'].forEach((c, lane) => {
       const loads = access.map((a, k) => `let v${k} = ${a.lanes === 'vec' ? `q${k}.${c}` : `s${k}`};`);
-      const written = extras.map((x, k) => `x${k}.${c} = ${names.get(x)!};`);
+      const written = extras.map((x, k) =>
+        !scalar(x) ? `x${k}.${c} = ${names.get(x)!};` : lane === 0 ? `if (i == 0u) { xout${k}[0] = ${names.get(x)!}; }` : '',
+      );
       lines.push(`  { let i = i4 + ${lane}u; ${[...loads, ...chain].join(' ')} r.${c} = ${result}; ${written.join(' ')} _ = i; }`);
     });
-    lines.push('  out4[j] = r;', ...extras.map((_, k) => `  xout${k}[j] = x${k};`));
+    lines.push('  out4[j] = r;', ...extras.flatMap((x, k) => (scalar(x) ? [] : [`  xout${k}[j] = x${k};`])));
   }
   const shader: ShaderSpec = { template: 'elementwise', entry: 'main', fill: { BINDINGS: bindings.join('\n'), BODY: lines.join('\n') } };
   return { kind: 'fused', node: root, members, extras, leaves, shader, params: words.buffer, threads: vec4 ? root.size / 4 : root.size };

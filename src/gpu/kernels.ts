@@ -12,7 +12,6 @@ import argreduceSrc from '../../shaders/argreduce.wgsl?raw';
 import indexingSrc from '../../shaders/indexing.wgsl?raw';
 import randomSrc from '../../shaders/random.wgsl?raw';
 import convSrc from '../../shaders/conv.wgsl?raw';
-import optimSrc from '../../shaders/optim.wgsl?raw';
 import scalarFunctionsSrc from '../../shaders/scalar_functions.wgsl?raw';
 
 const templates: Record<string, string> = {
@@ -21,7 +20,6 @@ const templates: Record<string, string> = {
   layout: layoutSrc,
   matmul_register: matmulRegisterSrc,
   matmul_shared: matmulSharedSrc,
-  optim: optimSrc,
   matvec: matvecSrc,
   argreduce: argreduceSrc,
   indexing: indexingSrc,

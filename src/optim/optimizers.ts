@@ -11,10 +11,9 @@
 
 import { NDArray } from '../array/ndarray';
 import { makeNode } from '../array/node';
-import type { PrimParams } from '../array/prims';
 import { sealed } from '../array/lifetime';
 import { evaluator } from '../array/evaluator';
-import { add, addScalar, array, bind, cos, div, exp, full, maximum, minimum, mul, scale, sqrt, square, sub, sum } from '../array/ops';
+import { add, addScalar, array, cos, div, exp, full, maximum, minimum, mul, scale, sqrt, square, sub, sum } from '../array/ops';
 import { assertSameStructure, flatten, leaves, leavesWithPath, map, unflatten, type MapLeaves } from '../tree/tree';
 import { DisposedArrayError, ShapeError, ValueError } from '../errors';
 
@@ -206,7 +205,7 @@ export interface AdamState {
   nu: unknown;
 }
 
-/** Adam's moment estimates and bias-corrected update, one fused WGSL kernel per leaf (shaders/optim.wgsl). */
+/** Adam's moment estimates and bias-corrected update: elementwise ops that fuse into the parameter's update kernel (adamLeaf). */
 export function scaleByAdam(opts: AdamOptions = {}): GradientTransformation<AdamState> {
   const { b1 = 0.9, b2 = 0.999, eps = 1e-8, epsRoot = 0 } = opts;
   for (const [k, v] of Object.entries({ b1, b2, eps, epsRoot })) finite(v, `adam: ${k}`);
@@ -229,11 +228,7 @@ export function scaleByAdam(opts: AdamOptions = {}): GradientTransformation<Adam
       const [gl, def] = flatten(grads);
       const [ml] = flatten(state.mu);
       const [vl] = flatten(state.nu);
-      const out = gl.map((g, i) =>
-        typeof t === 'number'
-          ? fusedAdam(asArrayLeaf(g), ml[i] as NDArray, vl[i] as NDArray, { b1, b2, eps, epsRoot, bc1: 1 - b1 ** t, bc2: 1 - b2 ** t, scale: 1 })
-          : tracedAdam(asArrayLeaf(g), ml[i] as NDArray, vl[i] as NDArray, t, { b1, b2, eps, epsRoot }),
-      );
+      const out = gl.map((g, i) => adamLeaf(asArrayLeaf(g), ml[i] as NDArray, vl[i] as NDArray, t, { b1, b2, eps, epsRoot }));
       donate(state.mu, CONSUMED_BY_UPDATE);
       donate(state.nu, CONSUMED_BY_UPDATE);
       const part = (k: number) =>
@@ -252,27 +247,29 @@ function nextCount(c: StepCount): StepCount {
 }
 
 /**
- * Adam where the step count t is a 0-d array (inside scan or jit): the fused
- * kernel's arithmetic in the same order as elementwise ops, the bias
- * corrections 1 - b^t computed on the device as 1 - exp(t log b).
+ * Adam's moments and update for one leaf, as elementwise ops: the fusion
+ * pass makes them one kernel with the parameter's update (applyUpdates),
+ * writing the moments out too, and runs it as the epilogue of the kernel
+ * that computes the gradient. The update is ordered so that no step
+ * overflows unless the update itself does: sqrt(v'/bc2 + epsRoot) as
+ * sqrt(v' + epsRoot bc2) / sqrt(bc2) (v'/bc2 overflowed once v' > bc2 *
+ * 3.4e38, making the update 0), and the division by bc1 <= 1 last (m'/bc1
+ * overflowed once |m'| > bc1 * 3.4e38). The bias corrections bc = 1 - b^t
+ * are numbers for a numeric count t, and computed on the device as
+ * 1 - exp(t log b) for a 0-d array t (inside scan or jit).
  */
-function tracedAdam(g: NDArray, m: NDArray, v: NDArray, t: NDArray, c: Required<AdamOptions>): [NDArray, NDArray, NDArray] {
-  const bc = (b: number) => sub(1, exp(scale(t, Math.log(b))));
+function adamLeaf(g: NDArray, m: NDArray, v: NDArray, t: StepCount, c: Required<AdamOptions>): [NDArray, NDArray, NDArray] {
+  // (A numeric correction is a 0-d fill: a constant inside the kernel, not an uploaded array.)
+  const bc = (b: number) => (typeof t === 'number' ? full([], 1 - b ** t) : sub(1, exp(scale(t, Math.log(b)))));
   const [bc1, bc2] = [bc(c.b1), bc(c.b2)];
   const m1 = add(scale(m, c.b1), scale(g, 1 - c.b1));
   const v1 = add(scale(v, c.b2), mul(scale(g, 1 - c.b2), g));
   const d = addScalar(div(sqrt(add(v1, scale(bc2, c.epsRoot))), sqrt(bc2)), c.eps);
+  // The new moments are state the next step reads: written out (by the update's kernel), never
+  // left pending inside it as a held intermediate would be, which would keep this step's gradient.
+  m1.node.materialize = true;
+  v1.node.materialize = true;
   return [m1, v1, div(div(m1, d), bc1)];
-}
-
-function fusedAdam(g: NDArray, m: NDArray, v: NDArray, p: Omit<PrimParams['adam'], 'n' | 'seg'>): [NDArray, NDArray, NDArray] {
-  const n = g.size;
-  const seg = Math.ceil(n / 64) * 64; // 256-byte aligned segments
-  const packed = bind('adam', [g, m, v], { ...p, n, seg }, [3 * seg]);
-  packed.node.internal = true;
-  const view = (k: number) => new NDArray(makeNode('view', [packed.node], { offset: k * seg * 4 }, g.shape, 'float32'));
-  const out: [NDArray, NDArray, NDArray] = [view(0), view(1), view(2)];
-  return out;
 }
 
 /** Momentum (Optax's trace): t = g + decay * t; with nesterov the update is g + decay * t. */
