@@ -147,6 +147,23 @@ describe.each(policies)('kernel policy %o', (p) => {
     await same(() => [mul(sum(f!, 1), g!)], null);
   });
 
+  it('leaves a product a user still holds pending, with its inputs, and computes it when read', async () => {
+    const [x, w, b] = await inputs([48, 20], [20, 32], [32]);
+    const [xv, wv] = await Promise.all([x!.data('float32'), w!.data('float32')]);
+    setKernelPolicy({ epilogue: 'off' });
+    const yOff = await matmul(x!, w!).data('float32');
+    setKernelPolicy({ epilogue: 'auto' });
+    const y = matmul(x!, w!); // held, not returned: the tanh's kernel computes it as its epilogue
+    const z = tanh(add(y, b!));
+    const log = logDispatches(true);
+    await evaluate(z);
+    logDispatches(false);
+    expect(log).toHaveLength(1);
+    const got = await y.data('float32'); // computed now, on its own
+    expect(Array.from(got)).toEqual(Array.from(yOff));
+    expect(Math.abs(got[5 * 32 + 7]! - xv.slice(5 * 20, 6 * 20).reduce((a, v, k) => a + v * wv[k * 32 + 7]!, 0))).toBeLessThan(1e-5);
+  });
+
   it('keeps a product that is read elsewhere or returned in memory', async () => {
     const [x, w] = await inputs([48, 20], [20, 32]);
     // Read by two kernels; returned with a reader.
