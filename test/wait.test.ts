@@ -1,6 +1,7 @@
-// The idle wait's estimate (src/gpu/wait.ts): pure bookkeeping, no GPU.
+// The idle wait's estimate (src/gpu/wait.ts): bookkeeping; only the clocks it hands out are GPU objects.
 import { describe, expect, it } from 'vitest';
 import { IdleWait, idleWaitWanted } from '../src/gpu/wait';
+import { init } from '../src/index';
 
 describe('IdleWait', () => {
   it('expects 1.02x + 0.5 ms the fastest of the last 5 GPU times of the same signature', async () => {
@@ -35,6 +36,26 @@ describe('IdleWait', () => {
     const t2 = performance.now();
     await off.before('long');
     expect(performance.now() - t2).toBeLessThan(25);
+  });
+
+  it('times every submission of a signature until it has 5 times, then one in 8, and every one when asked', async () => {
+    const { device } = await init();
+    if (!device.features.has('timestamp-query')) return; // nothing to time with
+    const w = new IdleWait(true);
+    const timed = (n: number, wanted = false) => {
+      let k = 0;
+      for (let i = 0; i < n; i++) {
+        const c = w.clock(device, 'k', wanted);
+        if (c) k++;
+        c?.discard();
+      }
+      return k;
+    };
+    expect(timed(3)).toBe(3);
+    for (let i = 0; i < 5; i++) w.record('k', 10);
+    expect(timed(80)).toBe(10);
+    expect(timed(4, true)).toBe(4); // submissionTimes wants each one
+    expect(new IdleWait(false).clock(device, 'k')).toBeNull();
   });
 
   it('is on for Dawn fallback adapters in Node only, unless GRADGPU_IDLE_WAIT says otherwise', () => {

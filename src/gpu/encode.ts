@@ -77,9 +77,19 @@ export function execute(p: Plan, steps: Step[], read: Node[], r: Runtime, mayChe
     }
     // All params of this submission in one uniform buffer, 256-byte aligned slices.
     let paramBytes = 0;
+    const count = (grid: [number, number, number]) => {
+      const size = grid[0] * grid[1] * grid[2];
+      if (size) signature += `${size},`;
+    };
     for (const s of steps) {
-      if (s.kind === 'fused') paramBytes += align(s.params.byteLength);
-      else if (s.kind === 'lowered') for (const c of s.lowering.calls) paramBytes += align(c.params.byteLength);
+      if (s.kind === 'fused') {
+        paramBytes += align(s.params.byteLength);
+        count(s.grid ?? grid1d(s.threads));
+      } else if (s.kind === 'lowered')
+        for (const c of s.lowering.calls) {
+          paramBytes += align(c.params.byteLength);
+          count(c.grid);
+        }
     }
     const arena = new Uint8Array(Math.max(256, paramBytes));
     uniform = takeUniform(r, arena.byteLength);
@@ -89,7 +99,7 @@ export function execute(p: Plan, steps: Step[], read: Node[], r: Runtime, mayChe
     timer = config.kernelProfile && device.features.has('timestamp-query') ? new SubmissionTimer(device) : null;
     // A read of computed values has no kernels: no compute pass, and no clock to map back (it added a mapAsync to every read).
     const kernels = steps.some((st) => st.kind !== 'alias');
-    clock = timer || !kernels ? null : r.idle.clock(device, !!times);
+    clock = timer || !kernels ? null : r.idle.clock(device, signature, !!times);
     const pass = timer || !kernels ? null : encoder.beginComputePass(clock ? { timestampWrites: clock.timestampWrites } : undefined);
     const bindOf = (n: Node) => ({ buffer: n.storage!.buffer, offset: n.offset, size: Math.max(4, n.size * 4) });
     const dispatch = (spec: ShaderSpec, params: ArrayBuffer, resources: GPUBufferBinding[], grid: [number, number, number]) => {
@@ -103,7 +113,6 @@ export function execute(p: Plan, steps: Step[], read: Node[], r: Runtime, mayChe
       ps.setBindGroup(0, group);
       ps.dispatchWorkgroups(grid[0], grid[1], grid[2]);
       if (!pass) ps.end();
-      signature += `${grid[0] * grid[1] * grid[2]},`;
       if (dispatchLog) dispatchLog.push(`${spec.template}:${spec.entry} [${grid.join(',')}]`);
       pool.stats.dispatches++;
     };

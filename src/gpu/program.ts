@@ -252,7 +252,7 @@ export function runProgram(prog: Program, inputs: readonly ProgramInput[], consu
     return { buffer: s.buffer, offset: 0, storage: s };
   };
   const times = config.submissionTimes;
-  const clock = r.idle.clock(device, !!times);
+  const clock = r.idle.clock(device, prog.signature, !!times);
   let encoder: GPUCommandEncoder;
   try {
     // Uploads first: a buffer this submission gives back must not receive a writeBuffer meant for it.
