@@ -122,6 +122,24 @@ export function hostPad(n: Node, [x]: HostArray[]): HostArray {
   return out;
 }
 
+/** The inputs one after another along params.axis: each output row (the axes before it) is the inputs' rows in turn. */
+export function hostConcatenate(n: Node, xs: HostArray[]): HostArray {
+  const out = hostArray(n.dtype, n.size);
+  const ax = n.params.axis as number;
+  const outer = n.shape.slice(0, ax).reduce((a, b) => a * b, 1);
+  const widths = n.inputs.map((q) => q.shape.slice(ax).reduce((a, b) => a * b, 1));
+  const row = widths.reduce((a, b) => a + b, 0);
+  for (let o = 0; o < outer; o++) {
+    let at = o * row;
+    xs.forEach((x, k) => {
+      const w = widths[k]!;
+      out.set(x.subarray(o * w, (o + 1) * w), at);
+      at += w;
+    });
+  }
+  return out;
+}
+
 /** A contiguous run of axes of a node's input as (A, R, B). */
 export function runDims(shape: readonly number[], axes: readonly number[]): [number, number, number] {
   const lo = axes.length ? axes[0]! : 0;

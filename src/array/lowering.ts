@@ -105,6 +105,49 @@ export function padLowering(n: Node, starts: readonly number[], inShape: readonl
   return single({ template: 'layout', entry: 'pad', fill: { GATHER: '', PAD: lines.join(' ') } }, w, [{ input: 0 }], n.size);
 }
 
+/** Inputs one concatenation dispatch copies at most (its params hold 4 + 2 words per input in 36). */
+export const CONCAT_PER_CALL = 15;
+
+/**
+ * Concatenation: consecutive non-empty inputs in runs of as many as one
+ * kernel may bind (the output takes one binding), one call per run. Each
+ * call writes its run's columns of every output row (concat.wgsl).
+ */
+export function concatLowering(n: Node, ctx: LowerContext): Lowering {
+  const ax = n.params.axis as number;
+  const outer = prod(n.shape.slice(0, ax));
+  const width = prod(n.shape.slice(ax));
+  const per = Math.max(1, Math.min(CONCAT_PER_CALL, ctx.maxStorageBuffers - 1));
+  const parts = n.inputs.map((q, k) => ({ k, width: prod(q.shape.slice(ax)) }));
+  let start = 0;
+  const at = parts.map((q) => (start += q.width) - q.width); // where each input starts in an output row
+  const live = parts.filter((q) => q.width > 0);
+  const calls: KernelCall[] = [];
+  for (let c = 0; c < live.length && outer > 0; c += per) {
+    const run = live.slice(c, c + per);
+    const first = at[run[0]!.k]!;
+    const w = new Words(36).u32(2, width).u32(3, first);
+    let end = 0;
+    run.forEach((q, j) => {
+      end += q.width;
+      w.u32(4 + 2 * j, end).u32(5 + 2 * j, q.width);
+    });
+    w.u32(0, outer * end).u32(1, end);
+    const inputs = run.map((_, j) => `@group(0) @binding(${2 + j}) var<storage, read> in${j}: array<u32>;`);
+    const pick = run.map((_, j) => {
+      const read = `v = in${j}[o * p(${5 + 2 * j}u) + r${j ? ` - p(${2 + 2 * j}u)` : ''}];`;
+      return j === run.length - 1 ? `{ ${read} }` : `if (r < p(${4 + 2 * j}u)) { ${read} }`;
+    });
+    calls.push({
+      shader: { template: 'concat', entry: 'main', fill: { INPUTS: inputs.join('\n'), PICK: pick.join(' else ') } },
+      params: w.buffer,
+      slots: [{ out: true }, ...run.map((q) => ({ input: q.k }))],
+      grid: grid1d(outer * end),
+    });
+  }
+  return { calls };
+}
+
 const ROWS_CHUNK = 1024; // elements a reduce_rows workgroup reduces
 const STRIDED_CHUNK = 64; // elements one reduce_strided thread combines
 // Up to this many rows a strided reduction is one pass, a thread per output looping over all of

@@ -27,6 +27,7 @@ import {
   hostMap,
   hostMatmul,
   hostPad,
+  hostConcatenate,
   hostReduce,
   hostSlice,
   hostSum,
@@ -51,6 +52,7 @@ import {
   lowerThreefry,
   lowerWindow,
   padLowering,
+  concatLowering,
   transposeStrides,
   type LowerContext,
 } from './lowering';
@@ -368,6 +370,23 @@ export const primitives: Rules = {
         p.starts.map((s: number, d: number) => s + x!.shape[d]!),
       ),
     ],
+  },
+
+  concatenate: {
+    host: hostConcatenate,
+    lower: concatLowering,
+    // Each input's cotangent is its columns of g.
+    vjp: (g, xs, _, p) => {
+      let at = 0;
+      return xs.map((x) => {
+        at += x.shape[p.axis]!;
+        return ops.slice(
+          g,
+          g.shape.map((_d, d) => (d === p.axis ? at - x.shape[p.axis]! : 0)),
+          g.shape.map((dim, d) => (d === p.axis ? at : dim)),
+        );
+      });
+    },
   },
 
   // ---- reductions and contractions ----

@@ -67,6 +67,8 @@ export interface PrimParams {
   transpose: { perm: number[] };
   slice: { starts: number[] };
   pad: { starts: number[] };
+  /** The inputs (one dtype, equal off the axis) one after another along `axis`. */
+  concatenate: { axis: number };
   // reductions and contractions
   /** A contiguous run of axes. */
   sum: { axes: number[]; scale?: number }; // scale: the result times it, in the last pass (a mean)

@@ -1,10 +1,10 @@
-// Shape ops built from the primitives (reshape, transpose, slice, pad):
+// Shape ops built from the primitives (reshape, transpose, slice, concatenate):
 // joining, splitting and re-arranging axes. Axes may be negative (counted
 // from the end), as in JAX.
 
 import { ShapeError, ValueError } from '../errors';
 import type { NDArray } from './ndarray';
-import { add, astype, need, normAxes, pad, reshape, slice, transpose } from './ops';
+import { astype, bind, need, normAxes, reshape, slice, transpose } from './ops';
 import { promote } from './dtype';
 
 const fmt = (s: readonly number[]) => `[${s.join(', ')}]`;
@@ -31,16 +31,13 @@ export function concatenate(xs: NDArray[], axis = 0): NDArray {
   const dtype = xs.map((x) => x.dtype).reduce(promote);
   if (xs.length === 1) return astype(xs[0]!, dtype);
   const shape = xs[0]!.shape.map((d, i) => (i === ax ? total : d));
-  let at = 0;
-  let out: NDArray | null = null;
-  for (const x of xs) {
-    const starts = shape.map((_, i) => (i === ax ? at : 0));
-    // Each part padded with zeros into place, then added (for bool, or-ed): the parts do not overlap.
-    const part = pad(astype(x, dtype), starts, shape);
-    out = out ? add(out, part) : part;
-    at += x.shape[ax]!;
-  }
-  return out!;
+  return bind(
+    'concatenate',
+    xs.map((x) => astype(x, dtype)),
+    { axis: ax },
+    shape,
+    dtype,
+  );
 }
 
 /** x with a new axis of size 1 at `axis` (or at each of several axes). */

@@ -12,12 +12,14 @@ import argreduceSrc from '../../shaders/argreduce.wgsl?raw';
 import indexingSrc from '../../shaders/indexing.wgsl?raw';
 import randomSrc from '../../shaders/random.wgsl?raw';
 import convSrc from '../../shaders/conv.wgsl?raw';
+import concatSrc from '../../shaders/concat.wgsl?raw';
 import scalarFunctionsSrc from '../../shaders/scalar_functions.wgsl?raw';
 
 const templates: Record<string, string> = {
   elementwise: elementwiseSrc,
   reduce: reduceSrc,
   layout: layoutSrc,
+  concat: concatSrc,
   matmul_register: matmulRegisterSrc,
   matmul_shared: matmulSharedSrc,
   matvec: matvecSrc,
