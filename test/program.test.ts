@@ -114,6 +114,25 @@ describe('compiled programs (jit)', () => {
     expect(live[3]).toBeLessThanOrEqual(live[0]!);
   });
 
+  it('read a view of a loss in a small-value slot (a reshape) before the loss itself: its value, not an empty array (regression)', async () => {
+    const x = randomUniform([64, 1], 7, -3, 3);
+    const y = sin(x);
+    const f = jit(step, { donateArgnums: [0, 1] });
+    let p = makeParams(5);
+    let s: unknown = opt.init(p);
+    await evaluate(p, s, x, y);
+    for (let k = 0; k < 3; k++) {
+      const [l, p2, s2] = f(p, s, x, y);
+      [p, s] = [p2, s2];
+      // The loss went to a slot of the active batch; the views share its buffer but not its slot.
+      const views = [reshape(l, [1, 1]), reshape(l, [1])];
+      const got = await Promise.all(views.map((v) => v.data()));
+      const want = await l.item();
+      for (const g of got) expect(Array.from(g)).toEqual([want]);
+      expect(Array.from(await reshape(l, [1, 1, 1]).data())).toEqual([want]); // after the batch was read
+    }
+  });
+
   it('take host data for a batch argument, uploaded each call, the same numbers as an array batch', async () => {
     const w = randomUniform([8, 1], 7);
     const f = jit((w: NDArray, xs: NDArray) => sum(mul(matmul(reshape(xs, [-1, 8]), w), 2)));

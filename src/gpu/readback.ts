@@ -79,7 +79,8 @@ const BATCH_BYTES = 256 * 1024;
 interface Batch {
   storage: Storage;
   used: number;
-  nodes: Node[];
+  /** The values given slots (a view of one, a reshape, shares the buffer but is not among them). */
+  nodes: Set<Node>;
 }
 
 /** A batch being read back: resolves once its values are host copies. */
@@ -87,25 +88,31 @@ export type Retiring = { copy: (encoder: GPUCommandEncoder) => void; afterSubmit
 
 export class SmallValues {
   private active: Batch | null = null;
-  private readonly retiring = new Map<Storage, Promise<void>>();
+  private readonly retiring = new Map<Storage, { done: Promise<void>; nodes: Set<Node> }>();
 
   constructor(
     private readonly pool: BufferPool,
     private readonly staging: Staging,
   ) {}
 
-  /** Is this node's value in a slot (of the active batch, or of one being read back)? */
+  /**
+   * Is this node's value in a slot of its own (of the active batch, or of one
+   * being read back), so that the batch's read makes it a host copy? A view
+   * of such a value is not: it is read from the batch buffer like any buffer.
+   */
   holds(n: Node): boolean {
-    return !!n.storage && (n.storage === this.active?.storage || this.retiring.has(n.storage));
+    if (!n.storage) return false;
+    if (n.storage === this.active?.storage) return this.active.nodes.has(n);
+    return !!this.retiring.get(n.storage)?.nodes.has(n);
   }
 
   /** Resolves when the batch holding n has been read back (n.cpu is set); null if n is in the active batch. */
   whenRead(n: Node): Promise<void> | null {
-    return (n.storage && this.retiring.get(n.storage)) ?? null;
+    return (n.storage && this.retiring.get(n.storage)?.done) ?? null;
   }
 
   get hasActive(): boolean {
-    return this.active !== null && this.active.nodes.length > 0;
+    return this.active !== null && this.active.nodes.size > 0;
   }
 
   /**
@@ -117,21 +124,22 @@ export class SmallValues {
   put(encoder: GPUCommandEncoder, nodes: Node[]): Retiring[] {
     const out: Retiring[] = [];
     for (const n of nodes) {
-      if (!n.storage || this.holds(n)) continue;
+      // Already in a batch buffer (its own slot, or a view of another's): nothing to move.
+      if (!n.storage || n.storage === this.active?.storage || this.retiring.has(n.storage)) continue;
       const bytes = Math.ceil((n.size * 4) / SLOT) * SLOT;
       if (this.active && this.active.used + bytes > BATCH_BYTES) {
         const full = this.retire()!;
         full.copy(encoder);
         out.push(full);
       }
-      if (!this.active) this.active = { storage: this.pool.acquire(BATCH_BYTES), used: 0, nodes: [] };
+      if (!this.active) this.active = { storage: this.pool.acquire(BATCH_BYTES), used: 0, nodes: new Set() };
       const a = this.active;
       encoder.copyBufferToBuffer(n.storage.buffer, n.offset, a.storage.buffer, a.used, n.size * 4);
       this.pool.release(n.storage);
       this.pool.retain(a.storage);
       n.storage = a.storage;
       n.offset = a.used;
-      a.nodes.push(n);
+      a.nodes.add(n);
       a.used += bytes;
     }
     return out;
@@ -173,7 +181,7 @@ export class SmallValues {
             this.retiring.delete(a.storage);
             this.pool.release(a.storage); // the batch's own reference
           });
-        this.retiring.set(a.storage, done);
+        this.retiring.set(a.storage, { done, nodes: a.nodes });
         return done;
       },
     };
