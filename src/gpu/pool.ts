@@ -132,8 +132,11 @@ export class BufferPool {
   /**
    * A buffer of at least `bytes`: from the pool if it has one (one of
    * `prefer` if free: a compiled program asks for the buffers it had last
-   * time, so its bind groups repeat; else, if it can, one not in `avoid`,
-   * the buffers its other values had, so it takes none of theirs), else created.
+   * time, so its bind groups repeat; else one not in `avoid`, the buffers its
+   * other values had), else created. With `avoid`, a value never takes
+   * another's buffer: that one would take a third's next run, and so on, a
+   * rotation that can last hundreds of runs (every bind group new); creating
+   * one instead costs at most the buffers `avoid` names, once.
    */
   acquire(bytes: number, prefer?: readonly GPUBuffer[], avoid?: ReadonlySet<GPUBuffer>): Storage {
     if (bytes > this.maxBytes) {
@@ -160,7 +163,7 @@ export class BufferPool {
           buffer = list.splice(at, 1)[0];
           break;
         }
-    buffer ??= list?.pop();
+    if (!avoid) buffer ??= list?.pop();
     const fromPool = !!buffer;
     if (buffer) {
       this.stats.pooledBuffers--;

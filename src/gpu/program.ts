@@ -266,8 +266,9 @@ export function runProgram(prog: Program, inputs: readonly ProgramInput[], consu
     encoder = device.createCommandEncoder();
     const pass = encoder.beginComputePass(clock ? { timestampWrites: clock.timestampWrites } : undefined);
     // The buffers the program's values had in the last two runs. A value whose own are taken
-    // (the first runs) takes none of the others': one taken from another would make that one
-    // take a third, and so on, and with several values of one size the rotation might never repeat.
+    // (the first runs) takes none of the others', even if that means a new buffer: one taken
+    // from another makes that one take a third, and so on, and with several values of one
+    // size the rotation can last hundreds of runs.
     const claimed = new Set<GPUBuffer>();
     for (const s of prog.sources) if (s.kind === 'made') for (const b of s.recent) claimed.add(b);
     for (const op of prog.ops) {
