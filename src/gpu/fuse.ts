@@ -183,13 +183,14 @@ function fusionGroups(p: Plan, maxInputs: number): { groups: Map<Node, Node[]>; 
       after.delete(next);
       for (const q of next.inputs) after.add(q);
       const broadcast = [...after].filter((q) => q.size !== root.size).length;
-      consts += nConsts(next);
+      const withNext = consts + nConsts(next);
       const bindings = finalLeaves(after, root, memberSet) + outs.length + (out ? 1 : 0); // inputs and extra outputs share the limit
-      if (bindings > maxInputs || broadcast > MAX_BROADCAST_INPUTS || consts > MAX_CONSTS || members.length >= MAX_MEMBERS) {
+      if (bindings > maxInputs || broadcast > MAX_BROADCAST_INPUTS || withNext > MAX_CONSTS || members.length >= MAX_MEMBERS) {
         if (!out) return { overflow: next };
-        extraCandidates.delete(next); // it gets a kernel of its own instead
+        extraCandidates.delete(next); // it gets a kernel of its own instead (its constants not counted here)
         continue;
       }
+      consts = withNext;
       members.push(next);
       memberSet.add(next);
       if (out) outs.push(next);
