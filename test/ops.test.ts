@@ -1477,63 +1477,58 @@ describe('reshape, transpose, slice, pad, concatenate, broadcastTo', () => {
   });
 
   it('concatenate on the GPU: many pieces, dtypes, empty pieces, one dispatch per run of pieces a kernel can bind', async () => {
-    setHostEvaluation(0);
-    try {
-      await check(
-        fc.asyncProperty(
-          shapeArb(1, 3, 600),
-          fc.integer({ min: 0, max: 2 }),
-          fc.array(fc.constantFrom(0, 1, 2, 5), { minLength: 2, maxLength: 40 }),
-          fc.constantFrom('float32', 'int32', 'bool'),
-          seedArb,
-          async (shape, axisPick, lens, dtype, seed) => {
-            const axis = axisPick % shape.length;
-            const parts = lens.map((len, k) =>
-              input(
-                shape.map((dim, i) => (i === axis ? len : dim)),
-                seed + k,
-                -5,
-                5,
-              ),
-            );
-            // Computed on the GPU first (an upload alone would be a constant).
-            const xs = parts.map((p) => astype(addScalar(p.x, 0.5), dtype as DType));
-            await evaluate(...xs);
-            const s = await stats(async () => {
-              const y = concatenate(xs, axis);
-              return [y, await y.data()] as const;
-            });
-            const [y, got] = s.value;
-            const want = R.concatenate(
-              parts.map((p) =>
-                R.ref(
-                  p.r.shape,
-                  p.d.map((v) =>
-                    dtype === 'float32'
-                      ? Math.fround(v + 0.5)
-                      : dtype === 'int32'
-                        ? Math.trunc(Math.fround(v + 0.5))
-                        : Math.fround(v + 0.5) !== 0
-                          ? 1
-                          : 0,
-                  ),
+    await check(
+      fc.asyncProperty(
+        shapeArb(1, 3, 600),
+        fc.integer({ min: 0, max: 2 }),
+        fc.array(fc.constantFrom(0, 1, 2, 5), { minLength: 2, maxLength: 40 }),
+        fc.constantFrom('float32', 'int32', 'bool'),
+        seedArb,
+        async (shape, axisPick, lens, dtype, seed) => {
+          const axis = axisPick % shape.length;
+          const parts = lens.map((len, k) =>
+            input(
+              shape.map((dim, i) => (i === axis ? len : dim)),
+              seed + k,
+              -5,
+              5,
+            ),
+          );
+          // Computed on the GPU first (an upload alone would be a constant).
+          const xs = parts.map((p) => astype(addScalar(p.x, 0.5), dtype as DType));
+          await evaluate(...xs);
+          const s = await stats(async () => {
+            const y = concatenate(xs, axis);
+            return [y, await y.data()] as const;
+          });
+          const [y, got] = s.value;
+          const want = R.concatenate(
+            parts.map((p) =>
+              R.ref(
+                p.r.shape,
+                p.d.map((v) =>
+                  dtype === 'float32'
+                    ? Math.fround(v + 0.5)
+                    : dtype === 'int32'
+                      ? Math.trunc(Math.fround(v + 0.5))
+                      : Math.fround(v + 0.5) !== 0
+                        ? 1
+                        : 0,
                 ),
               ),
-              axis,
-            );
-            expect(y.shape).toEqual(want.shape);
-            expect(y.dtype).toBe(dtype);
-            expectClose(Float32Array.from(got), want, 0, `concatenate axis ${axis} of ${parts.map((p) => `[${p.r.shape}]`).join(' ')} as ${dtype}`);
-            const nonEmpty = parts.filter((p) => p.d.length > 0).length;
-            const perCall = Math.min(15, (await deviceInfo()).limits.maxStorageBuffersPerShaderStage - 1);
-            expect(s.dispatches).toBe(y.size === 0 ? 0 : Math.ceil(nonEmpty / perCall));
-          },
-        ),
-        12,
-      );
-    } finally {
-      setHostEvaluation(1 << 15);
-    }
+            ),
+            axis,
+          );
+          expect(y.shape).toEqual(want.shape);
+          expect(y.dtype).toBe(dtype);
+          expectClose(Float32Array.from(got), want, 0, `concatenate axis ${axis} of ${parts.map((p) => `[${p.r.shape}]`).join(' ')} as ${dtype}`);
+          const nonEmpty = parts.filter((p) => p.d.length > 0).length;
+          const perCall = Math.min(15, (await deviceInfo()).limits.maxStorageBuffersPerShaderStage - 1);
+          expect(s.dispatches).toBe(y.size === 0 ? 0 : Math.ceil(nonEmpty / perCall));
+        },
+      ),
+      12,
+    );
   });
 
   it('broadcastTo random targets', async () => {
